@@ -1,0 +1,54 @@
+"""`mnistlab` command line: thin commands over the Python API, no logic of its own.
+
+Each package registers its commands from its own `commands.py` (a `register(sub, common)`
+function), so this file only wires them up and turns MnistlabError into one clean line.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mnistlab import settings
+from mnistlab.errors import MnistlabError
+
+COMMAND_MODULES = [
+    "mnistlab.data.commands",
+    "mnistlab.models.commands",
+    "mnistlab.train.commands",
+    "mnistlab.evaluate.commands",
+    "mnistlab.sweep.commands",
+    "mnistlab.serve.commands",
+    "mnistlab.reproduce",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", metavar="DIR",
+                        help="where datasets are looked for first (then $MNISTLAB_DATA, then ~/.cache/mnistlab)")
+    parser = argparse.ArgumentParser(
+        prog="mnistlab", parents=[common],
+        description="Design, train, sweep and evaluate small image classifiers on the MNIST family.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings.set_data_dir(getattr(args, "data_dir", None))
+    try:
+        return int(args.func(args) or 0)
+    except MnistlabError as err:
+        print(f"mnistlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mnistlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
