@@ -1,0 +1,128 @@
+"""Headless Chromium for browser tests: a `chromium` fixture (path to the binary) and helpers.
+
+The fixture finds Debian's chromium, or installs it with apt when running as root
+(`apt-get install -y chromium`, then once more after `apt-get update` if that fails).
+Where it cannot be installed the browser tests skip, except in CI, where they fail.
+
+    def test_page(browser, tmp_path):          # browser.path is the `chromium` fixture
+        dom = browser.dump_dom(tmp_path / "page.html")            # a file path or a URL
+        png = browser.screenshot("http://127.0.0.1:8000/", tmp_path / "shot.png")
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+# Flags that keep a test browser quiet, offline and independent of any user profile.
+BASE_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+)
+
+
+def find_chromium() -> str | None:
+    env = os.environ.get("CHROMIUM")
+    if env and Path(env).is_file():
+        return env
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _apt(*args: str) -> bool:
+    # DPkg::Lock::Timeout: other test sessions may be installing at the same moment.
+    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=600", *args]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def install_chromium() -> str | None:
+    """apt-get install chromium (root only); `apt-get update` first only if that fails."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    install = ("install", "-y", "--no-install-recommends", "chromium")
+    if not _apt(*install):
+        if not (_apt("update") and _apt(*install)):
+            return None
+    return find_chromium()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path to a headless-capable Chromium binary (installed on first use when possible)."""
+    path = find_chromium() or install_chromium()
+    if path is None:
+        msg = "no Chromium found and it could not be installed (apt-get install chromium as root)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def _run(chromium: str, extra: list[str], url: str, timeout: float) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        cmd = [chromium, *BASE_FLAGS, f"--user-data-dir={profile}", *extra, str(url)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"chromium exited {done.returncode}: {done.stderr[-2000:]}")
+    return done
+
+
+def as_url(target: str | os.PathLike) -> str:
+    """A URL as is, or a file path turned into a file:// URL."""
+    text = str(target)
+    if "://" in text:
+        return text
+    return Path(text).resolve().as_uri()
+
+
+def dump_dom(chromium: str, target: str | os.PathLike, *, budget_ms: int = 5000,
+             timeout: float = 60) -> str:
+    """The serialised DOM of a page after it loaded and its scripts ran (virtual time budget)."""
+    done = _run(chromium, [f"--virtual-time-budget={budget_ms}", "--dump-dom"],
+                as_url(target), timeout)
+    return done.stdout
+
+
+def screenshot(chromium: str, target: str | os.PathLike, out: str | os.PathLike, *,
+               size: tuple[int, int] = (1280, 1024), budget_ms: int = 5000,
+               timeout: float = 60) -> Path:
+    """A PNG screenshot of the page; returns its path."""
+    out = Path(out).resolve()
+    _run(chromium, [f"--virtual-time-budget={budget_ms}", f"--window-size={size[0]},{size[1]}",
+                    f"--screenshot={out}"], as_url(target), timeout)
+    if not out.is_file():
+        raise AssertionError(f"chromium wrote no screenshot at {out}")
+    return out
+
+
+class Browser:
+    """The helpers above bound to one Chromium binary (the `browser` fixture)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def dump_dom(self, target, **kw) -> str:
+        return dump_dom(self.path, target, **kw)
+
+    def screenshot(self, target, out, **kw) -> Path:
+        return screenshot(self.path, target, out, **kw)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium) -> Browser:
+    return Browser(chromium)
