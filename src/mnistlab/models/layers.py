@@ -1,0 +1,236 @@
+"""Torch modules that behave like their Keras namesakes, and `build(spec)`.
+
+Keras fidelity that matters for training like the notebooks:
+- `same` padding as TF computes it, the odd pixel going to the bottom/right, max pooling
+  padding with -inf and average pooling not counting the padding;
+- glorot_uniform kernels and zero biases by default, he_normal (truncated, like Keras);
+- BatchNormalization momentum 0.99 / epsilon 1e-3 (torch momentum = 1 - Keras momentum);
+- Flatten in Keras (H, W, C) order, so a dense layer's weights line up with Keras's.
+Tensors are NCHW inside; shapes in specs and summaries are (H, W, C) like Keras prints them.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.models.spec import Step, pair, plan, resolve_spec, window
+from mnistlab.models.summary import needs_projection
+
+# Keras's truncated normal (cut at 2 std) has a smaller std than asked; it rescales by this
+_TRUNC_STD = 0.87962566103423978
+
+
+def init_kernel(w: torch.Tensor, name: str, fan_in: int, fan_out: int) -> None:
+    """Keras kernel initializers, with the fans Keras would compute for this kernel."""
+    with torch.no_grad():
+        if name == "glorot_uniform":
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            w.uniform_(-limit, limit)
+        elif name == "he_uniform":
+            limit = math.sqrt(6.0 / fan_in)
+            w.uniform_(-limit, limit)
+        else:
+            var = 2.0 / (fan_in + fan_out) if name == "glorot_normal" else 2.0 / fan_in  # he_normal
+            std = math.sqrt(var) / _TRUNC_STD
+            nn.init.trunc_normal_(w, 0.0, std, -2 * std, 2 * std)
+
+
+def _conv_fans(w: torch.Tensor) -> tuple[int, int]:
+    # torch (out, in, kh, kw) and Keras (kh, kw, in, out) give the same fans for a plain conv
+    field = w[0, 0].numel()
+    return w.shape[1] * field, w.shape[0] * field
+
+
+def activation(name: str) -> nn.Module:
+    return {
+        "linear": nn.Identity, "relu": nn.ReLU, "elu": nn.ELU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+        "leaky_relu": lambda: nn.LeakyReLU(0.3),  # keras.layers.LeakyReLU default alpha
+        "gelu": nn.GELU,  # Keras gelu default: exact (approximate=False)
+        "softmax": lambda: nn.Softmax(dim=1),  # Keras softmax is over the last axis = channels
+    }[name]()
+
+
+def _same_pads(in_shape, kernel, strides, padding) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) as F.pad wants them."""
+    (kh, kw), (sh, sw) = pair(kernel), pair(strides)
+    _, top, bottom = window(in_shape[0], kh, sh, padding)
+    _, left, right = window(in_shape[1], kw, sw, padding)
+    return left, right, top, bottom
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d with Keras padding; symmetric pads use the built-in path (faster)."""
+
+    def __init__(self, in_shape, filters, kernel, strides, padding, *, groups=1, bias=True,
+                 l2=0.0, init="glorot_uniform", fans=None):
+        left, right, top, bottom = _same_pads(in_shape, kernel, strides, padding)
+        symmetric = left == right and top == bottom
+        super().__init__(in_shape[2], filters, pair(kernel), pair(strides),
+                         padding=(top, left) if symmetric else 0, groups=groups, bias=bias)
+        self.extra_pad = None if symmetric else (left, right, top, bottom)
+        self.l2 = float(l2)  # Keras kernel_regularizer=l2(l2); read by l2_penalty()
+        init_kernel(self.weight, init, *(fans or _conv_fans(self.weight)))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x):
+        if self.extra_pad is not None:
+            x = F.pad(x, self.extra_pad)
+        return super().forward(x)
+
+
+class Pool2d(nn.Module):
+    """Keras MaxPooling2D / AveragePooling2D, including `same` on odd sizes (11 -> 6)."""
+
+    def __init__(self, kind, in_shape, pool, strides, padding):
+        super().__init__()
+        self.kind, self.pool, self.strides = kind, pair(pool), pair(strides)
+        pads = _same_pads(in_shape, pool, strides, padding)
+        self.pads = pads if any(pads) else None
+
+    def forward(self, x):
+        if self.kind == "max":
+            if self.pads is not None:
+                x = F.pad(x, self.pads, value=-math.inf)  # padding never wins a max
+            return F.max_pool2d(x, self.pool, self.strides)
+        if self.pads is None:
+            return F.avg_pool2d(x, self.pool, self.strides)
+        # average over the real pixels only, as TF does: sum / count of non-padding cells
+        ones = torch.ones_like(x[:1, :1])
+        total = F.avg_pool2d(F.pad(x, self.pads), self.pool, self.strides)
+        count = F.avg_pool2d(F.pad(ones, self.pads), self.pool, self.strides)
+        return total / count
+
+    def extra_repr(self):
+        return f"{self.kind}, pool={self.pool}, strides={self.strides}, pads={self.pads}"
+
+
+class SeparableConv2d(nn.Module):
+    """Keras SeparableConv2D: depthwise k x k (depth_multiplier) then pointwise 1x1 with bias."""
+
+    def __init__(self, in_shape, a):
+        super().__init__()
+        k, c, dm = pair(a["kernel"]), in_shape[2], a["depth_multiplier"]
+        # Keras's depthwise kernel is (kh, kw, C, dm): fan_in = kh*kw*C, fan_out = kh*kw*dm
+        self.depthwise = Conv2d(in_shape, c * dm, k, a["strides"], a["padding"], groups=c, bias=False,
+                                l2=a["l2"], init=a["kernel_initializer"], fans=(k[0] * k[1] * c, k[0] * k[1] * dm))
+        self.pointwise = Conv2d((1, 1, c * dm), a["filters"], 1, 1, "valid", bias=a["use_bias"],
+                                l2=a["l2"], init=a["kernel_initializer"])
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
+
+
+def batchnorm(shape, a) -> nn.Module:
+    cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+    return cls(shape[-1], eps=a["epsilon"], momentum=1.0 - a["momentum"])
+
+
+class Flatten(nn.Module):
+    """Keras Flatten: (N, C, H, W) -> (N, H*W*C) in (H, W, C) order."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1).flatten(1) if x.dim() == 4 else x.flatten(1)
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+class ResidualBlock(nn.Module):
+    """Notebook 004's block (resnet_layer with conv_first=False):
+    y = conv(ReLU(BN(x)), strides); y = conv(BN(y)); x = proj(x) if the shape changes; ReLU(x + y)."""
+
+    def __init__(self, step: Step):
+        super().__init__()
+        a, inp, out = step.args, step.in_shape, step.out_shape
+        conv = dict(l2=a["l2"], init=a["kernel_initializer"])
+        bn = {"momentum": 0.99, "epsilon": 1e-3}
+        self.bn1, self.act1 = batchnorm(inp, bn), activation(a["activation"])
+        self.conv1 = Conv2d(inp, a["filters"], a["kernel"], a["strides"], "same", **conv)
+        self.bn2 = batchnorm(out, bn)
+        self.conv2 = Conv2d(out, a["filters"], a["kernel"], 1, "same", **conv)
+        self.proj = (Conv2d(inp, a["filters"], 1, a["strides"], "same", **conv)
+                     if needs_projection(a, inp) else nn.Identity())
+        self.act = activation(a["activation"])
+
+    def forward(self, x):
+        y = self.conv1(self.act1(self.bn1(x)))
+        y = self.conv2(self.bn2(y))
+        return self.act(self.proj(x) + y)
+
+
+class Linear(nn.Linear):
+    def __init__(self, n_in, a):
+        super().__init__(n_in, a["units"], bias=a["use_bias"])
+        self.l2 = float(a["l2"])
+        init_kernel(self.weight, a["kernel_initializer"], n_in, a["units"])
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class Net(nn.Sequential):
+    """The built network: NCHW float in [0, 1] -> logits. `.spec` is the resolved spec."""
+
+    def __init__(self, modules, spec: dict):
+        super().__init__(*modules)
+        self.spec = spec
+        self.input_shape = tuple(spec["input_shape"])  # (H, W, C)
+
+
+def _modules(step: Step, last: bool) -> list[nn.Module]:
+    a, kind, inp = step.args, step.type, step.in_shape
+    act = a.get("activation", "linear")
+    if last and act == "softmax":
+        act = "linear"  # the module returns logits; the loss and the predictors apply softmax
+    if kind == "conv2d":
+        core = Conv2d(inp, a["filters"], a["kernel"], a["strides"], a["padding"], bias=a["use_bias"],
+                      l2=a["l2"], init=a["kernel_initializer"])
+    elif kind == "separable_conv2d":
+        core = SeparableConv2d(inp, a)
+    elif kind == "dense":
+        core = Linear(inp[0], a)
+    elif kind in ("maxpool2d", "avgpool2d"):
+        return [Pool2d(kind[:3], inp, a["pool"], a["strides"], a["padding"])]
+    elif kind == "dropout":
+        return [nn.Dropout(a["rate"])]
+    elif kind == "flatten":
+        return [Flatten()]
+    elif kind == "batchnorm":
+        return [batchnorm(inp, a)]
+    elif kind == "global_avg_pool":
+        return [GlobalAvgPool()]
+    elif kind == "residual_block":
+        return [ResidualBlock(step)]
+    elif kind == "activation":
+        return [] if act == "linear" else [activation(act)]
+    else:  # pragma: no cover - spec validation rejects unknown types first
+        raise AssertionError(kind)
+    return [core] if act == "linear" else [core, activation(act)]
+
+
+def build(spec) -> Net:
+    """Zoo name, YAML path or spec dict -> a torch module (float NCHW in [0, 1] -> logits).
+
+    Initialised like Keras from torch's global RNG: seed with torch.manual_seed first.
+    """
+    spec = resolve_spec(spec)
+    steps = plan(spec)
+    modules = []
+    for k, step in enumerate(steps):
+        modules += _modules(step, last=k == len(steps) - 1)
+    return Net(modules, spec)
+
+
+def l2_penalty(model: nn.Module) -> torch.Tensor:
+    """Keras kernel_regularizer: sum over modules with an `l2` factor of l2 * sum(weight**2)."""
+    terms = [m.l2 * m.weight.pow(2).sum() for m in model.modules()
+             if isinstance(getattr(m, "l2", None), float) and m.l2 > 0 and getattr(m, "weight", None) is not None]
+    if terms:
+        return torch.stack(terms).sum()
+    p = next(model.parameters(), None)
+    return torch.zeros((), device=p.device if p is not None else None)
