@@ -1,0 +1,83 @@
+"""Image grids as PNG (notebook 001 shows the first 200 digits in 10 rows x 20 columns).
+
+The tiles are drawn as one mosaic image with one imshow plus a caption per tile, which
+stays fast for hundreds of images (one subplot per image takes seconds).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mnistlab.errors import MnistlabError
+
+
+def _mosaic(images: np.ndarray, rows: int, cols: int, pad: int) -> np.ndarray:
+    n, h, w, c = images.shape
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        y0, x0 = pad + r * (h + pad), pad + k * (w + pad)
+        canvas[y0:y0 + h, x0:x0 + w] = images[i]
+    return canvas
+
+
+def save_grid(images, labels=None, path="grid.png", cols: int = 20, *, titles=None,
+              title: str | None = None, colors=None, scale: float = 0.45) -> Path:
+    """Write a PNG grid of uint8 NHWC images with a caption above each tile.
+
+    labels: one string per image (the class names), or None.
+    titles: optional per-image captions that replace the labels (e.g. "7 (pred 1)" for
+            misclassified samples); colors: optional per-caption matplotlib colours.
+    title:  optional figure title. Returns the path; the file is written atomically."""
+    from matplotlib.figure import Figure
+
+    x = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.dtype != np.uint8:
+        raise MnistlabError(f"save_grid needs uint8 images (N, H, W, 1|3), got {x.dtype} {x.shape}")
+    n = len(x)
+    if n == 0:
+        raise MnistlabError("no images to draw")
+    captions = titles if titles is not None else labels
+    if captions is not None and len(captions) != n:
+        raise MnistlabError(f"{n} images but {len(captions)} captions")
+    cols = max(1, min(int(cols), n))
+    rows = math.ceil(n / cols)
+    h, w = x.shape[1:3]
+    pad = max(2, h // 3) if captions is not None else 1  # room above each tile for its caption
+    mosaic = _mosaic(x, rows, cols, pad)
+
+    tile_in = scale * max(h, w) / 28  # inches per tile: MNIST tiles ~0.45 in
+    width = cols * tile_in
+    top = 0.35 if title else 0.0  # inches kept for the figure title
+    height = width * mosaic.shape[0] / mosaic.shape[1]  # the mosaic's own aspect: no margins
+    fig = Figure(figsize=(width, height + top), dpi=100)
+    ax = fig.add_axes((0, 0, 1, height / (height + top)))
+    ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray",
+              vmin=0, vmax=255, interpolation="nearest")
+    ax.set_axis_off()
+    if captions is not None:
+        fontsize = max(4.0, min(8.0, 72 * tile_in / 5))
+        for i, text in enumerate(captions):
+            r, k = divmod(i, cols)
+            ax.text(pad + k * (w + pad) + w / 2, pad + r * (h + pad) - 0.5, str(text),
+                    ha="center", va="bottom", fontsize=fontsize,
+                    color=colors[i] if colors is not None else "black", clip_on=False)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / fig.get_figheight(), va="top")
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png.tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", facecolor="white")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path

@@ -1,0 +1,134 @@
+"""Train / validation / test splits with the semantics the notebooks relied on.
+
+- validation_split=f   Keras `fit(validation_split=f)`: the LAST f of the training set, taken
+                       before any shuffling (so it is not random, and not stratified).
+- split=[a, b] or [a, b, c]   seeded random train/val(/test) fractions, optionally stratified.
+                       Three parts split the training set into train/val/test (notebook 004:
+                       [0.9, 0.05, 0.05]); done like scikit-learn's train_test_split twice,
+                       so split_seed=0 gives the same partition as notebook 004's random_state=0.
+- validation="test"    the test set doubles as validation set (notebook 003). A warning says
+                       that the test accuracy is then no longer an unbiased estimate.
+- validation="none"    no validation set.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from mnistlab.errors import MnistlabError
+
+VALIDATION_MODES = ("split", "test", "none")
+
+
+@dataclass
+class Splits:
+    x_train: torch.Tensor = field(repr=False)
+    y_train: torch.Tensor = field(repr=False)
+    x_val: torch.Tensor | None = field(repr=False)
+    y_val: torch.Tensor | None = field(repr=False)
+    x_test: torch.Tensor | None = field(repr=False)
+    y_test: torch.Tensor | None = field(repr=False)
+    classes: list[str]
+    val_is_test: bool = False
+
+    def sizes(self) -> dict[str, int]:
+        return {k: (0 if x is None else len(x))
+                for k, x in (("train", self.x_train), ("val", self.x_val), ("test", self.x_test))}
+
+
+def _fractions(split) -> list[float]:
+    try:
+        fr = [float(f) for f in split]
+    except (TypeError, ValueError):
+        raise MnistlabError(f"split must be a list of 2 or 3 fractions like [0.9, 0.05, 0.05], got {split!r}") from None
+    if len(fr) not in (2, 3) or any(f < 0 or f > 1 for f in fr) or not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
+        raise MnistlabError(f"split must be 2 or 3 fractions in 0..1 summing to 1 "
+                            f"([train, val] or [train, val, test]), got {split!r}")
+    if fr[0] == 0:
+        raise MnistlabError(f"split {split!r} leaves no training data")
+    return fr
+
+
+def _random_split(y: np.ndarray, fr: list[float], seed: int, stratify: bool):
+    """Indices (train, val, test) as train_test_split(test_size=val+test) then
+    train_test_split(rest, test_size=val/(val+test)) -> (test, val), like notebook 004."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    held = fr[1] + (fr[2] if len(fr) == 3 else 0.0)
+    if held == 0:
+        return idx, idx[:0], idx[:0]
+    try:
+        train, rest = train_test_split(idx, test_size=held, random_state=seed,
+                                       stratify=y if stratify else None)
+        if len(fr) == 2 or fr[2] == 0:
+            return train, rest, idx[:0]
+        if fr[1] == 0:
+            return train, idx[:0], rest
+        test, val = train_test_split(rest, test_size=fr[1] / held, random_state=seed,
+                                     stratify=y[rest] if stratify else None)
+    except ValueError as err:  # e.g. a class with a single member under stratify
+        raise MnistlabError(f"cannot split {len(y)} samples as {fr} (stratify={stratify}): {err}") from None
+    return train, val, test
+
+
+def make_splits(ds, *, validation_split: float | None = None, split=None, split_seed: int = 0,
+                stratify: bool = False, validation: str = "split") -> Splits:
+    if validation not in VALIDATION_MODES:
+        raise MnistlabError(f"validation must be one of {', '.join(VALIDATION_MODES)}, got {validation!r}")
+    if validation_split is not None and split is not None:
+        raise MnistlabError("give either validation_split (Keras: last fraction) or split "
+                            "(random fractions), not both")
+    x, y = ds.x_train, ds.y_train
+    xt, yt = ds.x_test, ds.y_test
+
+    if validation == "test":
+        if validation_split is not None or (split is not None and len(split) == 3):
+            raise MnistlabError("validation: test uses the test set as validation set; drop "
+                                "validation_split / the third split fraction, or use validation: split")
+        if xt is None:
+            raise MnistlabError(f"validation: test needs a test set, and {ds.name} has none; "
+                                "use validation_split or split instead")
+        warnings.warn("the test set is used as validation set (validation: test), so the test "
+                      "accuracy is no longer an unbiased estimate", UserWarning, stacklevel=2)
+        if split is not None:  # [train, rest]: only the train part is kept
+            tr, _, _ = _random_split(y.numpy(), _fractions(split), split_seed, stratify)
+            x, y = x[tr], y[tr]
+        return Splits(x, y, xt, yt, xt, yt, list(ds.classes), val_is_test=True)
+
+    if validation == "none":
+        if validation_split or (split is not None and _fractions(split)[1] > 0):
+            raise MnistlabError("validation: none, but a validation fraction was given; "
+                                "remove it or use validation: split")
+
+    if validation_split is not None:
+        f = float(validation_split)
+        if not 0 <= f < 1:
+            raise MnistlabError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        if stratify:
+            raise MnistlabError("stratify applies to split: [...]; validation_split (Keras) "
+                                "always takes the last fraction unshuffled")
+        at = int(len(x) * (1.0 - f))  # Keras: split_at = int(n * (1 - validation_split))
+        if f > 0 and at == len(x):
+            raise MnistlabError(f"validation_split={f} of {len(x)} samples leaves no validation data")
+        if f == 0:
+            return Splits(x, y, None, None, xt, yt, list(ds.classes))
+        return Splits(x[:at], y[:at], x[at:], y[at:], xt, yt, list(ds.classes))
+
+    if split is not None:
+        fr = _fractions(split)
+        if len(fr) == 3 and xt is not None:
+            raise MnistlabError(f"{ds.name} already has a test set; use split: [train, val] "
+                                "(two fractions), or a source without one for [train, val, test]")
+        tr, va, te = (torch.from_numpy(i) for i in _random_split(y.numpy(), fr, split_seed, stratify))
+        x_val = x[va] if len(va) else None
+        y_val = y[va] if len(va) else None
+        if len(fr) == 3:
+            xt, yt = (x[te], y[te]) if len(te) else (None, None)
+        return Splits(x[tr], y[tr], x_val, y_val, xt, yt, list(ds.classes))
+
+    return Splits(x, y, None, None, xt, yt, list(ds.classes))
