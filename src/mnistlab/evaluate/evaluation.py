@@ -1,0 +1,66 @@
+"""Evaluate a trained run on one split: predictions from the saved model, then the metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.evaluate.metrics import compute_metrics
+
+SPLITS = ("test", "val", "train")
+
+
+@dataclass
+class Predictions:
+    """A model's outputs on one split, aligned sample by sample."""
+    split: str
+    y_true: np.ndarray            # int labels 0..K-1
+    probs: np.ndarray             # (N, K) softmax outputs
+    classes: list[str]
+    images: np.ndarray | None = None   # uint8 NHWC, for the misclassified grid
+    loss: float | None = None     # mean cross-entropy from the logits (more exact than from probs)
+
+    def metrics(self) -> dict:
+        m = compute_metrics(self.y_true, probs=self.probs, classes=self.classes, loss=self.loss)
+        return {"split": self.split, **m}
+
+
+def _split_arrays(splits, split: str):
+    x, y = getattr(splits, f"x_{split}", None), getattr(splits, f"y_{split}", None)
+    if x is None or y is None:
+        hint = {"test": "this dataset has no test set; use --split val",
+                "val": "this run had no validation set (validation: none); use --split test"}
+        raise MnistlabError(f"the run has no {split} split; {hint.get(split, 'use --split test')}")
+    return x, y
+
+
+def predict(run, split: str = "test", *, batch_size: int = 2048) -> Predictions:
+    """Run the loaded model (a train.load_run Run) over a split, in inference mode, in large batches."""
+    import torch
+
+    if split not in SPLITS:
+        raise MnistlabError(f"unknown split '{split}'{did_you_mean(split, SPLITS)}; use one of {', '.join(SPLITS)}")
+    splits = run.splits()
+    x, y = _split_arrays(splits, split)
+    model = run.model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    logits = []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device).permute(0, 3, 1, 2).float().div_(255)
+            logits.append(model(xb).float().cpu())
+    logits = torch.cat(logits)
+    y_t = torch.as_tensor(y).long()
+    loss = torch.nn.functional.cross_entropy(logits, y_t).item()
+    return Predictions(split, y_t.numpy(), logits.softmax(dim=1).numpy(), list(run.classes),
+                       images=x.numpy() if hasattr(x, "numpy") else np.asarray(x), loss=loss)
+
+
+def evaluate(run_dir, split: str = "test") -> dict:
+    """Metrics of the run's saved model on a split (test, val or train), as plain data."""
+    from mnistlab.train import load_run
+
+    run_dir = Path(run_dir)
+    return predict(load_run(run_dir), split).metrics()

@@ -1,0 +1,134 @@
+"""PNG plots of a run: learning curves, confusion heatmap, misclassified samples, comparisons.
+
+Figures are built with matplotlib's object API on the Agg canvas (no pyplot state, no
+display needed) and written atomically.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Write the figure as PNG via a temp file in the same directory, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one history column, skipping epochs where it is missing."""
+    points = [(int(row["epoch"]), float(row[key])) for row in history
+              if row.get(key) is not None and row.get(key) != ""]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def plot_history(history: list[dict], path, title: str = "") -> Path:
+    """Training and validation loss and accuracy per epoch, side by side (as in every notebook)."""
+    fig = Figure(figsize=(10, 3.8))
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
+        for key, style in ((metric, "-o"), (f"val_{metric}", "-s")):
+            x, y = _series(history, key)
+            if x:
+                ax.plot(x, y, style, markersize=3, label="validation" if key.startswith("val_") else "training")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_confusion(cm, classes: list[str], path, title: str = "Confusion matrix") -> Path:
+    """The confusion matrix as a heatmap (colour: share of the true class; text: counts)."""
+    cm = np.asarray(cm)
+    k = len(classes)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+    size = max(4.0, 0.5 * k + 2)
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    ax.set_xticks(range(k), classes, rotation=90 if max(map(len, classes)) > 3 else 0)
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if k <= 30:  # beyond that the numbers would not be readable
+        for i in range(k):
+            for j in range(k):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if share[i, j] > 0.5 else "black")
+    return save_figure(fig, path)
+
+
+def misclassified(y_true, probs, n: int = 36) -> np.ndarray:
+    """Indices of up to `n` misclassified samples, the most confident mistakes first."""
+    probs = np.asarray(probs)
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != np.asarray(y_true))
+    confidence = probs[wrong, pred[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")][:n]
+
+
+def plot_misclassified(images, y_true, probs, classes: list[str], path, n: int = 36) -> Path | None:
+    """The most confident mistakes with true label, prediction and confidence; None if there are none."""
+    from mnistlab.data.images import save_grid
+
+    idx = misclassified(y_true, probs, n)
+    if len(idx) == 0:
+        return None
+    probs = np.asarray(probs)
+    pred = probs.argmax(axis=1)
+    titles = [f"true {classes[int(y_true[i])]}\npred {classes[pred[i]]} {probs[i, pred[i]]:.0%}" for i in idx]
+    return save_grid(np.asarray(images)[idx], path=path, titles=titles, cols=min(12, len(idx)), scale=1.0)
+
+
+def plot_samples(images, y, classes: list[str], path, n: int = 40) -> Path:
+    """The first `n` images of a split with their label names."""
+    from mnistlab.data.images import save_grid
+
+    n = min(n, len(images))
+    return save_grid(np.asarray(images)[:n], [classes[int(k)] for k in np.asarray(y)[:n]], path,
+                     cols=min(20, n), scale=0.6)
+
+
+def plot_compare(histories: dict[str, list[dict]], path) -> Path:
+    """Several runs' validation (dashed: training) loss and accuracy overlaid."""
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
+    colors = [f"C{i % 10}" for i in range(len(histories))]
+    for (name, history), color in zip(histories.items(), colors):
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            x, y = _series(history, f"val_{metric}")
+            if x:
+                ax.plot(x, y, "-", color=color, label=f"{name} (val)")
+            x, y = _series(history, metric)
+            if x:
+                ax.plot(x, y, "--", color=color, alpha=0.6, label=f"{name} (train)")
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    return save_figure(fig, path)
