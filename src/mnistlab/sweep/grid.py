@@ -1,0 +1,424 @@
+"""`mnistlab sweep`: a grid (or list) of recipe variations, each repeated with its own seed.
+
+A sweep file (YAML):
+
+    name: 003-l2                     # optional; default: the file name
+    recipe: ../recipes/003-mlp.yaml  # base recipe, relative to this file (or an inline dict)
+    set: {epochs: 40}                # optional fixed overrides of the base recipe
+    grid:                            # every combination of these values
+      model.layers.*.l2: [0.001, 0.00075, 0.0005, 0.00025, 0.000001]
+    list:                            # optional explicit configurations (crossed with grid)
+      - {batch_size: 64, optimizer.lr: 0.05}
+    repeats: 3                       # each repeat a different, recorded seed
+    seed: 0                          # repeat r uses seed + r (default: the recipe's seed)
+    metrics: [max_val_accuracy, test_accuracy]   # summarised; the first is plotted
+    plot: {x: model.layers.*.l2}     # optional; default: the first swept key
+
+Keys are described in `mnistlab.sweep.keys`. Every trial is a normal run directory made by
+`mnistlab.train.fit` under SWEEP_DIR/trials/<trial>/. A trial is done when its run
+directory holds metrics.json; results.csv is rebuilt from the trial folders after every
+trial, so a sweep killed at any point and started again runs only what is missing.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import itertools
+import json
+import os
+import shutil
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.sweep import keys as K
+from mnistlab.sweep import results as R
+
+SWEEP_KEYS = ["name", "recipe", "set", "grid", "list", "repeats", "seed", "seeds",
+              "metrics", "plot"]
+RANGE_FORMS = {"linspace": np.linspace, "geomspace": np.geomspace, "logspace": np.logspace,
+               "range": np.arange}
+
+
+@dataclass
+class Trial:
+    id: str                        # "<config>-r<repeat>", e.g. "003-r1"
+    config: int
+    repeat: int
+    seed: int
+    values: dict[str, Any]         # swept key (as written) -> value
+    recipe: dict = field(repr=False)
+
+
+@dataclass
+class Sweep:
+    name: str
+    base: dict                     # base recipe with `set` applied
+    keys: list[str]                # swept keys, in column order
+    configs: list[dict[str, Any]]  # one dict of swept values per configuration
+    seeds: list[int]               # one per repeat
+    metrics: list[str]
+    plot_x: str | None
+
+    def trials(self) -> list[Trial]:
+        out = []
+        for c, values in enumerate(self.configs):
+            recipe = K.apply(self.base, values)
+            for r, seed in enumerate(self.seeds):
+                tid = f"{c:03d}-r{r}"
+                out.append(Trial(tid, c, r, seed, values,
+                                 {**recipe, "seed": seed, "name": f"{self.name}-{tid}"}))
+        return out
+
+
+# ----------------------------------------------------------------------------------------
+# reading a sweep file
+
+def _expand_values(key: str, spec: Any) -> list:
+    """A grid entry: a list of values, or {linspace|geomspace|logspace|range: [a, b, n]}."""
+    if isinstance(spec, list) and spec:
+        return spec
+    if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in RANGE_FORMS:
+        form, args = next(iter(spec.items()))
+        try:
+            vals = RANGE_FORMS[form](*args)
+        except TypeError as err:
+            raise MnistlabError(f"grid key '{key}': {form} takes [start, stop, n]"
+                                f"{' (n is the step for range)' if form == 'range' else ''}: {err}")
+        # round off float noise (0.30000000000000004) so values print and group cleanly;
+        # integer ends giving whole numbers (geomspace 16..256) stay integers (batch sizes)
+        vals = [float(f"{v:.12g}") for v in vals]
+        if all(isinstance(a, int) for a in args[:2]) and all(v.is_integer() for v in vals):
+            vals = [int(v) for v in vals]
+        return vals
+    raise MnistlabError(f"grid key '{key}' needs a non-empty list of values or one of "
+                        f"{{{', '.join(RANGE_FORMS)}: [start, stop, n]}}, got {spec!r}")
+
+
+def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None) -> Sweep:
+    """Validate a sweep file (path or dict) into a Sweep; every configuration is checked
+    as a recipe now, so a typo fails before any training."""
+    name = None
+    if not isinstance(source, dict):
+        path = Path(source)
+        if not path.is_file():
+            raise MnistlabError(f"sweep file '{path}' not found")
+        try:
+            spec = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise MnistlabError(f"sweep file '{path}' is not valid YAML: {err}".splitlines()[0])
+        base_dir, name = path.resolve().parent, path.stem
+    else:
+        spec = source
+    if not isinstance(spec, dict):
+        raise MnistlabError("a sweep file is a mapping with at least `recipe` and `grid` or `list`")
+    for k in spec:
+        if k not in SWEEP_KEYS:
+            raise MnistlabError(f"unknown sweep key '{k}'{did_you_mean(k, SWEEP_KEYS)}; "
+                                f"known: {', '.join(SWEEP_KEYS)}")
+    base_dir = base_dir or Path.cwd()
+
+    recipe = spec.get("recipe")
+    if isinstance(recipe, (str, os.PathLike)):
+        rpath = Path(recipe) if Path(recipe).is_absolute() else base_dir / recipe
+        base = _load_recipe_dict(rpath)
+    elif isinstance(recipe, dict):
+        base = copy.deepcopy(recipe)
+    else:
+        raise MnistlabError("sweep file needs `recipe:` (a recipe path relative to the sweep "
+                            "file, or an inline recipe)")
+    base = K.apply(base, spec.get("set") or {})
+    name = str(spec.get("name") or name or base.get("name") or "sweep")
+
+    grid = spec.get("grid") or {}
+    items = spec.get("list") or [{}]
+    if not isinstance(grid, dict) or not isinstance(items, list) or not all(
+            isinstance(i, dict) for i in items):
+        raise MnistlabError("`grid` is a mapping KEY: [values...]; `list` is a list of "
+                            "mappings KEY: value")
+    if not grid and items == [{}]:
+        raise MnistlabError("sweep file needs `grid:` or `list:` (what to vary)")
+    grid_vals = {k: _expand_values(k, v) for k, v in grid.items()}
+    configs = [{**item, **dict(zip(grid_vals, combo))}
+               for item in items for combo in itertools.product(*grid_vals.values())]
+    swept = list(dict.fromkeys([k for item in items for k in item] + list(grid_vals)))
+
+    repeats = spec.get("repeats", 1)
+    if not isinstance(repeats, int) or repeats < 1:
+        raise MnistlabError(f"`repeats` must be a positive integer, got {repeats!r}")
+    if "seeds" in spec:
+        seeds = spec["seeds"]
+        if (not isinstance(seeds, list) or len(seeds) != repeats
+                or not all(isinstance(s, int) for s in seeds) or len(set(seeds)) != len(seeds)):
+            raise MnistlabError(f"`seeds` must list {repeats} different integers (one per repeat)")
+    else:
+        first = spec.get("seed", base.get("seed", 0))
+        if not isinstance(first, int):
+            raise MnistlabError(f"`seed` must be an integer, got {first!r}")
+        seeds = [first + r for r in range(repeats)]
+
+    metrics = spec.get("metrics") or ["max_val_accuracy", "test_accuracy"]
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    for m in metrics:
+        if m not in R.TRIAL_METRICS:
+            raise MnistlabError(f"unknown sweep metric '{m}'{did_you_mean(m, R.TRIAL_METRICS)}; "
+                                f"known: {', '.join(R.TRIAL_METRICS)}")
+    plot_x = (spec.get("plot") or {}).get("x") or (swept[0] if swept else None)
+    if plot_x is not None and plot_x not in swept:
+        raise MnistlabError(f"plot x '{plot_x}' is not a swept key{did_you_mean(plot_x, swept)}")
+
+    sweep = Sweep(name, base, swept, configs, seeds, metrics, plot_x)
+    for values in configs:  # fail now, not after hours of the other trials
+        _check_recipe(K.apply(base, values), values)
+    return sweep
+
+
+def _load_recipe_dict(path: Path) -> dict:
+    if not path.is_file():
+        raise MnistlabError(f"base recipe '{path}' not found (a relative `recipe:` is read "
+                            "relative to the sweep file)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise MnistlabError(f"recipe '{path}' is not valid YAML: {err}".splitlines()[0])
+    if not isinstance(data, dict):
+        raise MnistlabError(f"recipe '{path}' must be a mapping of recipe keys")
+    return data
+
+
+def _check_recipe(recipe: dict, values: dict) -> None:
+    """Validate a configuration the way `fit` will: recipe keys, then the model spec."""
+    from mnistlab.models.spec import resolve_spec
+    from mnistlab.train.recipe import Recipe
+
+    try:
+        resolve_spec(Recipe(recipe).model)
+    except MnistlabError as err:
+        where = ", ".join(f"{k}={R.format_value(v)}" for k, v in values.items())
+        raise MnistlabError(f"sweep configuration {where or '(base)'}: {err}") from None
+
+
+# ----------------------------------------------------------------------------------------
+# trial folders: the source of truth for what is done
+
+def _run_dir(trial_dir: Path) -> Path | None:
+    """The finished run in a trial folder (one with metrics.json), or None."""
+    done = sorted(p.parent for p in trial_dir.glob("*/metrics.json"))
+    return done[-1] if done else None
+
+
+def _status(trial_dir: Path) -> str:
+    if _run_dir(trial_dir) is not None:
+        return "done"
+    return "failed" if (trial_dir / "failed.json").exists() else "pending"
+
+
+def _claim(trial: Trial, trial_dir: Path) -> None:
+    """Record what the trial is; refuse a folder that belongs to a different sweep."""
+    record = {"id": trial.id, "config": trial.config, "repeat": trial.repeat,
+              "seed": trial.seed, "values": trial.values}
+    marker = trial_dir / "trial.json"
+    if marker.exists():
+        old = json.loads(marker.read_text())
+        if old != json.loads(json.dumps(record)):
+            raise MnistlabError(
+                f"{trial_dir} was made by a different sweep ({old['values']}, seed "
+                f"{old['seed']}) than this one ({trial.values}, seed {trial.seed}); "
+                "use a new --out directory for a changed sweep file")
+        return
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    R.write_text_atomic(marker, json.dumps(record, indent=1))
+
+
+def _row(trial: Trial, trial_dir: Path) -> dict:
+    row = {"trial": trial.id, "config": trial.config, "repeat": trial.repeat,
+           "seed": trial.seed, **trial.values, "status": _status(trial_dir)}
+    if row["status"] == "done":
+        run = _run_dir(trial_dir)
+        # relative to the sweep directory, so the folder can be moved as a whole
+        row.update(R.trial_metrics(run), run_dir=str(run.relative_to(trial_dir.parent.parent)))
+    elif row["status"] == "failed":
+        row["error"] = json.loads((trial_dir / "failed.json").read_text())["error"]
+    return row
+
+
+def _columns(sweep: Sweep) -> list[str]:
+    return ["trial", "config", "repeat", "seed", *sweep.keys, "status",
+            *R.TRIAL_METRICS, "run_dir", "error"]
+
+
+# ----------------------------------------------------------------------------------------
+# running trials (in this process or in worker processes)
+
+_worker_dataset = None
+
+
+def _init_worker(threads: int, dataset) -> None:
+    """Runs once in each worker process: share the cores, keep the dataset in memory."""
+    import torch
+
+    global _worker_dataset
+    torch.set_num_threads(threads)
+    _worker_dataset = dataset
+
+
+def run_trial(recipe: dict, trial_dir: str, quiet: bool = True) -> tuple[str | None, dict | None]:
+    """Train one trial with `mnistlab.train.fit`; (run_dir, None) or (None, error record).
+    Any exception is caught and recorded so that one bad trial does not stop the others."""
+    from mnistlab.train import fit
+
+    trial_dir = Path(trial_dir)
+    for leftover in trial_dir.iterdir():  # a run killed before metrics.json: start it again
+        if leftover.is_dir() and not (leftover / "metrics.json").exists():
+            shutil.rmtree(leftover)
+    (trial_dir / "failed.json").unlink(missing_ok=True)
+    try:
+        run = fit(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet, report=False)
+        return str(run), None
+    except Exception as err:  # noqa: BLE001 - recorded per trial, see docstring
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return None, {"error": f"{type(err).__name__}: {msg}" if msg else type(err).__name__,
+                      "traceback": traceback.format_exc()}
+
+
+def _record_failure(trial_dir: Path, failure: dict) -> None:
+    R.write_text_atomic(trial_dir / "failed.json", json.dumps(failure, indent=1))
+
+
+@contextlib.contextmanager
+def _lock(sweep_dir: Path):
+    """One sweep process per directory at a time (two would run the same trials)."""
+    with open(sweep_dir / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MnistlabError(f"another `mnistlab sweep` is running in {sweep_dir}; wait for "
+                                "it or use a different --out")
+        yield
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
+              dataset=None, quiet: bool = False, retry_failed: bool = True) -> Path:
+    """Run (or resume) a sweep; returns the sweep directory.
+
+    `dataset` (a mnistlab Dataset) replaces the recipe's data source, as in `fit`.
+    Failed trials are retried when the sweep is started again unless retry_failed=False.
+    """
+    sweep = source if isinstance(source, Sweep) else load_sweep(source)
+    if workers < 1:
+        raise MnistlabError(f"--workers must be at least 1, got {workers}")
+    sweep_dir = Path(out) if out is not None else Path("sweeps") / sweep.name
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    say = (lambda *a: None) if quiet else print
+
+    with _lock(sweep_dir):
+        trials = sweep.trials()
+        tdir = {t.id: sweep_dir / "trials" / t.id for t in trials}
+        for t in trials:
+            _claim(t, tdir[t.id])
+        R.write_text_atomic(sweep_dir / "sweep.yaml", yaml.safe_dump(
+            {"name": sweep.name, "keys": sweep.keys, "configs": sweep.configs,
+             "seeds": sweep.seeds, "metrics": sweep.metrics, "base_recipe": sweep.base},
+            sort_keys=False))
+
+        def save_results() -> list[dict]:
+            rows = [_row(t, tdir[t.id]) for t in trials]
+            R.write_csv(sweep_dir / "results.csv", rows, _columns(sweep))
+            return rows
+
+        save_results()  # also picks up trials that finished just before a kill
+        wanted = {"pending", "failed"} if retry_failed else {"pending"}
+        todo = [t for t in trials if _status(tdir[t.id]) in wanted]
+        say(f"sweep {sweep.name}: {len(trials)} trials ({len(sweep.configs)} configurations x "
+            f"{len(sweep.seeds)} repeats), {len(trials) - len(todo)} already done or skipped, "
+            f"{len(todo)} to run -> {sweep_dir}")
+
+        finished = 0
+
+        def record(t: Trial, run: str | None, failure: dict | None, seconds: float) -> None:
+            nonlocal finished
+            finished += 1
+            if failure is not None:
+                _record_failure(tdir[t.id], failure)
+                say(f"[{finished}/{len(todo)}] {t.id} seed {t.seed} FAILED: {failure['error']}")
+            else:
+                m = R.trial_metrics(Path(run))
+                say(f"[{finished}/{len(todo)}] {t.id} seed {t.seed} "
+                    f"{sweep.metrics[0]} {R.format_value(m[sweep.metrics[0]])} ({seconds:.1f} s)")
+            save_results()
+
+        if workers == 1:
+            global _worker_dataset
+            _worker_dataset = dataset
+            try:
+                for t in todo:
+                    start = time.perf_counter()
+                    run, failure = run_trial(t.recipe, str(tdir[t.id]))
+                    record(t, run, failure, time.perf_counter() - start)
+            finally:
+                _worker_dataset = None
+        else:
+            _run_in_pool(todo, tdir, workers, dataset, record)
+
+        rows = save_results()
+        summary = R.summarize(rows, sweep.keys, sweep.metrics)
+        R.write_csv(sweep_dir / "summary.csv", summary, R.summary_columns(sweep.keys, sweep.metrics))
+        if any(e["n"] for e in summary):
+            R.plot_errorbars([e for e in summary if e["n"]], sweep.keys, sweep.metrics[0],
+                             sweep_dir / f"{sweep.metrics[0]}.png", x_key=sweep.plot_x,
+                             title=f"{sweep.name}: {sweep.metrics[0]} (mean ± std over repeats)")
+        say("\n" + R.format_summary(summary, sweep.keys, sweep.metrics))
+        failed = [r for r in rows if r["status"] == "failed"]
+        if failed:
+            say(f"{len(failed)} trial(s) failed (see results.csv and trials/*/failed.json); "
+                "run the same command again to retry them")
+    return sweep_dir
+
+
+def _run_in_pool(todo: list[Trial], tdir: dict, workers: int, dataset, record) -> None:
+    """At most `workers` trials in flight, so a worker that dies (e.g. out of memory) costs
+    only the trials it was running: those are recorded as failed and a new pool goes on."""
+    import multiprocessing as mp
+
+    threads = max(1, cpu_cores() // workers)
+    queue = list(todo)
+    while queue:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(threads, dataset)) as pool:
+            running: dict = {}
+            try:
+                while queue or running:
+                    while queue and len(running) < workers:
+                        t = queue.pop(0)
+                        fut = pool.submit(run_trial, t.recipe, str(tdir[t.id]))
+                        running[fut] = (t, time.perf_counter())
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        t, start = running[fut]
+                        run, failure = fut.result()  # BrokenProcessPool if a worker died
+                        del running[fut]
+                        record(t, run, failure, time.perf_counter() - start)
+            except BrokenProcessPool:
+                for t, start in running.values():
+                    record(t, None, {"error": "the worker process died (out of memory?)",
+                                     "traceback": ""}, time.perf_counter() - start)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
