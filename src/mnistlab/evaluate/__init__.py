@@ -1,0 +1,27 @@
+"""Evaluation: metrics, plots and the HTML report of a run.
+
+    from mnistlab.evaluate import evaluate, write_report, compute_metrics
+    m = evaluate("runs/20240101-120000-000-cnn", split="test")   # loss, accuracy, confusions...
+    write_report("runs/20240101-120000-000-cnn")                  # -> RUN_DIR/report.html
+
+Names load on first use, so the CLI (which imports evaluate.commands) starts without
+scikit-learn, matplotlib or torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+_API = {
+    "evaluate": "mnistlab.evaluate.evaluation", "predict": "mnistlab.evaluate.evaluation",
+    "Predictions": "mnistlab.evaluate.evaluation",
+    "compute_metrics": "mnistlab.evaluate.metrics", "format_metrics": "mnistlab.evaluate.metrics",
+    "write_report": "mnistlab.evaluate.report",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'mnistlab.evaluate' has no attribute {name!r}")

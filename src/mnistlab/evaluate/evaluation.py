@@ -36,13 +36,19 @@ def _split_arrays(splits, split: str):
     return x, y
 
 
-def predict(run, split: str = "test", *, batch_size: int = 2048) -> Predictions:
-    """Run the loaded model (a train.load_run Run) over a split, in inference mode, in large batches."""
+def predict(run, split: str = "test", *, splits=None, batch_size: int = 2048) -> Predictions:
+    """Run a loaded run's model (train.load_run) over one split, in inference mode.
+
+    `splits` replaces run.splits() (the data the recipe names), e.g. when fit() was given a
+    dataset in memory. The loss is the one training reports (metrics.json's test_loss):
+    cross-entropy with the recipe's label smoothing plus the layers' L2 penalty, like Keras.
+    """
     import torch
+    import torch.nn.functional as F
 
     if split not in SPLITS:
         raise MnistlabError(f"unknown split '{split}'{did_you_mean(split, SPLITS)}; use one of {', '.join(SPLITS)}")
-    splits = run.splits()
+    splits = splits if splits is not None else run.splits()
     x, y = _split_arrays(splits, split)
     model = run.model.eval()
     device = next(model.parameters(), torch.empty(0)).device
@@ -51,16 +57,22 @@ def predict(run, split: str = "test", *, batch_size: int = 2048) -> Predictions:
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size].to(device).permute(0, 3, 1, 2).float().div_(255)
             logits.append(model(xb).float().cpu())
-    logits = torch.cat(logits)
-    y_t = torch.as_tensor(y).long()
-    loss = torch.nn.functional.cross_entropy(logits, y_t).item()
-    return Predictions(split, y_t.numpy(), logits.softmax(dim=1).numpy(), list(run.classes),
-                       images=x.numpy() if hasattr(x, "numpy") else np.asarray(x), loss=loss)
+        logits = torch.cat(logits)
+        y = torch.as_tensor(y).long().cpu()
+        smoothing = float((run.config.get("loss") or {}).get("label_smoothing") or 0.0)
+        loss = F.cross_entropy(logits, y, label_smoothing=smoothing).item()
+        if any(getattr(m, "l2", 0) for m in model.modules()):
+            from mnistlab.models import l2_penalty
+            loss += float(l2_penalty(model))
+    images = x.cpu().numpy() if hasattr(x, "numpy") else np.asarray(x)
+    return Predictions(split, y.numpy(), logits.softmax(dim=1).numpy(), list(run.classes), images=images, loss=loss)
 
 
 def evaluate(run_dir, split: str = "test") -> dict:
-    """Metrics of the run's saved model on a split (test, val or train), as plain data."""
+    """Metrics of the run's saved model on a split (test, val or train), as plain data.
+
+    Loads the dataset named in the run's config.yaml, split exactly as the run split it.
+    """
     from mnistlab.train import load_run
 
-    run_dir = Path(run_dir)
-    return predict(load_run(run_dir), split).metrics()
+    return predict(load_run(Path(run_dir)), split).metrics()

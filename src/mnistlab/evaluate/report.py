@@ -225,33 +225,35 @@ def _write_text(path: Path, text: str) -> None:
         raise
 
 
-def _default_predictions(run_dir: Path, split: str) -> tuple[Predictions | None, str]:
+def _default_predictions(run_dir: Path, split: str, dataset=None) -> tuple[Predictions | None, str]:
     """Predictions of the saved model on `split`, or None and why not."""
     if not (run_dir / "model.safetensors").is_file():
         return None, "model.safetensors is missing, so there are no predictions to evaluate."
     from mnistlab.train import load_run
+    from mnistlab.train.run import make_run_splits
     try:
         run = load_run(run_dir)
-        try:
-            return predict(run, split), ""
-        except MnistlabError:
-            if split == "test":  # e.g. a dataset without a test set: fall back to validation
-                return predict(run, "val"), "no test split: evaluated on the validation split."
-            raise
+        splits = make_run_splits(run.config["data"], dataset) if dataset is not None else run.splits()
+        if split == "test" and splits.x_test is None and splits.x_val is not None:
+            return predict(run, "val", splits=splits), "the dataset has no test set: evaluated on the validation split."
+        return predict(run, split, splits=splits), ""
     except MnistlabError as err:
         return None, f"no predictions: {err}"
 
 
-def write_report(run_dir, *, split: str = "test", predictions: Predictions | None = None) -> Path:
+def write_report(run_dir, *, split: str = "test", predictions: Predictions | None = None,
+                 dataset=None) -> Path:
     """Write RUN_DIR/report.html (and RUN_DIR/plots/*.png); returns the report's path.
 
-    `predictions` replaces running the saved model (tests, or a caller that already has them).
+    The predictions come from the saved model on the dataset named in config.yaml, or on
+    `dataset` (a mnistlab.data.Dataset, split as the recipe says) when the run was trained
+    on data in memory. `predictions` replaces running the model altogether (tests).
     """
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     note = ""
     if predictions is None:
-        predictions, note = _default_predictions(run_dir, split)
+        predictions, note = _default_predictions(run_dir, split, dataset)
     paths, ev = make_plots(run, predictions, run_dir / "plots")
     out = run_dir / "report.html"
     _write_text(out, render(run, ev, paths, note))
