@@ -1,0 +1,100 @@
+"""The on-device epoch loop: no DataLoader, no per-batch host work.
+
+Images stay on the device as uint8 NHWC (Contract 1). Each epoch draws one permutation;
+a batch is an index slice of it, gathered and scaled to float on the device. Running
+loss/accuracy sums stay on the device too, so the host waits on the device only when the
+progress bar asks for a number.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+EVAL_BATCH = 4096  # inference needs no activations for backward, so big batches are cheap
+
+
+def to_input(x_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [0, 1] (Contract 1's scaling, done on the device)."""
+    return x_u8.permute(0, 3, 1, 2).float().div_(255)
+
+
+def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty=None,
+                label_smoothing=0.0, bar=None, augment=None) -> dict:
+    """One pass over (x, y) in a fresh random order; returns Keras' epoch logs.
+
+    `lr_at(step, steps)` gives the base learning rate of each step; `penalty(model)` is the
+    L2 term added to the loss (Keras adds regularisation losses to the reported loss too);
+    `augment(xb)` transforms each float batch on the device.
+    """
+    model.train()
+    n = x.shape[0]
+    steps = (n + batch_size - 1) // batch_size  # Keras keeps the last, smaller batch
+    perm = torch.randperm(n, generator=generator).to(x.device)
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
+    group = optimizer.param_groups[0]
+    for i in range(steps):
+        idx = perm[i * batch_size:(i + 1) * batch_size]
+        xb, yb = to_input(x[idx]), y[idx]
+        if augment is not None:
+            xb = augment(xb)
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(i, steps)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+        if penalty is not None:
+            loss = loss + penalty(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            loss_sum += loss.detach() * yb.shape[0]
+            correct += (logits.argmax(1) == yb).sum()
+        if bar is not None:
+            bar.update(1)
+            if i % bar.refresh_every == 0 or i == steps - 1:
+                seen = min(n, (i + 1) * batch_size)
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
+                                accuracy=f"{correct.item() / seen:.4f}", refresh=False)
+    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n,
+            "lr": optimizer.current_lr() if hasattr(optimizer, "current_lr") else group["lr"]}
+
+
+@torch.inference_mode()
+def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=EVAL_BATCH) -> tuple[float, float]:
+    """(loss, accuracy) over (x, y) in eval mode; loss includes the L2 term like Keras."""
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
+    for i in range(0, x.shape[0], batch_size):
+        logits = model(to_input(x[i:i + batch_size]))
+        yb = y[i:i + batch_size]
+        loss_sum += F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum")
+        correct += (logits.argmax(1) == yb).sum()
+    n = x.shape[0]
+    extra = float(penalty(model)) if penalty is not None else 0.0
+    return loss_sum.item() / n + extra, correct.item() / n
+
+
+def progress_bar(epoch: int, epochs: int, steps: int, *, quiet: bool, device: torch.device):
+    """A tqdm bar for one epoch, or None when quiet or stderr is not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+    bar = tqdm(total=steps, desc=f"Epoch {epoch}/{epochs}", unit="step", leave=False,
+               dynamic_ncols=True, file=sys.stderr)
+    # reading a number from a GPU waits for it; on CPU it is free
+    bar.refresh_every = 1 if device.type == "cpu" else 20
+    return bar
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

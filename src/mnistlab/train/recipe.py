@@ -1,0 +1,225 @@
+"""Recipe: one YAML file (plus `--set a.b=c` overrides) validated into plain data.
+
+Every key has a default here, so `Recipe.to_dict()` is the fully resolved recipe that is
+written to a run's config.yaml: re-running that file gives the same run. Unknown keys fail
+early with a did-you-mean naming the full dotted key.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.train.callbacks import EARLY_STOPPING_DEFAULTS, SCHEDULE_DEFAULTS
+from mnistlab.train.optim import DEFAULTS as OPTIMIZER_DEFAULTS
+
+DEFAULTS: dict[str, Any] = {
+    "name": None,                 # defaults to the model's zoo name, or "run"
+    "data": {
+        "dataset": "mnist",       # built-in name or a path to a file/folder
+        "allow_pickle": False,
+        "validation_split": None,  # Keras: the LAST fraction of train, before shuffling
+        "split": None,            # e.g. [0.9, 0.05, 0.05] (train, val, test)
+        "split_seed": 0,
+        "stratify": False,
+        "validation": "split",    # split | test | none
+    },
+    "model": None,                # zoo name or inline spec (Contract 2)
+    "max_params": None,
+    "optimizer": {"name": "rmsprop"},
+    "loss": {"label_smoothing": 0.0},
+    "batch_size": 32,             # Keras' fit() default
+    "epochs": 1,
+    "seed": 0,
+    "device": "auto",             # auto | cpu | cuda | mps
+    "compile": False,             # torch.compile the model (pays only for long runs)
+    "callbacks": {"early_stopping": None, "lr_schedule": None},
+    "augment": None,              # issue 8; passed through untouched
+}
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+VALIDATION = ("split", "test", "none")
+
+
+class Recipe:
+    """A validated recipe. Sections are plain dicts/values: `r.data["validation_split"]`."""
+
+    def __init__(self, config: dict):
+        self._cfg = validate(config)
+
+    def __getattr__(self, key: str):
+        cfg = self.__dict__.get("_cfg", {})
+        if key in cfg:
+            return cfg[key]
+        raise AttributeError(key)
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self._cfg)
+
+    def __repr__(self) -> str:
+        return f"Recipe({self._cfg!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Recipe) and self._cfg == other._cfg
+
+
+def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe:
+    """A Recipe from a Recipe, a dict or a YAML path, with `key=value` overrides applied.
+
+    `updates` are dotted keys set directly (the CLI's --epochs/--seed/--device), e.g.
+    load_recipe("r.yaml", ["optimizer.lr=0.01"], epochs=3).
+    """
+    if isinstance(source, Recipe):
+        config = source.to_dict()
+    elif isinstance(source, dict):
+        config = copy.deepcopy(source)
+    elif isinstance(source, (str, os.PathLike)):
+        config = read_yaml(Path(source))
+    else:
+        raise MnistlabError(f"a recipe must be a YAML path, a dict or a Recipe, not {type(source).__name__}")
+    for item in overrides or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise MnistlabError(f"--set expects key=value (e.g. --set optimizer.lr=0.01), got '{item}'")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        set_dotted(config, key.strip(), value)
+    for key, value in updates.items():
+        if value is not None:
+            set_dotted(config, key, value)
+    return Recipe(config)
+
+
+def read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise MnistlabError(f"recipe file not found: {path}")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise MnistlabError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(config, dict):
+        raise MnistlabError(f"{path} must be a YAML mapping of recipe keys (name, model, optimizer, ...)")
+    return config
+
+
+def set_dotted(config: dict, key: str, value) -> None:
+    """config['a']['b'] = value for key 'a.b', creating missing (or null) sections."""
+    node = config
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            # e.g. --set model.layers=... when model is a zoo name: replace it wholesale
+            raise MnistlabError(f"cannot set '{key}': '{'.'.join(parts[:i + 1])}' is {child!r}, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------- validation
+
+def _merge(defaults: dict, given, where: str, extra_ok=()) -> dict:
+    """defaults updated with `given`; unknown keys fail with a did-you-mean."""
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise MnistlabError(f"'{where}' must be a mapping of keys, got {given!r}")
+    out = copy.deepcopy(defaults)
+    allowed = list(defaults) + list(extra_ok)
+    for key, value in given.items():
+        if key not in allowed:
+            full = f"{where}.{key}" if where else str(key)
+            hint = did_you_mean(key, allowed)
+            raise MnistlabError(f"unknown recipe key '{full}'{hint}; allowed here: {', '.join(allowed)}")
+        out[key] = value
+    return out
+
+
+def _number(value, key, *, lo=None, hi=None, integer=False, allow_none=False):
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if ok and lo is not None:
+        ok = value >= lo
+    if ok and hi is not None:
+        ok = value <= hi
+    if not ok:
+        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
+        kind = "an integer" if integer else "a number"
+        raise MnistlabError(f"'{key}' must be {kind}{rng}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _named(section, defaults_by_name: dict, where: str, default_name=None) -> dict | None:
+    """A section like {name: adam, lr: ...} whose allowed keys depend on its name."""
+    if section is None:
+        return None
+    if isinstance(section, str):
+        section = {"name": section}
+    if isinstance(section, dict) and "name" not in section and default_name:
+        section = {"name": default_name, **section}
+    if not isinstance(section, dict) or "name" not in section:
+        raise MnistlabError(f"'{where}' needs a name: one of {', '.join(defaults_by_name)}")
+    section = dict(section)
+    name = str(section.pop("name")).lower()
+    if name not in defaults_by_name:
+        raise MnistlabError(f"unknown {where} '{name}'{did_you_mean(name, defaults_by_name)}; "
+                            f"choose one of {', '.join(defaults_by_name)}")
+    if "learning_rate" in section:  # Keras' spelling of lr
+        section["lr"] = section.pop("learning_rate")
+    merged = _merge(defaults_by_name[name], section, where)
+    return {"name": name, **merged}
+
+
+def validate(config: dict) -> dict:
+    if not isinstance(config, dict):
+        raise MnistlabError("a recipe must be a mapping of keys (name, model, optimizer, ...)")
+    cfg = _merge(DEFAULTS, config, "")
+    cfg["data"] = _merge(DEFAULTS["data"], cfg["data"], "data")
+    d = cfg["data"]
+    if d["validation"] not in VALIDATION:
+        raise MnistlabError(f"'data.validation' must be one of {', '.join(VALIDATION)}, got {d['validation']!r}")
+    d["validation_split"] = _number(d["validation_split"], "data.validation_split", lo=0.0, hi=0.99,
+                                    allow_none=True)
+    if d["split"] is not None:
+        if not (isinstance(d["split"], list) and len(d["split"]) in (2, 3)
+                and all(isinstance(f, (int, float)) and f >= 0 for f in d["split"])):
+            raise MnistlabError(f"'data.split' must be a list of 2 or 3 fractions like [0.9, 0.05, 0.05], got {d['split']!r}")
+        if d["validation_split"] is not None:
+            raise MnistlabError("set either 'data.validation_split' or 'data.split', not both")
+    if cfg["model"] is None:
+        raise MnistlabError("the recipe has no 'model': give a zoo name (see `mnistlab models list`) or an inline spec")
+    if not isinstance(cfg["model"], (str, dict)):
+        raise MnistlabError(f"'model' must be a zoo name or a spec mapping, got {cfg['model']!r}")
+    if cfg["name"] is None:
+        cfg["name"] = cfg["model"] if isinstance(cfg["model"], str) else "run"
+    cfg["name"] = str(cfg["name"])
+    cfg["max_params"] = _number(cfg["max_params"], "max_params", lo=1, integer=True, allow_none=True)
+    cfg["optimizer"] = _named(cfg["optimizer"], OPTIMIZER_DEFAULTS, "optimizer", DEFAULTS["optimizer"]["name"])
+    for key in ("lr", "decay", "weight_decay"):
+        cfg["optimizer"][key] = _number(cfg["optimizer"][key], f"optimizer.{key}", lo=0.0)
+    cfg["loss"] = _merge(DEFAULTS["loss"], cfg["loss"], "loss")
+    cfg["loss"]["label_smoothing"] = _number(cfg["loss"]["label_smoothing"], "loss.label_smoothing", lo=0.0, hi=1.0)
+    cfg["batch_size"] = _number(cfg["batch_size"], "batch_size", lo=1, integer=True)
+    cfg["epochs"] = _number(cfg["epochs"], "epochs", lo=1, integer=True)
+    cfg["seed"] = _number(cfg["seed"], "seed", lo=0, integer=True)
+    if cfg["device"] not in DEVICES:
+        raise MnistlabError(f"'device' must be one of {', '.join(DEVICES)}{did_you_mean(cfg['device'], DEVICES)}, got {cfg['device']!r}")
+    if not isinstance(cfg["compile"], bool):
+        raise MnistlabError(f"'compile' must be true or false, got {cfg['compile']!r}")
+    cb = cfg["callbacks"] = _merge(DEFAULTS["callbacks"], cfg["callbacks"], "callbacks")
+    if cb["early_stopping"] is not None:
+        cb["early_stopping"] = _merge(EARLY_STOPPING_DEFAULTS, cb["early_stopping"], "callbacks.early_stopping")
+    cb["lr_schedule"] = _named(cb["lr_schedule"], SCHEDULE_DEFAULTS, "callbacks.lr_schedule")
+    from mnistlab.train.augment import validate_augment
+    cfg["augment"] = validate_augment(cfg["augment"])
+    return cfg

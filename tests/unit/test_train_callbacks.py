@@ -1,0 +1,82 @@
+"""EarlyStopping (Keras logic) and each learning-rate schedule's sequence."""
+import math
+
+import pytest
+import torch
+
+from mnistlab.train.callbacks import (CosineSchedule, EarlyStopping, OneCycleSchedule,
+                                      ReduceLROnPlateau, StepSchedule)
+
+
+class Weights(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+
+def run_stopper(stopper, values, key="val_loss"):
+    model = Weights()
+    for epoch, v in enumerate(values):
+        model.w.data.fill_(epoch)  # the weights remember which epoch they are from
+        if stopper.on_epoch_end(epoch, {key: v}, model):
+            return epoch, model.w.item()
+    return None, model.w.item()
+
+
+def test_early_stopping_patience_and_restore_best_weights():
+    stop, w = run_stopper(EarlyStopping(patience=2, restore_best_weights=True), [1.0, 0.5, 0.6, 0.7, 0.1])
+    assert stop == 3 and w == 1.0  # best was epoch 1; two epochs without improvement
+    stop, w = run_stopper(EarlyStopping(patience=2), [1.0, 0.5, 0.6, 0.7, 0.1])
+    assert stop == 3 and w == 3.0  # without restore the last weights stay
+
+
+def test_early_stopping_min_delta_and_max_mode():
+    stop, _ = run_stopper(EarlyStopping(patience=1, min_delta=0.1), [1.0, 0.95, 0.5])
+    assert stop == 1  # 0.95 is not better by 0.1
+    stop, _ = run_stopper(EarlyStopping(monitor="val_accuracy", patience=1), [0.5, 0.6, 0.55], key="val_accuracy")
+    assert stop == 2  # auto mode: accuracy goes up
+
+
+def test_early_stopping_never_stops_while_improving():
+    assert run_stopper(EarlyStopping(patience=0), [5, 4, 3, 2, 1])[0] is None
+
+
+def test_step_schedule_like_notebook_004():
+    s = StepSchedule(1e-3, 200, boundaries=[80, 120, 160, 180], factors=[1e-1, 1e-2, 1e-3, 0.5e-3])
+    lrs = {e: s.lr(e, 0, 10) for e in (0, 80, 81, 121, 161, 181)}
+    expected = {0: 1e-3, 80: 1e-3, 81: 1e-4, 121: 1e-5, 161: 1e-6, 181: 5e-7}
+    assert lrs == pytest.approx(expected)
+
+
+def test_cosine_schedule_with_warmup():
+    s = CosineSchedule(0.1, 4, min_lr=0.0, warmup_epochs=1)
+    lrs = [s.lr(e, i, 2) for e in range(4) for i in range(2)]
+    assert lrs[:2] == pytest.approx([0.05, 0.1])
+    decay = [0.5 * 0.1 * (1 + math.cos(math.pi * k / 6)) for k in range(6)]
+    assert lrs[2:] == pytest.approx(decay)
+
+
+def test_onecycle_matches_torch():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=3, steps_per_epoch=5, cycle_momentum=False)
+    expected = []
+    for _ in range(15):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref.step()
+    s = OneCycleSchedule(0.1, 3)
+    assert [s.lr(e, i, 5) for e in range(3) for i in range(5)] == pytest.approx(expected)
+
+
+def test_reduce_on_plateau_keras_logic_and_state():
+    s = ReduceLROnPlateau(1.0, 10, patience=2, factor=0.5, cooldown=1, min_lr=0.2)
+    lrs = []
+    for epoch, v in enumerate([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]):
+        s.on_epoch_end(epoch, {"val_loss": v})
+        lrs.append(s.lr(epoch + 1, 0, 1))
+    # Keras: the cooldown epoch resets wait, then counting starts again in the same epoch
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.2, 0.2, 0.2]
+    t = ReduceLROnPlateau(1.0, 10)
+    t.load_state_dict(s.state_dict())
+    assert t.lr(0, 0, 1) == 0.2 and t.wait == s.wait
