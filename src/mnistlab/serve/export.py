@@ -56,23 +56,34 @@ def to_input(x_uint8: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
-    """Write `model` (logits out) as a single-file ONNX model with probabilities out."""
+    """Write `model` (logits out) as a single-file ONNX model with probabilities out.
+
+    Uses the torch.export-based exporter; a model it cannot trace falls back to the older
+    TorchScript exporter, which handles more Python-level code.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     H, W, C = input_shape
     wrapped = nn.Sequential(model, nn.Softmax(dim=1)).eval()
     example = torch.rand(2, C, H, W)
+    names = dict(input_names=[INPUT], output_names=[OUTPUT])
     tmp = _atomic_path(path)
     try:
         with _quiet_exporter():
-            torch.onnx.export(
-                wrapped, (example,), str(tmp), dynamo=True, external_data=False,
-                input_names=[INPUT], output_names=[OUTPUT],
-                dynamic_shapes=({0: torch.export.Dim("batch")},))
+            try:
+                torch.onnx.export(wrapped, (example,), str(tmp), dynamo=True, external_data=False,
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},), **names)
+            except Exception as first:
+                try:
+                    torch.onnx.export(wrapped, (example,), str(tmp), dynamo=False,
+                                      dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, **names)
+                except Exception:
+                    raise first from None
         os.replace(tmp, path)
     except Exception as err:
         tmp.unlink(missing_ok=True)
-        raise MnistlabError(f"ONNX export failed: {type(err).__name__}: {str(err).splitlines()[0]}") from err
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise MnistlabError(f"ONNX export failed: {type(err).__name__}: {reason}") from err
     return path
 
 

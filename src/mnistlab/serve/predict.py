@@ -189,16 +189,9 @@ class Predictor:
 
 
 def run_input_shape(run) -> tuple[int, int, int]:
-    """(H, W, C) the run's model expects, from its spec; MNIST's 28x28x1 when not stated."""
-    spec = run.config.get("model") if isinstance(run.config, dict) else None
-    if isinstance(spec, str):
-        try:
-            from mnistlab.models import zoo
-            spec = zoo.get(spec) if hasattr(zoo, "get") else getattr(zoo, "ZOO", {}).get(spec)
-        except Exception:  # an older or newer zoo API: fall back to MNIST's shape
-            spec = None
-    shape = spec.get("input_shape") if isinstance(spec, dict) else None
-    return tuple(shape) if shape else (28, 28, 1)
+    """(H, W, C) the run's model expects, from the model spec in its config.yaml."""
+    from mnistlab.models import resolve_spec
+    return tuple(int(d) for d in resolve_spec(run.config["model"])["input_shape"])
 
 
 def format_predictions(preds: list[Prediction]) -> str:
