@@ -80,6 +80,7 @@ def test_test_as_validation_warns():
     (dict(validation="val"), "validation must be one of"),
     (dict(validation="none", validation_split=0.1), "validation: none"),
     (dict(validation="test", validation_split=0.1), "validation: test"),
+    (dict(validation="test", split=[0.8, 0.2]), "validation: test"),
 ])
 def test_bad_split_options(kwargs, msg):
     with pytest.raises(MnistlabError, match=msg):

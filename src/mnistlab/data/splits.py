@@ -87,17 +87,14 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
     xt, yt = ds.x_test, ds.y_test
 
     if validation == "test":
-        if validation_split is not None or (split is not None and len(split) == 3):
+        if validation_split is not None or split is not None:
             raise MnistlabError("validation: test uses the test set as validation set; drop "
-                                "validation_split / the third split fraction, or use validation: split")
+                                "validation_split / split, or use validation: split")
         if xt is None:
             raise MnistlabError(f"validation: test needs a test set, and {ds.name} has none; "
                                 "use validation_split or split instead")
         warnings.warn("the test set is used as validation set (validation: test), so the test "
                       "accuracy is no longer an unbiased estimate", UserWarning, stacklevel=2)
-        if split is not None:  # [train, rest]: only the train part is kept
-            tr, _, _ = _random_split(y.numpy(), _fractions(split), split_seed, stratify)
-            x, y = x[tr], y[tr]
         return Splits(x, y, xt, yt, xt, yt, list(ds.classes), val_is_test=True)
 
     if validation == "none":
