@@ -39,7 +39,7 @@ def tiny(monkeypatch, tmp_path):
     content = tiny_content()
     files = {k: FileSpec(KEYS[k], 6 if k.startswith("train") else 3, hashlib.sha256(content[k]).hexdigest())
              for k in KEYS}
-    ds = Builtin("tiny", ["a", "b", "c"], [f"http://127.0.0.1:9/"], files)
+    ds = Builtin("tiny", ["a", "b", "c"], ["http://127.0.0.1:9/"], files)
     monkeypatch.setitem(builtins.BUILTINS, "tiny", ds)
     monkeypatch.delenv("MNISTLAB_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # a fresh cache per test

@@ -1,7 +1,6 @@
 """Every accepted format, built tiny on the fly, loads into the same uint8 NHWC Dataset."""
 import gzip
 import struct
-import warnings
 
 import numpy as np
 import pytest
@@ -144,7 +143,7 @@ def test_rgb_files_with_gray_content_become_one_channel(tmp_path):
     assert ds.x_train.shape == (2, 5, 5, 1)
 
 
-def test_builtin_names_are_case_and_alias_insensitive(monkeypatch):
+def test_builtin_names_are_case_and_alias_insensitive():
     from mnistlab.data.builtins import builtin_name
     assert builtin_name("MNIST") == "mnist"
     assert builtin_name("fashion_mnist") == "fashion-mnist"
