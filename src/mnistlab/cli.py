@@ -25,7 +25,7 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", metavar="DIR",
+    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help="where datasets are looked for first (then $MNISTLAB_DATA, then ~/.cache/mnistlab)")
     parser = argparse.ArgumentParser(
         prog="mnistlab", parents=[common],
