@@ -20,7 +20,7 @@ def _add_sweep(sub, common) -> None:
     p.add_argument("--out", metavar="DIR", help="sweep directory (default: sweeps/<name>)")
     p.add_argument("--no-retry-failed", action="store_true",
                    help="leave trials that failed before as they are")
-    p.add_argument("--quiet", action="store_true", help="print only the summary table")
+    p.add_argument("--quiet", action="store_true", help="print no progress or table, only where the results are")
     p.set_defaults(func=_sweep)
 
 

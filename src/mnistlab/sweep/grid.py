@@ -398,9 +398,16 @@ def _run_in_pool(todo: list[Trial], tdir: dict, workers: int, dataset, record) -
     import multiprocessing as mp
 
     threads = max(1, cpu_cores() // workers)
+    # fresh processes (never a fork of this one); a fork server imports torch once for all
+    # of them (torch._dynamo too: every torch optimiser imports it, ~3 s, on first use)
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["mnistlab.train.run", "torch._dynamo"])
+    else:
+        ctx = mp.get_context("spawn")
     queue = list(todo)
     while queue:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+        with ProcessPoolExecutor(workers, mp_context=ctx,
                                  initializer=_init_worker, initargs=(threads, dataset)) as pool:
             running: dict = {}
             try:

@@ -29,7 +29,7 @@ from mnistlab.errors import MnistlabError
 # read like the architecture: b0_convs, b0_kind_1, b1_filters_0, pool_after_0, head, ...
 MAX_BLOCKS = 3
 CONVS_PER_BLOCK = (1, 3)
-FILTERS = (4, 32)
+FILTERS = (2, 64)   # clipped per budget by filter_range()
 KINDS = ("conv3x3", "separable3x3")
 ACTIVATIONS = ("relu", "elu")
 HEADS = ("gap", "flatten_dense")
@@ -53,7 +53,21 @@ def _out_size(size: int, kernel: int, padding: str) -> int:
     return size if padding == "same" else size - kernel + 1
 
 
-def suggest_spec(trial, input_shape: list[int], num_classes: int) -> dict:
+def _channels(layers: list[dict]) -> int:
+    return next(layer["filters"] for layer in reversed(layers) if "filters" in layer)
+
+
+def filter_range(max_params: int | None) -> tuple[int, int]:
+    """Filters per conv, scaled to the budget: a 3x3 conv c -> c costs 9c^2 weights, so
+    beyond sqrt(budget / 9) filters every candidate is over budget. Sampling them would only
+    waste trials (each costs a storage round trip even when no training happens)."""
+    if max_params is None:
+        return 4, 32
+    hi = int(math.sqrt(max_params / 9))
+    return FILTERS[0], max(4, min(FILTERS[1], hi))
+
+
+def suggest_spec(trial, input_shape: list[int], num_classes: int, max_params: int | None = None) -> dict:
     """Sample a conv net spec from `trial` (any object with Optuna's suggest_* methods).
 
     Shape: blocks of [optional 1x1 transition] + 1-3 convs (3x3 or separable 3x3), each
@@ -62,6 +76,7 @@ def suggest_spec(trial, input_shape: list[int], num_classes: int) -> dict:
     flatten + dense head. Raises Rejected when the net shrinks the image below 1x1.
     """
     h, w = input_shape[0], input_shape[1]
+    f_lo, f_hi = filter_range(max_params)
     n_blocks = trial.suggest_int("blocks", 1, MAX_BLOCKS)
     bn = trial.suggest_categorical("batchnorm", [True, False])
     act = trial.suggest_categorical("activation", list(ACTIVATIONS))
@@ -85,11 +100,11 @@ def suggest_spec(trial, input_shape: list[int], num_classes: int) -> dict:
 
     for b in range(n_blocks):
         if b > 0 and trial.suggest_categorical(f"b{b}_transition", [True, False]):
-            conv(trial.suggest_int(f"b{b}_transition_filters", FILTERS[0], FILTERS[1] // 2), 1)
+            conv(trial.suggest_int(f"b{b}_transition_filters", f_lo, max(f_lo, f_hi // 2)), 1)
         for i in range(trial.suggest_int(f"b{b}_convs", *CONVS_PER_BLOCK)):
             # The very first conv sees one channel: a separable conv there saves nothing.
             kind = "conv3x3" if (b == 0 and i == 0) else trial.suggest_categorical(f"b{b}_kind_{i}", list(KINDS))
-            conv(trial.suggest_int(f"b{b}_filters_{i}", *FILTERS), 3, kind)
+            conv(trial.suggest_int(f"b{b}_filters_{i}", f_lo, f_hi), 3, kind)
         if b < n_blocks - 1 or n_blocks == 1:
             if trial.suggest_categorical(f"pool_after_{b}", [True, False]) and min(h, w) >= 2:
                 layers.append({"type": "maxpool2d", "pool": 2})
@@ -103,8 +118,10 @@ def suggest_spec(trial, input_shape: list[int], num_classes: int) -> dict:
         layers.append({"type": "global_avg_pool"})
     else:
         layers.append({"type": "flatten"})
-        layers.append({"type": "dense", "units": trial.suggest_int("dense_units", *DENSE_UNITS, log=True),
-                       "activation": act})
+        flat = h * w * _channels(layers)
+        hi = DENSE_UNITS[1] if max_params is None else max(2, min(DENSE_UNITS[1], max_params // (flat + 1)))
+        units = trial.suggest_int("dense_units", min(DENSE_UNITS[0], hi), hi, log=True)
+        layers.append({"type": "dense", "units": units, "activation": act})
         layers.append({"type": "dense", "units": num_classes})
     layers.append({"type": "activation", "activation": "softmax"})
     return {"input_shape": list(input_shape), "layers": layers}
@@ -153,7 +170,7 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
 
     def objective(trial: optuna.Trial):
         try:
-            spec = suggest_spec(trial, input_shape, len(train_ds.classes))
+            spec = suggest_spec(trial, input_shape, len(train_ds.classes), cfg.max_params)
         except Rejected as why:
             trial.set_user_attr("rejected", str(why))
             raise optuna.TrialPruned(str(why)) from None

@@ -1,0 +1,162 @@
+"""Sweeps that really train (tiny synthetic data): results, failures, resume after SIGKILL,
+worker processes."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mnistlab.sweep.grid import run_sweep
+
+
+def write_tiny_data(path: Path, n_train=240, n_test=60, seed=0) -> Path:
+    """3 classes of noisy 8x8 images: a bright band in rows 2k..2k+1 for class k."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 3, n)
+        x = rng.integers(0, 120, (n, 8, 8)).astype(np.uint8)
+        for k in range(3):
+            x[y == k, 2 * k:2 * k + 2, :] += 80
+        return x, y
+
+    (xt, yt), (xe, ye) = make(n_train), make(n_test)
+    np.savez(path, x_train=xt, y_train=yt, x_test=xe, y_test=ye)
+    return path
+
+
+def tiny_recipe(data: Path, epochs=2) -> dict:
+    return {"name": "tiny", "data": {"dataset": str(data), "validation_split": 0.25},
+            "model": {"input_shape": [8, 8, 1], "layers": [
+                {"type": "flatten"},
+                {"type": "dense", "units": 16, "activation": "relu", "l2": 0.0},
+                {"type": "dense", "units": 3, "activation": "softmax"}]},
+            "optimizer": {"name": "sgd", "lr": 0.1}, "batch_size": 32, "epochs": epochs,
+            "seed": 0, "device": "cpu"}
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def finished_runs(trial_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in trial_dir.glob("*/metrics.json"))
+
+
+@pytest.fixture()
+def data(tmp_path):
+    return write_tiny_data(tmp_path / "tiny.npz")
+
+
+def test_sweep_writes_runs_results_summary_and_plot(tmp_path, data):
+    sweep = {"name": "l2", "recipe": tiny_recipe(data),
+             "grid": {"model.layers.*.l2": [1e-2, 1e-6]}, "repeats": 2,
+             "metrics": ["max_val_accuracy", "test_accuracy"]}
+    out = run_sweep(sweep, out=tmp_path / "sw", quiet=True)
+    rows = read_rows(out / "results.csv")
+    assert [r["trial"] for r in rows] == ["000-r0", "000-r1", "001-r0", "001-r1"]
+    assert all(r["status"] == "done" for r in rows)
+    for r in rows:
+        run = out / r["run_dir"]
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        metrics = json.loads((run / "metrics.json").read_text())
+        # the recorded seed is the one the run used, and the swept value reached the model
+        assert int(r["seed"]) == config["seed"] == metrics["seed"] == int(r["repeat"])
+        assert config["model"]["layers"][1]["l2"] == float(r["model.layers.*.l2"])
+        assert float(r["test_accuracy"]) == pytest.approx(metrics["test_accuracy"])
+        history = read_rows(run / "history.csv")
+        assert float(r["max_val_accuracy"]) == max(float(h["val_accuracy"]) for h in history)
+    # different seeds give different runs
+    assert rows[0]["val_loss"] != rows[1]["val_loss"]
+    summary = read_rows(out / "summary.csv")
+    assert len(summary) == 2 and all(s["n"] == "2" for s in summary)
+    accs = [float(r["test_accuracy"]) for r in rows[:2]]
+    assert float(summary[0]["test_accuracy_mean"]) == pytest.approx(np.mean(accs))
+    assert float(summary[0]["test_accuracy_std"]) == pytest.approx(np.std(accs))
+    assert (out / "max_val_accuracy.png").stat().st_size > 1000
+
+
+def test_failed_trial_is_recorded_and_the_others_continue(tmp_path, data):
+    # input_shape [9, 9, 1] is a valid spec but does not fit the 8x8 images: fit raises
+    sweep = {"name": "f", "recipe": tiny_recipe(data, epochs=1), "repeats": 1,
+             "list": [{"batch_size": 16}, {"model.input_shape": [9, 9, 1]}, {"batch_size": 64}]}
+    out = run_sweep(sweep, out=tmp_path / "sw", quiet=True)
+    rows = read_rows(out / "results.csv")
+    assert [r["status"] for r in rows] == ["done", "failed", "done"]
+    assert "input_shape" in rows[1]["error"] and "MnistlabError" in rows[1]["error"]
+    failure = json.loads((out / "trials" / "001-r0" / "failed.json").read_text())
+    assert "Traceback" in failure["traceback"]
+    summary = read_rows(out / "summary.csv")
+    assert [(s["n"], s["failed"]) for s in summary] == [("1", "0"), ("0", "1"), ("1", "0")]
+
+    done_before = {t: finished_runs(out / "trials" / t) for t in ("000-r0", "002-r0")}
+    run_sweep(sweep, out=tmp_path / "sw", quiet=True)  # again: retries only the failure
+    for t, runs in done_before.items():
+        assert finished_runs(out / "trials" / t) == runs  # not run twice
+    assert [r["status"] for r in read_rows(out / "results.csv")] == ["done", "failed", "done"]
+
+
+def test_changed_sweep_file_is_refused_in_the_same_directory(tmp_path, data):
+    from mnistlab.errors import MnistlabError
+
+    base = {"name": "c", "recipe": tiny_recipe(data, epochs=1), "grid": {"batch_size": [16]}}
+    run_sweep(base, out=tmp_path / "sw", quiet=True)
+    with pytest.raises(MnistlabError, match="different sweep"):
+        run_sweep({**base, "grid": {"batch_size": [32]}}, out=tmp_path / "sw", quiet=True)
+
+
+def test_resume_after_sigkill_runs_only_what_is_missing(tmp_path, data):
+    """Kill a sweep subprocess with SIGKILL mid-way, start it again (with 2 workers): every
+    trial ends with exactly one finished run, and the ones finished before are untouched."""
+    recipe = tiny_recipe(data, epochs=4)
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "recipe": "r.yaml", "grid": {"model.layers.*.l2": [1e-2, 1e-4, 1e-6]}, "repeats": 2}))
+    out = tmp_path / "sw"
+    cmd = [sys.executable, "-m", "mnistlab", "sweep", str(tmp_path / "s.yaml"), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            if len(list(out.glob("trials/*/*/metrics.json"))) >= 2:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        else:
+            pytest.fail("the sweep did not finish 2 trials in time")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = {p.parent: p.stat().st_mtime_ns for p in out.glob("trials/*/*/metrics.json")}
+    assert 2 <= len(before) < 6, "kill the sweep before it finished"
+
+    done = subprocess.run(cmd + ["--workers", "2"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(before)} already done" in done.stdout
+
+    rows = read_rows(out / "results.csv")
+    assert sorted(r["trial"] for r in rows) == sorted(
+        f"{c:03d}-r{r}" for c in range(3) for r in range(2))
+    assert all(r["status"] == "done" for r in rows)
+    for trial_dir in (out / "trials").iterdir():
+        runs = finished_runs(trial_dir)
+        assert len(runs) == 1, f"{trial_dir.name}: {runs}"  # never run twice
+        leftovers = [p for p in trial_dir.iterdir() if p.is_dir() and p not in runs]
+        assert leftovers == []  # the run that was killed half-way was cleaned up
+    for run_dir, mtime in before.items():  # finished trials were not touched
+        assert (run_dir / "metrics.json").stat().st_mtime_ns == mtime
+    assert {str(out / r["run_dir"]) for r in rows} >= {str(p) for p in before}
