@@ -24,6 +24,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -99,8 +100,10 @@ def plot_misclassified(images, y_true, probs, classes: list[str], path, n: int =
         return None
     probs = np.asarray(probs)
     pred = probs.argmax(axis=1)
-    titles = [f"true {classes[int(y_true[i])]}\npred {classes[pred[i]]} {probs[i, pred[i]]:.0%}" for i in idx]
-    return save_grid(np.asarray(images)[idx], path=path, titles=titles, cols=min(12, len(idx)), scale=1.0)
+    # One line per tile (save_grid leaves room for one): "true→predicted confidence".
+    titles = [f"{classes[int(y_true[i])]}→{classes[pred[i]]} {probs[i, pred[i]]:.0%}" for i in idx]
+    scale = max(1.0, 0.075 * max(map(len, titles)))  # long class names (Fashion-MNIST) get wider tiles
+    return save_grid(np.asarray(images)[idx], path=path, titles=titles, cols=min(12, len(idx)), scale=scale)
 
 
 def plot_samples(images, y, classes: list[str], path, n: int = 40) -> Path:

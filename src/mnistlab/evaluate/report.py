@@ -155,7 +155,7 @@ def _evaluation_sections(ev: dict, plot_paths: dict) -> str:
                  table(["true", "predicted", "count", "share of true"], conf_rows, id="confusions-table", left=2)
                  if conf_rows else "<p>None: every sample is classified correctly.</p>"),
         _section("misclassified", "Misclassified samples",
-                 "<p>The most confident mistakes: true label, prediction, confidence.</p>"
+                 "<p>The most confident mistakes, captioned true label → predicted label, confidence.</p>"
                  + image(plot_paths.get("misclassified"), "misclassified samples")
                  if plot_paths.get("misclassified") else "<p>None.</p>"),
         _section("samples", f"Samples of the {split} split",
@@ -209,8 +209,7 @@ def make_plots(run: RunFiles, pred: Predictions | None, out_dir: Path) -> tuple[
         paths["misclassified"] = plots.plot_misclassified(pred.images, pred.y_true, pred.probs, ev["classes"],
                                                           out_dir / "misclassified.png")
         paths["samples"] = plots.plot_samples(pred.images, pred.y_true, ev["classes"], out_dir / "samples.png")
-    with open(out_dir / "evaluation.json", "w") as f:  # the numbers behind the page, for scripts
-        json.dump(ev, f, indent=1)
+    _write_text(out_dir / "evaluation.json", json.dumps(ev, indent=1))  # the numbers behind the page
     return paths, ev
 
 
@@ -219,6 +218,7 @@ def _write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
