@@ -87,3 +87,16 @@ def test_pareto_front_keeps_only_non_dominated():
         study.tell(t, [acc, params])
     front = [(t.values[0], t.values[1]) for t in pareto_front(study)]
     assert front == [(0.90, 1000), (0.94, 2000), (0.95, 3000), (0.97, 5000)]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["search", "--max-params", "0"], "--max-params"),
+    (["search", "--max-params", "5000", "--validation-split", "1.5"], "--validation-split"),
+    (["search", "--max-params", "5000", "--epochs", "0"], "--epochs"),
+])
+def test_cli_rejects_bad_arguments_in_one_line(argv, words, capsys):
+    from mnistlab.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err and "Traceback" not in err

@@ -73,3 +73,48 @@ def register(sub, common) -> None:
     """Add this package's subcommands: sub.add_parser(NAME, parents=[common], help=...)."""
     _add_sweep(sub, common)
     _add_tune(sub, common)
+    _add_search(sub, common)
+
+
+def _add_search(sub, common) -> None:
+    p = sub.add_parser(
+        "search", parents=[common],
+        help="search conv-net architectures for the best validation accuracy under a parameter budget",
+        description="Optuna samples conv nets (3x3/1x1/separable convs, filters, BatchNorm, pooling, "
+                    "GAP or dense head, dropout, activation); each is counted first and rejected "
+                    "without training when over --max-params. The rest train on the training set "
+                    "minus a validation split; the test set is used once, to report the Pareto front. "
+                    "Writes pareto.csv, pareto.png and a recipe per front member. Shares studies "
+                    "across processes/machines like `mnistlab tune`. See docs/records.md.")
+    p.add_argument("--max-params", type=int, required=True, metavar="N",
+                   help="parameter budget (Keras count, BatchNorm statistics included)")
+    p.add_argument("--dataset", default="mnist", help="built-in name or path (default: mnist)")
+    p.add_argument("--epochs", type=int, default=3, metavar="E", help="epochs per candidate (default: 3)")
+    p.add_argument("--trials", type=int, default=20, metavar="T",
+                   help="candidates this process trains; rejected ones do not count (default: 20)")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna RDB storage URL (default: SQLite file study.db in the search directory)")
+    p.add_argument("--study", metavar="NAME", help="study name (default: search-<dataset>-<N>)")
+    p.add_argument("--out", default="searches", metavar="DIR", help="parent directory (default: searches)")
+    p.add_argument("--validation-split", type=float, default=0.1, metavar="F",
+                   help="last fraction of the training set used for model selection (default: 0.1)")
+    p.add_argument("--recipe", metavar="RECIPE.yaml",
+                   help="training keys for every candidate (optimizer, batch_size, augment, callbacks, ...); "
+                        "default: SGD nesterov 0.05, OneCycle, batch 128")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed; trial N trains with seed+N")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_search)
+
+
+def _search(args) -> int:
+    from mnistlab.sweep.search import SearchConfig, run_search
+    from mnistlab.train.recipe import read_yaml
+    from pathlib import Path
+
+    base = read_yaml(Path(args.recipe)) if args.recipe else None
+    cfg = SearchConfig(max_params=args.max_params, dataset=args.dataset, epochs=args.epochs,
+                       trials=args.trials, validation_split=args.validation_split, seed=args.seed,
+                       base=base, quiet=args.quiet)
+    out = run_search(cfg, study=args.study, storage=args.storage, out=args.out)
+    print(f"Search results in {out}")
+    return 0

@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import io
 import math
+import socket
 import warnings
 from pathlib import Path
 
@@ -181,10 +182,11 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
             trial.set_user_attr("rejected", f"{params} params > budget {cfg.max_params}")
             raise optuna.TrialPruned(f"{params} params over budget")
         recipe = candidate_recipe(spec, cfg, name=f"trial-{trial.number}", seed=cfg.seed + trial.number)
+        trial.set_user_attr("host", socket.gethostname())
         run_dir = fit(recipe, dataset=train_ds, out=out_dir / "trials", quiet=True, report=False)
         history = load_run(run_dir).history
         val_acc = float(history[-1]["val_accuracy"])  # final epoch: no best-epoch picking
-        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
         trial.set_user_attr("val_accuracy", val_acc)
         return val_acc, params
 
@@ -194,22 +196,23 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
 # ---------------------------------------------------------------------- study handling
 
 def open_study(name: str, out_dir: Path, storage: str | None, seed: int):
-    """The two-objective study (accuracy up, params down); created or joined."""
+    """The two-objective study (accuracy up, params down), created or joined. The storage
+    is `mnistlab tune`'s (SQLite in the study directory, or any RDB URL such as
+    postgresql://...), so a search distributes over processes and machines the same way."""
     import optuna
 
-    try:  # share `mnistlab tune`'s storage handling so both distribute the same way
-        from mnistlab.sweep.tune import storage_url
-    except ImportError:  # pragma: no cover - tune not installed alongside
-        storage_url = None
-    url = storage_url(storage, out_dir) if storage_url else (storage or f"sqlite:///{out_dir / 'study.db'}")
+    from mnistlab.sweep.tune import _redact, storage_for
+
     with warnings.catch_warnings():  # multivariate/constant_liar are flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # constant_liar: parallel workers do not all sample the same architecture
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
     try:
-        return optuna.create_study(study_name=name, storage=url, sampler=sampler, load_if_exists=True,
-                                   directions=["maximize", "minimize"])
-    except ValueError as err:  # e.g. joining a study made with other directions
-        raise MnistlabError(f"cannot open study '{name}' in {url}: {err}") from None
+        return optuna.create_study(study_name=name, storage=storage_for(storage, out_dir), sampler=sampler,
+                                   load_if_exists=True, directions=["maximize", "minimize"])
+    except ValueError as err:  # e.g. joining a single-objective study of the same name
+        raise MnistlabError(f"cannot open study '{name}' in {_redact(storage or str(out_dir / 'study.db'))}: "
+                            f"{err}; use another --study name") from None
 
 
 def pareto_front(study) -> list:
@@ -232,6 +235,9 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
 
     if cfg.max_params < 1:
         raise MnistlabError(f"--max-params must be a positive number of parameters, got {cfg.max_params}")
+    if cfg.epochs < 1 or cfg.trials < 0:
+        raise MnistlabError(f"--epochs must be >= 1 and --trials >= 0 (0: only write the front), "
+                            f"got {cfg.epochs} and {cfg.trials}")
     if not 0 < cfg.validation_split < 1:
         raise MnistlabError(f"--validation-split must be in (0, 1), got {cfg.validation_split}")
     ds = dataset if dataset is not None else load_dataset(cfg.dataset)
@@ -256,15 +262,17 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
         if trained >= cfg.trials:
             study.stop()
 
-    st.optimize(objective, n_trials=cfg.trials * 50, callbacks=[count], catch=(MnistlabError,),
-                show_progress_bar=False)
+    # catch: a candidate that crashes (e.g. diverges) is recorded as FAIL; the study goes on
+    if cfg.trials:
+        st.optimize(objective, n_trials=cfg.trials * 50, callbacks=[count], catch=(Exception,),
+                    gc_after_trial=True, show_progress_bar=False)
     write_front(st, out_dir, cfg, ds)
     return out_dir
 
 
 # ---------------------------------------------------------------------- outputs
 
-def test_accuracy(run_dir: str, ds) -> float:
+def front_test_accuracy(run_dir: str, ds) -> float:
     """The one look at the test set: a front member's final weights on ds's test split."""
     import torch
 
@@ -293,7 +301,7 @@ def write_front(study, out_dir: Path, cfg: SearchConfig, ds) -> list[dict]:
                                   seed=0)
         path = out_dir / "recipes" / f"trial-{t.number}.yaml"
         write_text_atomic(path, yaml.safe_dump(recipe, sort_keys=False))
-        test = test_accuracy(t.user_attrs["run_dir"], ds) if ds.x_test is not None else math.nan
+        test = front_test_accuracy(t.user_attrs["run_dir"], ds) if ds.x_test is not None else math.nan
         rows.append({"trial": t.number, "params": int(t.values[1]), "val_accuracy": round(t.values[0], 5),
                      "test_accuracy": round(test, 5), "recipe": str(path)})
     buf = io.StringIO()
