@@ -1,0 +1,176 @@
+"""Tuning on tiny synthetic data: outputs, pruning hook, two processes on one SQLite study."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+from PIL import Image
+
+from mnistlab.errors import MnistlabError
+from mnistlab.sweep.tune import PruningHook, epoch_hook_argument, load_space, tune
+
+SPACE = {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True},
+         "model.layers.*.l2": [0.0, 0.001],
+         "batch_size": {"low": 16, "high": 64, "step": 16}}
+
+
+def write_tiny_data(path: Path, seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 3, n)
+        x = rng.integers(0, 120, (n, 8, 8)).astype(np.uint8)
+        for k in range(3):
+            x[y == k, 2 * k:2 * k + 2, :] += 80
+        return x, y
+
+    (xt, yt), (xe, ye) = make(240), make(60)
+    np.savez(path, x_train=xt, y_train=yt, x_test=xe, y_test=ye)
+    return path
+
+
+def tiny_recipe(data: Path, epochs=2) -> dict:
+    return {"name": "tiny", "data": {"dataset": str(data), "validation_split": 0.25},
+            "model": {"input_shape": [8, 8, 1], "layers": [
+                {"type": "flatten"},
+                {"type": "dense", "units": 16, "activation": "relu", "l2": 0.0},
+                {"type": "dense", "units": 3, "activation": "softmax"}]},
+            "optimizer": {"name": "sgd", "lr": 0.1}, "batch_size": 32, "epochs": epochs,
+            "seed": 0, "device": "cpu"}
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture()
+def data(tmp_path):
+    return write_tiny_data(tmp_path / "tiny.npz")
+
+
+def test_space_file_forms():
+    space = load_space({"a.b": {"low": 1, "high": 8}, "c": {"low": 1.0e-4, "high": 0.1, "log": True},
+                        "d": ["adam", "sgd"], "e": {"low": 0.1, "high": 0.5, "step": 0.1}})
+    assert space["a.b"]["type"] == "int" and space["c"] == {
+        "type": "float", "low": 1.0e-4, "high": 0.1, "log": True}
+    assert space["d"] == {"type": "categorical", "choices": ["adam", "sgd"]}
+    assert space["e"]["step"] == 0.1
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"x": {"low": "1e-4", "high": 0.1}}, "write 1.0e-4"),
+    ({"x": {"low": 0.1, "high": 0.01}}, "low < high"),
+    ({"x": {"low": 0.0, "high": 1.0, "log": True}}, "low > 0"),
+    ({"x": {"low": 0.1, "hgh": 1.0}}, "did you mean 'high'"),
+    ({"x": [[1, 2], [3]]}, "choices must be"),
+    ({}, "search space maps"),
+])
+def test_bad_space(space, message):
+    with pytest.raises(MnistlabError, match=message):
+        load_space(space)
+
+
+def test_bad_space_key_fails_before_any_trial(tmp_path, data):
+    with pytest.raises(MnistlabError, match="did you mean 'optimizer'"):
+        tune(tiny_recipe(data), {"optimiser.lr": [0.1]}, trials=1, out=tmp_path / "st", quiet=True)
+    with pytest.raises(MnistlabError, match="batch_size"):
+        tune(tiny_recipe(data), {"batch_size": {"low": 0, "high": 4}}, trials=1,
+             out=tmp_path / "st", quiet=True)
+    assert not (tmp_path / "st" / "study.db").exists()
+
+
+def test_tune_writes_trials_best_recipe_and_plots(tmp_path, data):
+    out = tune(tiny_recipe(data), SPACE, trials=4, out=tmp_path / "st", seed=0, quiet=True)
+    assert (out / "study.db").exists()  # default storage: SQLite in the study directory
+    rows = read_rows(out / "trials.csv")
+    assert [r["number"] for r in rows] == ["0", "1", "2", "3"]
+    assert all(r["state"] == "COMPLETE" for r in rows)
+    for r in rows:  # each value is the run's best validation accuracy
+        history = read_rows(Path(r["run_dir"]) / "history.csv")
+        assert float(r["value"]) == pytest.approx(max(float(h["val_accuracy"]) for h in history))
+        config = yaml.safe_load((Path(r["run_dir"]) / "config.yaml").read_text())
+        assert config["optimizer"]["lr"] == pytest.approx(float(r["params.optimizer.lr"]))
+        assert config["batch_size"] == int(r["params.batch_size"])
+    best = max(rows, key=lambda r: float(r["value"]))
+    recipe = yaml.safe_load((out / "best_recipe.yaml").read_text())
+    assert recipe["name"] == "tiny-best"
+    assert recipe["optimizer"]["lr"] == pytest.approx(float(best["params.optimizer.lr"]))
+    assert recipe["model"]["layers"][1]["l2"] == float(best["params.model.layers.*.l2"])
+    for png in ("optimization_history.png", "param_importances.png"):
+        with Image.open(out / png) as im:
+            assert im.format == "PNG"
+    # the best recipe is ready to run as it is
+    from mnistlab.train import fit
+
+    run = fit(out / "best_recipe.yaml", out=tmp_path / "runs", quiet=True, report=False)
+    assert (run / "metrics.json").exists()
+
+
+def test_pruning_hook_reports_and_prunes():
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    good = study.ask()
+    hook = PruningHook(good, "val_accuracy")
+    for epoch, acc in enumerate([0.8, 0.9, 0.95]):
+        hook(epoch, {"epoch": epoch + 1, "val_accuracy": acc})
+    study.tell(good, 0.95)
+    assert good.number == 0 and hook.reported == 3
+    assert study.trials[0].intermediate_values == {1: 0.8, 2: 0.9, 3: 0.95}
+
+    bad = study.ask()
+    hook = PruningHook(bad, "val_accuracy")
+    with pytest.raises(optuna.TrialPruned):  # below the median of epoch 1
+        hook(0, {"epoch": 1, "val_accuracy": 0.5})
+    study.tell(bad, state=optuna.trial.TrialState.PRUNED)
+    assert study.trials[1].user_attrs["pruned_at_epoch"] == 1
+    hook = PruningHook(study.ask(), "val_accuracy")
+    hook(0, {"epoch": 1, "val_accuracy": None})  # no validation value: nothing reported
+    assert hook.reported == 0
+
+
+@pytest.mark.skipif(
+    epoch_hook_argument(__import__("mnistlab.train", fromlist=["fit"]).fit) is None,
+    reason="mnistlab.train.fit has no per-epoch hook (on_epoch_end) yet, so nothing is pruned")
+def test_tune_reports_every_epoch_to_the_pruner(tmp_path, data):
+    out = tune(tiny_recipe(data, epochs=3), SPACE, trials=2, out=tmp_path / "st", quiet=True)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
+    for t in study.trials:
+        assert sorted(t.intermediate_values) == [1, 2, 3]
+
+
+def test_two_processes_share_one_sqlite_study(tmp_path, data):
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(tiny_recipe(data, epochs=1)))
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(SPACE))
+    out = tmp_path / "st"
+    cmd = [sys.executable, "-m", "mnistlab", "tune", str(tmp_path / "r.yaml"), "--space",
+           str(tmp_path / "space.yaml"), "--trials", "3", "--study", "shared", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{out / 'study.db'}")
+    trials = study.trials
+    assert len(trials) == 6  # 3 + 3
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    run_dirs = [t.user_attrs["run_dir"] for t in trials]
+    assert len(set(run_dirs)) == 6  # no trial ran twice or shared a run directory
+    for number in range(6):
+        runs = list((out / "trials" / f"{number:04d}").glob("*/metrics.json"))
+        assert len(runs) == 1
+    # --trials 0 only writes the study's results (what one does once all machines are done)
+    tune(tmp_path / "r.yaml", tmp_path / "space.yaml", trials=0, study="shared", out=out,
+         quiet=True)
+    rows = read_rows(out / "trials.csv")
+    assert [r["number"] for r in rows] == [str(n) for n in range(6)]
+    assert {r["run_dir"] for r in rows} == set(run_dirs)
