@@ -117,14 +117,18 @@ def accuracy_on_all_training_images(run_dir: Path, ds) -> float:
         x, y = ds.x_train, ds.y_train
     else:
         x, y = ds.x_train, ds.y_train
-    shim = SimpleNamespace(model=run.model, classes=run.classes,
+    shim = SimpleNamespace(model=run.model, classes=run.classes, config=run.config,
                            splits=lambda: SimpleNamespace(x_train=x, y_train=y))
     return float(predict(shim, "train").metrics()["accuracy"])
 
 
 def _record(res: Result, run_dir: Path, ds, seconds: float) -> None:
+    from mnistlab.models import count_params
+
     m = _metrics(run_dir)
-    res.params = int(m["params"])
+    # Keras' "Total params" counts BatchNorm's moving statistics too; metrics.json counts
+    # only trainable tensors, so the table compares count_params() of the run's spec.
+    res.params = count_params(yaml.safe_load((Path(run_dir) / "config.yaml").read_text())["model"])
     res.test_accuracies.append(float(m["test_accuracy"]))
     res.epochs.append(int(m.get("epochs_run") or 0))
     res.seconds += seconds
@@ -142,10 +146,52 @@ def run_single(exp, data, out, quick, seeds) -> Result:
     base = load_recipe_dict(exp)
     for seed in range(seeds):
         cfg, ds = _prepare(exp, base, data, quick, seed)
-        t0 = time.perf_counter()
-        run_dir = fit(cfg, dataset=ds, out=str(out / exp.key), quiet=True, report=not quick)
-        _record(res, Path(run_dir), ds, time.perf_counter() - t0)
+        done, unfinished = previous_runs(out / exp.key, cfg)
+        if done is not None:  # an earlier `reproduce` already trained this seed
+            run_dir = done
+        elif unfinished is not None:  # interrupted: continue from its last checkpoint
+            run_dir = fit(dataset=ds, quiet=True, report=not quick, resume=unfinished)
+        else:
+            run_dir = fit(cfg, dataset=ds, out=str(out / exp.key), quiet=True, report=not quick)
+        # the run's own training time (all epochs, across resumes)
+        _record(res, Path(run_dir), ds, float(_metrics(run_dir)["train_seconds"]))
     return res
+
+
+def previous_runs(folder: Path, cfg: dict) -> tuple[Path | None, Path | None]:
+    """(finished run, unfinished run) of this recipe and seed already in `folder`, so that a
+    long reproduction killed half-way continues where it stopped when started again."""
+    done = unfinished = None
+    for conf in sorted(Path(folder).glob("*/config.yaml")):
+        old = yaml.safe_load(conf.read_text())
+        if (old.get("seed"), old.get("epochs"), old.get("model"), old.get("optimizer", {}).get("name")) != (
+                cfg["seed"], cfg["epochs"], cfg["model"], cfg["optimizer"]["name"]):
+            continue
+        if (conf.parent / "metrics.json").is_file():
+            done = conf.parent
+        elif (conf.parent / "checkpoint.pt").is_file():
+            unfinished = conf.parent
+    return done, unfinished
+
+
+def fork_run(prev_dir: Path, dest: Path, cfg: dict) -> Path:
+    """A copy of a finished run that `fit(resume=)` continues under the changed `cfg`.
+
+    The copy keeps checkpoint.pt (weights, optimiser state, RNG, history, epoch count) and
+    drops what marks a run finished, so resuming it trains the next epochs on the same model
+    and optimiser: what calling Keras' model.fit() again does."""
+    import shutil
+
+    prev_dir = Path(prev_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    fork = dest / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg['name']}"
+    if fork.exists():
+        shutil.rmtree(fork)
+    shutil.copytree(prev_dir, fork, ignore=shutil.ignore_patterns(
+        "metrics.json", "model.safetensors", "report.html", "plots"))
+    old = yaml.safe_load((fork / "config.yaml").read_text())
+    (fork / "config.yaml").write_text(yaml.safe_dump(_merge(old, cfg), sort_keys=False))
+    return fork
 
 
 def run_chain(exp, data, out, quick, previous: Result) -> Result:
@@ -153,14 +199,13 @@ def run_chain(exp, data, out, quick, previous: Result) -> Result:
     from mnistlab.train import fit
 
     res = Result(exp)
-    base = load_recipe_dict(exp)
     for seed, prev_dir in enumerate(previous.runs):
-        cfg, ds = _prepare(exp, base, data, quick, seed)
-        prev_epochs = _metrics(prev_dir).get("epochs_run") or 0
-        cfg["epochs"] = int(prev_epochs) + 1  # epochs count on from the resumed run
+        ds, data_updates = data.for_recipe(load_recipe_dict(exp))
+        steps = {**exp.overrides, "name": f"{exp.recipe.split('/')[-1][:-5]}-{exp.key}"}
+        steps["epochs"] = int(_metrics(prev_dir)["epochs_run"]) + 1  # epochs count on
+        fork = fork_run(Path(prev_dir), out / exp.key, steps)
         t0 = time.perf_counter()
-        run_dir = fit(cfg, dataset=ds, out=str(out / exp.key), quiet=True, report=False,
-                      resume=prev_dir)
+        run_dir = fit(dataset=ds, quiet=True, report=False, resume=fork)
         _record(res, Path(run_dir), ds, time.perf_counter() - t0)
     return res
 
@@ -184,7 +229,9 @@ def run_grid(exps: list[Experiment], data, out, quick, repeats) -> list[Result]:
     for row in read_csv(sweep_dir / "results.csv"):
         if row["status"] != "done":
             raise MnistlabError(f"sweep trial {row['trial']} failed: {row.get('error')}")
-        _record(results[float(row[key])], Path(row["run_dir"]), ds, 0.0)
+        run_dir = Path(row["run_dir"])
+        _record(results[float(row[key])], run_dir if run_dir.is_absolute() else sweep_dir / run_dir,
+                ds, 0.0)
     for res in results.values():
         res.seconds = seconds / len(exps)
     return list(results.values())
