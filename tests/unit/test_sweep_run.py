@@ -113,6 +113,25 @@ def test_changed_sweep_file_is_refused_in_the_same_directory(tmp_path, data):
     run_sweep(base, out=tmp_path / "sw", quiet=True)
     with pytest.raises(MnistlabError, match="different sweep"):
         run_sweep({**base, "grid": {"batch_size": [32]}}, out=tmp_path / "sw", quiet=True)
+    with pytest.raises(MnistlabError, match="different base recipe"):
+        run_sweep({**base, "recipe": tiny_recipe(data, epochs=2)}, out=tmp_path / "sw", quiet=True)
+
+
+def test_unfinished_trial_continues_from_its_checkpoint(tmp_path, data):
+    sweep = {"name": "k", "recipe": tiny_recipe(data, epochs=2), "grid": {"batch_size": [16, 32]}}
+    out = run_sweep(sweep, out=tmp_path / "sw", quiet=True)
+    (run,) = finished_runs(out / "trials" / "001-r0")
+    metrics = json.loads((run / "metrics.json").read_text())
+    history = (run / "history.csv").read_text()
+    (run / "metrics.json").unlink()  # as if killed after the last epoch's checkpoint
+    (run / "model.safetensors").unlink()
+    (out / "trials" / "001-r0" / ".k-001-r0.partial-x").mkdir()  # killed before epoch 1
+    run_sweep(sweep, out=tmp_path / "sw", quiet=True)
+    assert finished_runs(out / "trials" / "001-r0") == [run]  # the same run, continued
+    assert sorted(p.name for p in (out / "trials" / "001-r0").iterdir()) == [run.name, "trial.json"]
+    assert (run / "history.csv").read_text() == history
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["test_accuracy"] == metrics["test_accuracy"]
 
 
 def test_resume_after_sigkill_runs_only_what_is_missing(tmp_path, data):

@@ -17,7 +17,8 @@ A sweep file (YAML):
 Keys are described in `mnistlab.sweep.keys`. Every trial is a normal run directory made by
 `mnistlab.train.fit` under SWEEP_DIR/trials/<trial>/. A trial is done when its run
 directory holds metrics.json; results.csv is rebuilt from the trial folders after every
-trial, so a sweep killed at any point and started again runs only what is missing.
+trial, so a sweep killed at any point and started again runs only what is missing (a
+trial killed half-way continues from the checkpoint of its last finished epoch).
 """
 from __future__ import annotations
 
@@ -226,15 +227,20 @@ def _status(trial_dir: Path) -> str:
 def _claim(trial: Trial, trial_dir: Path) -> None:
     """Record what the trial is; refuse a folder that belongs to a different sweep."""
     record = {"id": trial.id, "config": trial.config, "repeat": trial.repeat,
-              "seed": trial.seed, "values": trial.values}
+              "seed": trial.seed, "values": trial.values, "recipe": trial.recipe}
     marker = trial_dir / "trial.json"
     if marker.exists():
         old = json.loads(marker.read_text())
-        if old != json.loads(json.dumps(record)):
+        new = json.loads(json.dumps(record))
+        if (old["values"], old["seed"]) != (new["values"], new["seed"]):
             raise MnistlabError(
                 f"{trial_dir} was made by a different sweep ({old['values']}, seed "
                 f"{old['seed']}) than this one ({trial.values}, seed {trial.seed}); "
                 "use a new --out directory for a changed sweep file")
+        if old != new:
+            raise MnistlabError(
+                f"{trial_dir} was trained from a different base recipe than this sweep's "
+                "(the recipe file changed?); use a new --out directory")
         return
     trial_dir.mkdir(parents=True, exist_ok=True)
     R.write_text_atomic(marker, json.dumps(record, indent=1))
@@ -278,11 +284,25 @@ def run_trial(recipe: dict, trial_dir: str, quiet: bool = True) -> tuple[str | N
     from mnistlab.train import fit
 
     trial_dir = Path(trial_dir)
-    for leftover in trial_dir.iterdir():  # a run killed before metrics.json: start it again
-        if leftover.is_dir() and not (leftover / "metrics.json").exists():
-            shutil.rmtree(leftover)
     (trial_dir / "failed.json").unlink(missing_ok=True)
+    # A run killed before metrics.json keeps the checkpoint of its last epoch: continue it.
+    # Anything else unfinished (a hidden .partial folder, a second leftover) is removed.
+    partial = None
+    for leftover in sorted(p for p in trial_dir.iterdir() if p.is_dir()):
+        if (leftover / "metrics.json").exists():
+            continue
+        if (partial is None and not leftover.name.startswith(".")
+                and (leftover / "checkpoint.pt").exists() and (leftover / "config.yaml").exists()):
+            partial = leftover
+        else:
+            shutil.rmtree(leftover)
     try:
+        if partial is not None:
+            try:
+                run = fit(dataset=_worker_dataset, resume=partial, quiet=quiet, report=False)
+                return str(run), None
+            except Exception:  # noqa: BLE001 - cannot continue it: train it from the start
+                shutil.rmtree(partial, ignore_errors=True)
         run = fit(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet, report=False)
         return str(run), None
     except Exception as err:  # noqa: BLE001 - recorded per trial, see docstring
