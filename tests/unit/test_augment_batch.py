@@ -35,7 +35,7 @@ def test_validate_defaults_and_off():
     assert validate_augment(False) is None
     cfg = validate_augment({"rotation_range": 10})
     assert cfg["rotation_range"] == 10.0 and cfg["zoom_range"] == 0.0 and cfg["elastic"] is None
-    assert validate_augment({"elastic": True})["elastic"] == {"alpha": 2.0, "sigma": 4.0}
+    assert validate_augment({"elastic": True})["elastic"] == {"alpha": 1.5, "sigma": 7.0}
     assert validate_augment(cfg) == cfg  # idempotent
 
 
