@@ -3,7 +3,8 @@
 The fixture starts a throw-away server (Debian's postgresql package; installed with
 apt-get when missing and running as root) on a free local port: about 2 s when the
 package is there. Where no server can be installed or started the test skips, except in
-CI, where it fails. The Python driver is psycopg2 (`pip install psycopg2-binary`).
+CI, where it fails. The Python driver is psycopg 3 (`pip install "psycopg[binary]"`;
+psycopg2 works too).
 """
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        _unavailable("psycopg2 is not installed: pip install psycopg2-binary")
+    import importlib.util
+
+    if not any(importlib.util.find_spec(m) for m in ("psycopg", "psycopg2")):
+        _unavailable('no PostgreSQL driver for Python: pip install "psycopg[binary]"')
     bindir = _bindir()
     if bindir is None:
         _install()
@@ -98,7 +99,7 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
         _unavailable(f"could not start PostgreSQL: {err.stderr.strip()[-300:]} {log}")
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mnistlab_test"
+        yield f"postgresql://postgres@127.0.0.1:{port}/mnistlab_test"
     finally:
         pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)

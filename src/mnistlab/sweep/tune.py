@@ -126,6 +126,7 @@ def storage_for(url: str | None, study_dir: Path):
 
     if url is None:
         url = f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    url = _with_installed_driver(url)
     engine_kwargs = {}
     if url.startswith("sqlite"):
         # several processes share one file: wait for the write lock instead of failing
@@ -136,12 +137,22 @@ def storage_for(url: str | None, study_dir: Path):
         # heartbeats let the study mark trials of a killed process as failed
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
                                           heartbeat_interval=60, grace_period=180)
-    except (ImportError, ModuleNotFoundError) as err:
+    except ImportError:
         raise MnistlabError(f"storage '{_redact(url)}' needs a database driver that is not "
-                            f"installed ({err}); for PostgreSQL: pip install psycopg2-binary")
+                            "installed; for PostgreSQL: pip install \"psycopg[binary]\"") from None
     except Exception as err:  # noqa: BLE001 - SQLAlchemy/driver errors, one line for the user
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MnistlabError(f"cannot open storage '{_redact(url)}': {first}")
+
+
+def _with_installed_driver(url: str) -> str:
+    """postgresql://... means psycopg (3) to SQLAlchemy 2.1; use psycopg2 when only it is there."""
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
 
 
 def _redact(url: str) -> str:
