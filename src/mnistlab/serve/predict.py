@@ -161,7 +161,7 @@ class Predictor:
         """(N, H, W) uint8 MNIST-style images -> (N, K) class probabilities."""
         import torch
         H, W, C = self.input_shape
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).float().div_(255)
+        x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).float().div_(255)
         x = x.reshape(-1, 1, H, W).expand(-1, C, H, W)  # gray replicated for colour models
         with torch.inference_mode():
             return torch.softmax(self.model(x), dim=1).numpy()
