@@ -15,7 +15,7 @@ def register(sub, common) -> None:
                     "(recipes/nb*.yaml) and write reproduce/<nb>/<quick|full>/table.md.")
     p.add_argument("notebook", help="000, 001, 002, 003 or 004")
     p.add_argument("--quick", action="store_true",
-                   help="1 epoch on 1,024 images per experiment (for CI: wiring and exact "
+                   help="1 epoch on 512 images per experiment (for CI: wiring and exact "
                         "parameter counts, not accuracy)")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="seeds per experiment (default: 3, or 1 for the long ones; see docs/reproduce.md)")

@@ -21,7 +21,7 @@ from mnistlab.reproduce import fashion5
 from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
 
 REPO = Path(__file__).resolve().parents[3]
-QUICK_TRAIN, QUICK_TEST = 1024, 512   # images per split in --quick
+QUICK_TRAIN, QUICK_TEST = 512, 256    # images per split in --quick
 FASHION5 = "fashion-mnist-5class.npy"
 
 

@@ -51,7 +51,7 @@ def row(s: dict) -> str:
 
 
 def markdown(nb: str, summaries: list[dict], *, quick: bool, total_seconds: float) -> str:
-    mode = "--quick (1 epoch on 1,024 images: checks wiring and parameter counts, not accuracy)" \
+    mode = "--quick (1 epoch on 512 images: checks wiring and parameter counts, not accuracy)" \
         if quick else "full"
     lines = [f"## Notebook {nb} ({mode})", "", HEADER, RULE]
     lines += [row(s) for s in summaries]
