@@ -1,6 +1,64 @@
-"""CLI commands of this package (registered by mnistlab.cli)."""
+"""CLI: `mnistlab train RECIPE.yaml [--set k=v ...]`, `mnistlab train --model ZOO_NAME`,
+`mnistlab train --resume RUN_DIR`."""
 from __future__ import annotations
+
+import argparse
+
+# `mnistlab train --model NAME` without a recipe: a short, sensible Keras-style run.
+QUICK_DEFAULTS = {"optimizer": {"name": "adam", "lr": 0.001}, "batch_size": 128, "epochs": 5,
+                  "data": {"validation_split": 0.1}}
+
+EPILOG = """\
+examples:
+  mnistlab train recipes/nb000-cnn.yaml --epochs 3
+  mnistlab train recipes/nb002-cnn.yaml --set optimizer.lr=0.002 --set callbacks.early_stopping.patience=3
+  mnistlab train --model nb002-cnn --dataset fashion-mnist --epochs 2
+  mnistlab train --resume runs/20250101-120000-nb000-cnn
+
+without a recipe, --model trains with: adam (lr 0.001), batch size 128, 5 epochs,
+validation_split 0.1 (Keras: the last 10%% of the training set), seed 0, device auto,
+no callbacks. Every recipe key can be changed with --set KEY=VALUE (dots for nested keys).
+"""
 
 
 def register(sub, common) -> None:
-    """Add this package's subcommands: sub.add_parser(NAME, parents=[common], help=...)."""
+    p = sub.add_parser("train", parents=[common], help="train a model from a recipe (or a zoo model)",
+                       description="Train a model and write runs/<timestamp>-<name>/ (config.yaml, "
+                                   "history.csv, metrics.json, model.safetensors, checkpoint.pt, report.html).",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", nargs="?", metavar="RECIPE.yaml", help="the recipe to train")
+    p.add_argument("--model", metavar="ZOO_NAME", help="train a zoo model with the defaults below (no recipe)")
+    p.add_argument("--dataset", metavar="NAME_OR_PATH", help="dataset for --model (default: mnist)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. --set optimizer.lr=0.01 (repeatable)")
+    p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (overrides the recipe)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (overrides the recipe)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default: the recipe's, auto)")
+    p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default: runs)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    p.add_argument("--no-report", action="store_true", help="skip report.html and plots/ at the end")
+    p.set_defaults(func=_train)
+
+
+def _train(args) -> int:
+    from mnistlab.errors import MnistlabError
+    from mnistlab.train import fit, load_recipe
+
+    if args.resume:
+        if args.recipe or args.model or args.overrides or args.epochs or args.dataset:
+            raise MnistlabError("--resume continues a run with its own config.yaml; drop the recipe/--model/--set")
+        fit(resume=args.resume, quiet=args.quiet, report=not args.no_report)
+        return 0
+    if bool(args.recipe) == bool(args.model):
+        raise MnistlabError("give a recipe (mnistlab train RECIPE.yaml) or --model ZOO_NAME, not both or neither")
+    if args.model:
+        source = {"model": args.model, **QUICK_DEFAULTS,
+                  "data": {**QUICK_DEFAULTS["data"], "dataset": args.dataset or "mnist"}}
+    else:
+        if args.dataset:
+            args.overrides = [f"data.dataset={args.dataset}", *args.overrides]
+        source = args.recipe
+    recipe = load_recipe(source, args.overrides, epochs=args.epochs, seed=args.seed, device=args.device)
+    fit(recipe, out=args.out, quiet=args.quiet, report=not args.no_report)
+    return 0

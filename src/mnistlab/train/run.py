@@ -223,6 +223,10 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report) -> Path:
     splits = make_run_splits(cfg["data"], dataset)
     model, spec = build_model(cfg, splits)
     model.to(device)
+    if device.type in ("cpu", "cuda") and any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        # oneDNN/cuDNN convolutions skip layout reorders in NHWC: ~13% less CPU per step for
+        # nb000-cnn (benchmarks/epoch_speed.py); the saved weights are made contiguous again
+        model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
     net = torch.compile(model) if cfg["compile"] else model
     optimizer = make_optimizer(model.parameters(), cfg["optimizer"])

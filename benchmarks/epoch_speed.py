@@ -1,0 +1,123 @@
+"""Steady-state seconds per epoch: mnistlab vs a plain PyTorch loop vs Keras 3 (if installed).
+
+    .venv/bin/python benchmarks/epoch_speed.py [--epochs 4] [--threads N] [--only nb000-cnn]
+
+For notebook 000's CNN (RMSprop, batch 512) and notebook 002's (Adam, batch 128), each
+framework trains 4 epochs on MNIST with validation_split=0.2 (48k train + 12k validation,
+as in the notebooks); the number reported is the median of epochs 2..4 (epoch 1 pays for
+warm-up), training plus validation, which is what Keras' per-epoch time includes.
+The "plain PyTorch" loop is the tutorial one: float tensors, DataLoader(shuffle=True),
+torch.optim, validation through a DataLoader. Keras runs from `.venv-peers` (see
+benchmarks/peers/README.md) once per installed backend. All runs happen in this one
+invocation, one after the other, so the ratios hold even on a busy shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = [("nb000-cnn", 512, "rmsprop"), ("nb002-cnn", 128, "adam")]
+
+
+def steady(seconds: list[float]) -> float:
+    return statistics.median(seconds[1:4])
+
+
+def mnistlab_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list[float]:
+    from mnistlab.train import fit, load_run
+    recipe = {"model": model, "data": {"validation_split": 0.2}, "optimizer": {"name": opt},
+              "batch_size": bs, "epochs": epochs, "device": "cpu"}
+    with tempfile.TemporaryDirectory() as out:
+        run = load_run(fit(recipe, dataset=dataset, out=out, quiet=True, report=False))
+        return [row["seconds"] for row in run.history]
+
+
+def plain_torch_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list[float]:
+    from torch.utils.data import DataLoader, TensorDataset
+    from mnistlab.models import build, resolve_spec
+    torch.manual_seed(0)
+    net = build(resolve_spec(model))
+    x = dataset.x_train.permute(0, 3, 1, 2).float() / 255
+    n_train = int(len(x) * 0.8)
+    train = DataLoader(TensorDataset(x[:n_train], dataset.y_train[:n_train]), batch_size=bs, shuffle=True)
+    val = DataLoader(TensorDataset(x[n_train:], dataset.y_train[n_train:]), batch_size=bs)
+    optimizer = (torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7) if opt == "rmsprop"
+                 else torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7))
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        net.train()
+        for xb, yb in train:
+            loss = F.cross_entropy(net(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        net.eval()
+        with torch.no_grad():
+            for xb, yb in val:
+                F.cross_entropy(net(xb), yb)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def keras_epochs(model: str, bs: int, opt: str, epochs: int, backend: str) -> list[float] | None:
+    python = ROOT / ".venv-peers" / "bin" / "python"
+    if not python.exists():
+        return None
+    from mnistlab.models import resolve_spec
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [str(python), str(ROOT / "benchmarks" / "peers" / "keras_epoch.py"), "--spec",
+           json.dumps(resolve_spec(model)), "--batch-size", str(bs), "--optimizer", opt, "--epochs", str(epochs)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None  # backend not installed
+    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads for both torch runs (default: torch's)")
+    ap.add_argument("--only", help="one model name")
+    ap.add_argument("--no-keras", action="store_true")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    os.environ.setdefault("MNISTLAB_DATA", str(ROOT.parent / "shared" / "data"))
+    from mnistlab.data import load_dataset
+    dataset = load_dataset("mnist")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
+    rows = []
+    for model, bs, opt in CASES:
+        if args.only and model != args.only:
+            continue
+        res = {"mnistlab": steady(mnistlab_epochs(model, bs, opt, args.epochs, dataset)),
+               "plain PyTorch": steady(plain_torch_epochs(model, bs, opt, args.epochs, dataset))}
+        if not args.no_keras:
+            for backend in ("tensorflow", "jax"):
+                secs = keras_epochs(model, bs, opt, args.epochs, backend)
+                if secs is not None:
+                    res[f"Keras 3 ({backend})"] = steady(secs)
+        rows.append((model, bs, res))
+        print(model, {k: round(v, 2) for k, v in res.items()}, flush=True)
+    print("\n| model (batch) | " + " | ".join(rows[0][2]) + " | speed-up vs fastest peer |")
+    print("|---" * (len(rows[0][2]) + 2) + "|")
+    for model, bs, res in rows:
+        peers = [v for k, v in res.items() if k != "mnistlab"]
+        cells = " | ".join(f"{v:.2f} s" for v in res.values())
+        print(f"| {model} ({bs}) | {cells} | {min(peers) / res['mnistlab']:.1f}x |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

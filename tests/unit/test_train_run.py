@@ -1,0 +1,156 @@
+"""fit() on tiny synthetic data: determinism, resume equality, NaN guard, run directory."""
+import json
+import os
+
+import pytest
+import torch
+
+from mnistlab.data import Dataset
+from mnistlab.errors import MnistlabError
+from mnistlab.train import fit, load_run
+from mnistlab.train import run as run_mod
+
+SPEC = {"input_shape": [6, 6, 1], "layers": [
+    {"type": "conv2d", "filters": 3, "kernel": 3, "activation": "relu"},
+    {"type": "flatten"}, {"type": "dropout", "rate": 0.2},
+    {"type": "dense", "units": 3, "activation": "softmax", "l2": 0.001}]}
+
+
+def tiny_dataset(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = torch.randint(0, 60, (n, 6, 6, 1), generator=g, dtype=torch.uint8)
+    x[torch.arange(n), y * 2, 1] = 250  # a learnable bright pixel per class
+    return Dataset("tiny", x, y, x[:30].clone(), y[:30].clone(), ["a", "b", "c"])
+
+
+def recipe(**kw):
+    r = {"name": "tiny", "model": SPEC, "data": {"validation_split": 0.25}, "batch_size": 16,
+         "epochs": 4, "seed": 1, "device": "cpu",
+         "optimizer": {"name": "adam", "lr": 0.01},
+         "callbacks": {"lr_schedule": {"name": "reduce_on_plateau", "patience": 1}}}
+    r.update(kw)
+    return r
+
+
+def strip(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_run_directory_files_and_load_run(tmp_path):
+    run_dir = fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+    names = sorted(p.name for p in run_dir.iterdir())
+    assert names == ["checkpoint.pt", "config.yaml", "history.csv", "metrics.json", "model.safetensors"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
+    run = load_run(run_dir)
+    assert [r["epoch"] for r in run.history] == [1, 2, 3, 4]
+    assert set(run.history[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    m = run.metrics
+    for key in ("test_loss", "test_accuracy", "params", "epochs_run", "train_seconds", "seed", "device",
+                "versions", "classes"):
+        assert key in m
+    assert m["epochs_run"] == 4 and m["classes"] == ["a", "b", "c"] and m["device"] == "cpu"
+    assert m["test_accuracy"] > 0.5  # the bright pixel is learnable
+    assert run.config["data"]["dataset"] == "tiny"
+    # the saved weights are the evaluated ones: re-evaluating them gives the same test metrics
+    from mnistlab.train.loop import evaluate
+    from mnistlab.models import l2_penalty
+    ds = tiny_dataset()
+    loss, acc = evaluate(run.model, ds.x_test, ds.y_test, penalty=l2_penalty)
+    assert acc == m["test_accuracy"] and loss == pytest.approx(m["test_loss"], rel=1e-5)
+
+
+def test_same_seed_same_history_different_seed_differs(tmp_path):
+    ds = tiny_dataset()
+    runs = [load_run(fit(recipe(seed=s), dataset=ds, out=tmp_path, quiet=True, report=False)) for s in (3, 3, 4)]
+    assert strip(runs[0].history) == strip(runs[1].history)
+    assert strip(runs[0].history) != strip(runs[2].history)
+
+
+def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkeypatch):
+    ds = tiny_dataset()
+    full = load_run(fit(recipe(), dataset=ds, out=tmp_path / "a", quiet=True, report=False))
+
+    real, calls = run_mod.train_epoch, []
+
+    def interrupt_in_epoch_3(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(run_mod, "train_epoch", interrupt_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(recipe(), dataset=ds, out=tmp_path / "b", quiet=True, report=False)
+    monkeypatch.setattr(run_mod, "train_epoch", real)
+    (partial,) = list((tmp_path / "b").iterdir())
+    assert not (partial / "metrics.json").exists()
+    with pytest.raises(MnistlabError, match="--resume"):
+        load_run(partial)
+    resumed = fit(resume=partial, dataset=ds, quiet=True, report=False)
+    assert resumed == partial
+    assert strip(load_run(resumed).history) == strip(full.history)
+    assert load_run(resumed).metrics["test_loss"] == full.metrics["test_loss"]
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    real = run_mod.train_epoch
+
+    def nan_in_epoch_2(*args, **kw):
+        logs = real(*args, **kw)
+        if len(nan_in_epoch_2.seen) == 1:
+            logs["loss"] = float("nan")
+        nan_in_epoch_2.seen.append(1)
+        return logs
+    nan_in_epoch_2.seen = []
+    monkeypatch.setattr(run_mod, "train_epoch", nan_in_epoch_2)
+    with pytest.raises(MnistlabError, match=r"epoch 2; lower the learning rate.*epoch 1 is kept"):
+        fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+    (run_dir,) = list(tmp_path.iterdir())
+    ck = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert ck["state"]["epoch"] == 1
+
+
+def test_real_divergence_is_caught(tmp_path):
+    with pytest.raises(MnistlabError, match="lower the learning rate"):
+        fit(recipe(optimizer={"name": "sgd", "lr": 1e30}), dataset=tiny_dataset(), out=tmp_path,
+            quiet=True, report=False)
+    assert list(tmp_path.iterdir()) == []  # failed in epoch 1: nothing half-written is left
+
+
+def test_early_stopping_restores_best_weights(tmp_path):
+    es = {"monitor": "val_loss", "patience": 1, "restore_best_weights": True}
+    r = recipe(epochs=30, optimizer={"name": "sgd", "lr": 0.5},
+               callbacks={"early_stopping": es})
+    run = load_run(fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False))
+    assert run.metrics["stopped_early"] and run.metrics["epochs_run"] < 30
+    best = min(range(len(run.history)), key=lambda i: run.history[i]["val_loss"])
+    assert run.metrics["best_epoch"] == best + 1
+
+
+def test_val_monitor_without_validation_is_a_user_error(tmp_path):
+    r = recipe(data={"validation": "none"}, callbacks={"early_stopping": {"patience": 2}})
+    with pytest.raises(MnistlabError, match="no validation data"):
+        fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+
+
+def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    run_mod.write_atomic(target, "old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        run_mod.write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_config_yaml_reruns_as_the_same_recipe(tmp_path):
+    ds = tiny_dataset()
+    first = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True, report=False))
+    second = load_run(fit(first.config, dataset=ds, out=tmp_path, quiet=True, report=False))
+    assert second.config == first.config
+    assert strip(second.history) == strip(first.history)
+    assert json.loads((second.dir / "metrics.json").read_text())["test_loss"] == first.metrics["test_loss"]
