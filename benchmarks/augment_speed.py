@@ -10,9 +10,6 @@ Two measurements with the record recipe's model on real MNIST batches:
     python benchmarks/augment_speed.py [--recipe recipes/records/mnist-6k.yaml]
                                        [--steps 300] [--threads 1] [--fit [--samples 20000] [--epochs 3] [--rounds 2]]
 
-Settings are run in interleaved rounds (none, affine, elastic, none, ...) and each keeps its
-fastest round, so load from other processes on a shared machine biases no setting.
-
 Run by hand (never in CI); MNISTLAB_DATA must point at the data (e.g. ../shared/data).
 """
 from __future__ import annotations
