@@ -203,12 +203,13 @@ def open_study(name: str, out_dir: Path, storage: str | None, seed: int):
 
     from mnistlab.sweep.tune import _redact, storage_for
 
-    with warnings.catch_warnings():  # multivariate/constant_liar are flagged experimental
+    with warnings.catch_warnings():  # multivariate, constant_liar, heartbeats: "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # constant_liar: parallel workers do not all sample the same architecture
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+        store = storage_for(storage, out_dir)
     try:
-        return optuna.create_study(study_name=name, storage=storage_for(storage, out_dir), sampler=sampler,
+        return optuna.create_study(study_name=name, storage=store, sampler=sampler,
                                    load_if_exists=True, directions=["maximize", "minimize"])
     except ValueError as err:  # e.g. joining a single-objective study of the same name
         raise MnistlabError(f"cannot open study '{name}' in {_redact(storage or str(out_dir / 'study.db'))}: "
@@ -245,9 +246,8 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
     name = study or f"search-{Path(ds.name).stem}-{cfg.max_params}"
     out_dir = Path(out) / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own one line per trial instead
     st = open_study(name, out_dir, storage, cfg.seed)
-    if not cfg.quiet:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
     objective = make_objective(cfg, without_test(ds), out_dir)
     # Over-budget candidates cost nothing, so they do not count as trials: this process
     # stops once it has trained `trials` architectures (capped so a tiny budget still ends).
