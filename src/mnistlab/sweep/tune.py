@@ -15,8 +15,11 @@ never on the test set.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import inspect
 import math
+import random
 import os
 import socket
 import time
@@ -133,16 +136,44 @@ def storage_for(url: str | None, study_dir: Path):
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    try:
-        # heartbeats let the study mark trials of a killed process as failed
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                          heartbeat_interval=60, grace_period=180)
-    except ImportError:
-        raise MnistlabError(f"storage '{_redact(url)}' needs a database driver that is not "
-                            "installed; for PostgreSQL: pip install \"psycopg[binary]\"") from None
-    except Exception as err:  # noqa: BLE001 - SQLAlchemy/driver errors, one line for the user
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise MnistlabError(f"cannot open storage '{_redact(url)}': {first}")
+    # Processes that start together race to create the tables of a new database ("table
+    # ... already exists"): the loser simply tries again, and finds them made.
+    for attempt in range(4):
+        try:
+            # heartbeats let the study mark trials of a killed process as failed
+            with _file_lock(url):
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                  heartbeat_interval=60, grace_period=180)
+        except ImportError:
+            raise MnistlabError(f"storage '{_redact(url)}' needs a database driver that is not "
+                                "installed; for PostgreSQL: pip install \"psycopg[binary]\"") from None
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy/driver errors: one line for the user
+            if attempt < 3 and _is_creation_race(err):
+                time.sleep(0.2 + random.random())
+                continue
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise MnistlabError(f"cannot open storage '{_redact(url)}': {first}") from None
+
+
+@contextlib.contextmanager
+def _file_lock(url: str):
+    """For an SQLite file: one process at a time creates/upgrades its tables."""
+    path = url.split(":///", 1)[1] if url.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _is_creation_race(err: Exception) -> bool:
+    text = str(err).lower()
+    return any(s in text for s in ("already exists", "duplicate key", "unique constraint",
+                                   "database is locked"))
 
 
 def _with_installed_driver(url: str) -> str:
