@@ -27,6 +27,7 @@ import copy
 import fcntl
 import itertools
 import json
+import math
 import os
 import shutil
 import time
@@ -400,11 +401,14 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
         rows = save_results()
         summary = R.summarize(rows, sweep.keys, sweep.metrics)
         R.write_csv(sweep_dir / "summary.csv", summary, R.summary_columns(sweep.keys, sweep.metrics))
-        if any(e["n"] for e in summary):
-            R.plot_errorbars([e for e in summary if e["n"]], sweep.keys, sweep.metrics[0],
+        plotted = [e for e in summary if not math.isnan(e[f"{sweep.metrics[0]}_mean"])]
+        if plotted:
+            R.plot_errorbars(plotted, sweep.keys, sweep.metrics[0],
                              sweep_dir / f"{sweep.metrics[0]}.png", x_key=sweep.plot_x,
                              title=f"{sweep.name}: {sweep.metrics[0]} (mean ± std over repeats)")
         say("\n" + R.format_summary(summary, sweep.keys, sweep.metrics))
+        say(f"\nper trial: {sweep_dir / 'results.csv'}\nper configuration: "
+            f"{sweep_dir / 'summary.csv'}, {sweep_dir / (sweep.metrics[0] + '.png')}")
         failed = [r for r in rows if r["status"] == "failed"]
         if failed:
             say(f"{len(failed)} trial(s) failed (see results.csv and trials/*/failed.json); "
