@@ -58,6 +58,21 @@ def data(tmp_path):
     return write_tiny_data(tmp_path / "tiny.npz")
 
 
+def test_workers_divide_the_cores():
+    import torch
+
+    from mnistlab.sweep import grid
+
+    assert [grid.threads_per_worker(n, cores=16) for n in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
+    before, marker = torch.get_num_threads(), object()
+    try:
+        grid._init_worker(1, marker)  # what each worker process runs first
+        assert torch.get_num_threads() == 1 and grid._worker_dataset is marker
+    finally:
+        torch.set_num_threads(before)
+        grid._worker_dataset = None
+
+
 def test_sweep_writes_runs_results_summary_and_plot(tmp_path, data):
     sweep = {"name": "l2", "recipe": tiny_recipe(data),
              "grid": {"model.layers.*.l2": [1e-2, 1e-6]}, "repeats": 2,

@@ -335,6 +335,11 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """The cores divided between the worker processes (at least one thread each)."""
+    return max(1, (cores or cpu_cores()) // workers)
+
+
 def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
               dataset=None, quiet: bool = False, retry_failed: bool = True) -> Path:
     """Run (or resume) a sweep; returns the sweep directory.
@@ -421,7 +426,7 @@ def _run_in_pool(todo: list[Trial], tdir: dict, workers: int, dataset, record) -
     only the trials it was running: those are recorded as failed and a new pool goes on."""
     import multiprocessing as mp
 
-    threads = max(1, cpu_cores() // workers)
+    threads = threads_per_worker(workers)
     # fresh processes (never a fork of this one); a fork server imports torch once for all
     # of them (torch._dynamo too: every torch optimiser imports it, ~3 s, on first use)
     if "forkserver" in mp.get_all_start_methods():
