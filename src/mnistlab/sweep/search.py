@@ -64,8 +64,8 @@ def filter_range(max_params: int | None) -> tuple[int, int]:
     waste trials (each costs a storage round trip even when no training happens)."""
     if max_params is None:
         return 4, 32
-    hi = int(math.sqrt(max_params / 9))
-    return FILTERS[0], max(4, min(FILTERS[1], hi))
+    hi = max(4, min(FILTERS[1], int(math.sqrt(max_params / 9))))
+    return max(FILTERS[0], hi // 4), hi  # much narrower than the budget allows only wastes it
 
 
 def suggest_spec(trial, input_shape: list[int], num_classes: int, max_params: int | None = None) -> dict:
@@ -106,7 +106,7 @@ def suggest_spec(trial, input_shape: list[int], num_classes: int, max_params: in
             # The very first conv sees one channel: a separable conv there saves nothing.
             kind = "conv3x3" if (b == 0 and i == 0) else trial.suggest_categorical(f"b{b}_kind_{i}", list(KINDS))
             conv(trial.suggest_int(f"b{b}_filters_{i}", f_lo, f_hi), 3, kind)
-        if b < n_blocks - 1 or n_blocks == 1:
+        if b < n_blocks - 1 or n_blocks == 1:  # the head follows the last block of a deeper net
             if trial.suggest_categorical(f"pool_after_{b}", [True, False]) and min(h, w) >= 2:
                 layers.append({"type": "maxpool2d", "pool": 2})
                 h, w = h // 2, w // 2
@@ -144,15 +144,17 @@ class SearchConfig:
 
 def candidate_recipe(spec: dict, cfg: SearchConfig, *, name: str, seed: int) -> dict:
     """The recipe a candidate trains with (and the one written for a front member)."""
-    recipe = copy.deepcopy(BASE_RECIPE)
+    training = copy.deepcopy(BASE_RECIPE)
     for key, value in (cfg.base or {}).items():
-        recipe[key] = copy.deepcopy(value)
-    data = dict(recipe.get("data") or {})
+        training[key] = copy.deepcopy(value)
+    data = dict(training.pop("data", None) or {})
     data.update(dataset=cfg.dataset, validation_split=cfg.validation_split, validation="split")
     data.pop("split", None)
-    recipe.update(name=name, data=data, model=spec, max_params=cfg.max_params,
-                  epochs=cfg.epochs, seed=seed)
-    return recipe
+    for key in ("name", "model", "max_params", "epochs", "seed"):
+        training.pop(key, None)
+    # Key order as a person would write it: what, on which data, then how to train.
+    return {"name": name, "data": data, "model": spec, "max_params": cfg.max_params,
+            **training, "epochs": cfg.epochs, "seed": seed}
 
 
 def without_test(ds):
@@ -258,7 +260,7 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
         if trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL):
             trained += 1
             if not cfg.quiet and trial.state == optuna.trial.TrialState.COMPLETE:
-                print(f"trial {trial.number}: {trial.values[1]} params, val_accuracy {trial.values[0]:.4f}")
+                print(f"trial {trial.number}: {int(trial.values[1])} params, val_accuracy {trial.values[0]:.4f}")
         if trained >= cfg.trials:
             study.stop()
 
