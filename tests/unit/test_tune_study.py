@@ -151,7 +151,8 @@ def test_two_processes_share_one_sqlite_study(tmp_path, data):
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(SPACE))
     out = tmp_path / "st"
     cmd = [sys.executable, "-m", "mnistlab", "tune", str(tmp_path / "r.yaml"), "--space",
-           str(tmp_path / "space.yaml"), "--trials", "3", "--study", "shared", "--out", str(out)]
+           str(tmp_path / "space.yaml"), "--trials", "3", "--study", "shared", "--out", str(out),
+           "--pruner", "none"]  # this test is about sharing a study; pruning has its own test
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]

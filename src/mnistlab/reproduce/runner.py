@@ -123,12 +123,8 @@ def accuracy_on_all_training_images(run_dir: Path, ds) -> float:
 
 
 def _record(res: Result, run_dir: Path, ds, seconds: float) -> None:
-    from mnistlab.models import count_params
-
     m = _metrics(run_dir)
-    # Keras' "Total params" counts BatchNorm's moving statistics too; metrics.json counts
-    # only trainable tensors, so the table compares count_params() of the run's spec.
-    res.params = count_params(yaml.safe_load((Path(run_dir) / "config.yaml").read_text())["model"])
+    res.params = int(m["params"])  # Keras' total, BatchNorm statistics included
     res.test_accuracies.append(float(m["test_accuracy"]))
     res.epochs.append(int(m.get("epochs_run") or 0))
     res.seconds += seconds

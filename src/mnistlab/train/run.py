@@ -27,6 +27,7 @@ import torch
 import yaml
 
 from mnistlab.errors import MnistlabError
+from mnistlab.models import count_params
 from mnistlab.train.callbacks import make_early_stopping, make_schedule
 from mnistlab.train.loop import Timer, evaluate, progress_bar, train_epoch
 from mnistlab.train.optim import make_optimizer
@@ -180,11 +181,14 @@ class _State:
     stopped: bool = False          # early stopping ended training
 
 
-def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, report=True) -> Path:
+def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, report=True,
+        on_epoch_end=None) -> Path:
     """Train a recipe (Recipe, dict or YAML path) and write a run directory; returns its path.
 
     `dataset` (a mnistlab.data.Dataset) replaces the recipe's data source. `resume` is an
-    unfinished run directory to continue (its config.yaml is the recipe).
+    unfinished run directory to continue (its config.yaml is the recipe). `on_epoch_end(epoch,
+    row)` is called after each epoch's checkpoint (epoch 0-based, row = the history row);
+    tuning uses it to report to Optuna's pruner, and whatever it raises leaves fit unchanged.
     """
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     if resume is not None:
@@ -210,13 +214,13 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, repo
         cfg["data"]["dataset"] = dataset.name
     try:
         return _fit(cfg, dataset, work_dir, run_dir, Path(out) if resume is None else run_dir.parent,
-                    say, quiet, report)
+                    say, quiet, report, on_epoch_end)
     finally:
         if run_dir is None and work_dir.exists() and work_dir.name.startswith("."):
             shutil.rmtree(work_dir, ignore_errors=True)  # failed before the first checkpoint
 
 
-def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report) -> Path:
+def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end) -> Path:
     device = pick_device(cfg["device"])
     seed = cfg["seed"]
     torch.manual_seed(seed)  # weights and dropout; the batch order has its own generator
@@ -227,7 +231,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report) -> Path:
         # oneDNN/cuDNN convolutions skip layout reorders in NHWC: ~13% less CPU per step for
         # nb000-cnn (benchmarks/epoch_speed.py); the saved weights are made contiguous again
         model.to(memory_format=torch.channels_last)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = count_params(spec)  # Keras' total (BatchNorm statistics included), as notebooks print
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     net = torch.compile(model) if cfg["compile"] else model
     optimizer = make_optimizer(model.parameters(), cfg["optimizer"])
     schedule = make_schedule(cfg["callbacks"]["lr_schedule"], cfg["optimizer"]["lr"], cfg["epochs"])
@@ -322,6 +327,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report) -> Path:
                     run_dir = out / _new_run_name(out, cfg["name"])
                     os.rename(work_dir, run_dir)
                     work_dir = run_dir
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, dict(row))
         except KeyboardInterrupt:
             if run_dir is not None:
                 print(f"\nInterrupted: {run_dir} keeps the checkpoint of epoch {state.epoch}/{epochs}. "
@@ -336,6 +343,7 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report) -> Path:
         test_loss, test_acc = evaluate(net, x_te, y_te, penalty=penalty, label_smoothing=smoothing)
     save_weights(model, run_dir / "model.safetensors")
     metrics = {"test_loss": test_loss, "test_accuracy": test_acc, "params": n_params,
+               "trainable_params": n_trainable,
                "epochs_run": state.epoch, "train_seconds": round(state.train_seconds, 3), "seed": cfg["seed"],
                "device": str(device), "versions": _versions(), "classes": list(splits.classes),
                "stopped_early": state.stopped, "val_is_test": bool(splits.val_is_test)}
@@ -345,18 +353,18 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report) -> Path:
     if test_acc is not None:
         say(f"Test loss {test_loss:.4f}, test accuracy {test_acc:.4f}")
     if report:
-        _write_report(run_dir, say)
+        _write_report(run_dir, say, dataset)
     say(f"Run saved to {run_dir}")
     return run_dir
 
 
-def _write_report(run_dir: Path, say) -> None:
+def _write_report(run_dir: Path, say, dataset=None) -> None:
     try:
         from mnistlab.evaluate.report import write_report
     except ImportError:  # the evaluate package is optional for training
         return
     try:
-        path = write_report(run_dir)
+        path = write_report(run_dir, dataset=dataset)
         say(f"Report: {path}")
     except MnistlabError as err:
         say(f"Report not written: {err}")
