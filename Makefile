@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data),)
 export MNISTLAB_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-peers clean
 
 install: $(STAMP)
 
@@ -29,6 +29,13 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python benchmarks/epoch_speed.py
+
+# Optional Keras 3 peers (TensorFlow and JAX backends) in their own environment, so that
+# epoch_speed.py can time them side by side; never a dependency of mnistlab.
+bench-peers: install
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install -q "keras>=3" tensorflow-cpu "jax[cpu]"
 	$(BIN)/python benchmarks/epoch_speed.py
 
 clean:
