@@ -7,7 +7,7 @@ framework trains 4 epochs on MNIST with validation_split=0.2 (48k train + 12k va
 as in the notebooks); the number reported is the median of epochs 2..4 (epoch 1 pays for
 warm-up), training plus validation, which is what Keras' per-epoch time includes.
 The "plain PyTorch" loop is the tutorial one: float tensors, DataLoader(shuffle=True),
-torch.optim, validation through a DataLoader. Keras runs from `.venv-peers` (see
+torch.optim, validation through a DataLoader, the layers in Keras order with nn.Dropout. Keras runs from `.venv-peers` (see
 benchmarks/peers/README.md) once per installed backend. All runs happen in this one
 invocation, one after the other, so the ratios hold even on a busy shared machine.
 """
@@ -43,11 +43,22 @@ def mnistlab_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list
         return [row["seconds"] for row in run.history]
 
 
+def tutorial_model(model: str) -> torch.nn.Sequential:
+    """The spec's layers as a tutorial writes them: the Keras order (ReLU, then pooling) and
+    nn.Dropout, without mnistlab's speed-ups (pool before ReLU, a cheaper dropout mask)."""
+    from mnistlab.models import build, resolve_spec
+    from mnistlab.models.layers import Pool2d
+    mods = list(build(resolve_spec(model)))
+    for i in range(len(mods) - 1):
+        if isinstance(mods[i], Pool2d) and type(mods[i + 1]) is torch.nn.ReLU:
+            mods[i], mods[i + 1] = mods[i + 1], mods[i]
+    return torch.nn.Sequential(*[torch.nn.Dropout(m.p) if isinstance(m, torch.nn.Dropout) else m for m in mods])
+
+
 def plain_torch_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list[float]:
     from torch.utils.data import DataLoader, TensorDataset
-    from mnistlab.models import build, resolve_spec
     torch.manual_seed(0)
-    net = build(resolve_spec(model))
+    net = tutorial_model(model)
     x = dataset.x_train.permute(0, 3, 1, 2).float() / 255
     n_train = int(len(x) * 0.8)
     train = DataLoader(TensorDataset(x[:n_train], dataset.y_train[:n_train]), batch_size=bs, shuffle=True)

@@ -41,8 +41,9 @@ def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty
         xb, yb = to_input(x[idx]), y[idx]
         if augment is not None:
             xb = augment(xb)
+        lr = lr_at(i, steps)
         for g in optimizer.param_groups:
-            g["lr"] = lr_at(i, steps)
+            g["lr"] = lr
         logits = model(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
         if penalty is not None:
