@@ -23,8 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the mnistlab CLI does
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [("nb000-cnn", 512, "rmsprop"), ("nb002-cnn", 128, "adam")]

@@ -19,6 +19,8 @@ import tempfile  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the mnistlab CLI does
+
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,9 +5,16 @@ function), so this file only wires them up and turns MnistlabError into one clea
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import sys
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of
+# spinning. With another process on one of 2 cores, a spinning 2-thread nb000-cnn step
+# took 370 ms vs 65 ms passive (1 thread: 57 ms); see docs/training.md, Speed.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
 
 from mnistlab import settings
 from mnistlab.errors import MnistlabError
