@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"mnistlab: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning  # users see what to know, not our source lines
     parser = build_parser()
     args = parser.parse_args(argv)
     settings.set_data_dir(getattr(args, "data_dir", None))
