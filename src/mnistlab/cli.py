@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
+import warnings  # noqa: E402
 
 from mnistlab import settings
 from mnistlab.errors import MnistlabError
