@@ -1,13 +1,11 @@
 """Tuning on tiny synthetic data: outputs, pruning hook, two processes on one SQLite study."""
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
 import yaml
@@ -15,40 +13,11 @@ from PIL import Image
 
 from mnistlab.errors import MnistlabError
 from mnistlab.sweep.tune import PruningHook, epoch_hook_argument, load_space, tune
+from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 SPACE = {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True},
          "model.layers.*.l2": [0.0, 0.001],
          "batch_size": {"low": 16, "high": 64, "step": 16}}
-
-
-def write_tiny_data(path: Path, seed=0) -> Path:
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        y = rng.integers(0, 3, n)
-        x = rng.integers(0, 120, (n, 8, 8)).astype(np.uint8)
-        for k in range(3):
-            x[y == k, 2 * k:2 * k + 2, :] += 80
-        return x, y
-
-    (xt, yt), (xe, ye) = make(240), make(60)
-    np.savez(path, x_train=xt, y_train=yt, x_test=xe, y_test=ye)
-    return path
-
-
-def tiny_recipe(data: Path, epochs=2) -> dict:
-    return {"name": "tiny", "data": {"dataset": str(data), "validation_split": 0.25},
-            "model": {"input_shape": [8, 8, 1], "layers": [
-                {"type": "flatten"},
-                {"type": "dense", "units": 16, "activation": "relu", "l2": 0.0},
-                {"type": "dense", "units": 3, "activation": "softmax"}]},
-            "optimizer": {"name": "sgd", "lr": 0.1}, "batch_size": 32, "epochs": epochs,
-            "seed": 0, "device": "cpu"}
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture()

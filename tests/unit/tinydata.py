@@ -1,0 +1,38 @@
+"""Tiny synthetic data and recipe shared by the sweep and tune tests (trains in a second)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+
+def write_tiny_data(path: Path, n_train=240, n_test=60, seed=0) -> Path:
+    """3 classes of noisy 8x8 images: a bright band in rows 2k..2k+1 for class k."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 3, n)
+        x = rng.integers(0, 120, (n, 8, 8)).astype(np.uint8)
+        for k in range(3):
+            x[y == k, 2 * k:2 * k + 2, :] += 80
+        return x, y
+
+    (xt, yt), (xe, ye) = make(n_train), make(n_test)
+    np.savez(path, x_train=xt, y_train=yt, x_test=xe, y_test=ye)
+    return path
+
+
+def tiny_recipe(data: Path, epochs=2) -> dict:
+    return {"name": "tiny", "data": {"dataset": str(data), "validation_split": 0.25},
+            "model": {"input_shape": [8, 8, 1], "layers": [
+                {"type": "flatten"},
+                {"type": "dense", "units": 16, "activation": "relu", "l2": 0.0},
+                {"type": "dense", "units": 3, "activation": "softmax"}]},
+            "optimizer": {"name": "sgd", "lr": 0.1}, "batch_size": 32, "epochs": epochs,
+            "seed": 0, "device": "cpu"}
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
