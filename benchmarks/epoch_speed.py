@@ -1,6 +1,6 @@
 """Steady-state seconds per epoch: mnistlab vs a plain PyTorch loop vs Keras 3 (if installed).
 
-    .venv/bin/python benchmarks/epoch_speed.py [--epochs 4] [--threads N] [--only nb000-cnn]
+    .venv/bin/python benchmarks/epoch_speed.py [--epochs 4] [--threads N] [--only nb000-cnn] [--bf16]
 
 For notebook 000's CNN (RMSprop, batch 512) and notebook 002's (Adam, batch 128), each
 framework trains 4 epochs on MNIST with validation_split=0.2 (48k train + 12k validation,
@@ -10,6 +10,8 @@ The "plain PyTorch" loop is the tutorial one: float tensors, DataLoader(shuffle=
 torch.optim, validation through a DataLoader, the layers in Keras order with nn.Dropout. Keras runs from `.venv-peers` (see
 benchmarks/peers/README.md) once per installed backend. All runs happen in this one
 invocation, one after the other, so the ratios hold even on a busy shared machine.
+With --bf16, mnistlab also runs with `precision: bf16` (bfloat16 autocast) and Keras with
+its `mixed_bfloat16` policy, each compared with its own kind.
 """
 from __future__ import annotations
 
@@ -36,10 +38,10 @@ def steady(seconds: list[float]) -> float:
     return statistics.median(seconds[1:4])
 
 
-def mnistlab_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list[float]:
+def mnistlab_epochs(model: str, bs: int, opt: str, epochs: int, dataset, precision="fp32") -> list[float]:
     from mnistlab.train import fit, load_run
     recipe = {"model": model, "data": {"validation_split": 0.2}, "optimizer": {"name": opt},
-              "batch_size": bs, "epochs": epochs, "device": "cpu"}
+              "batch_size": bs, "epochs": epochs, "device": "cpu", "precision": precision}
     with tempfile.TemporaryDirectory() as out:
         run = load_run(fit(recipe, dataset=dataset, out=out, quiet=True, report=False))
         return [row["seconds"] for row in run.history]
@@ -84,14 +86,14 @@ def plain_torch_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> l
     return times
 
 
-def keras_epochs(model: str, bs: int, opt: str, epochs: int, backend: str) -> list[float] | None:
+def keras_epochs(model: str, bs: int, opt: str, epochs: int, backend: str, precision="fp32") -> list[float] | None:
     python = ROOT / ".venv-peers" / "bin" / "python"
     if not python.exists():
         return None
     from mnistlab.models import resolve_spec
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [str(python), str(ROOT / "benchmarks" / "peers" / "keras_epoch.py"), "--spec",
-           json.dumps(resolve_spec(model)), "--batch-size", str(bs), "--optimizer", opt, "--epochs", str(epochs)]
+           json.dumps(resolve_spec(model)), "--batch-size", str(bs), "--optimizer", opt, "--epochs", str(epochs), "--precision", precision]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         return None  # backend not installed
@@ -104,6 +106,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="torch.set_num_threads for both torch runs (default: torch's)")
     ap.add_argument("--only", help="one model name")
     ap.add_argument("--no-keras", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="add bfloat16 rows for mnistlab and Keras (TensorFlow)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,14 +125,26 @@ def main() -> None:
                 secs = keras_epochs(model, bs, opt, args.epochs, backend)
                 if secs is not None:
                     res[f"Keras 3 ({backend})"] = steady(secs)
+        if args.bf16:
+            res["mnistlab bf16"] = steady(mnistlab_epochs(model, bs, opt, args.epochs, dataset, "bf16"))
+            if not args.no_keras:
+                secs = keras_epochs(model, bs, opt, args.epochs, "tensorflow", "bf16")
+                if secs is not None:
+                    res["Keras 3 (tensorflow) bf16"] = steady(secs)
         rows.append((model, bs, res))
         print(model, {k: round(v, 2) for k, v in res.items()}, flush=True)
-    print("\n| model (batch) | " + " | ".join(rows[0][2]) + " | speed-up vs fastest peer |")
-    print("|---" * (len(rows[0][2]) + 2) + "|")
+    bf16 = any("mnistlab bf16" in res for _, _, res in rows)
+    print("\n| model (batch) | " + " | ".join(rows[0][2]) + " | fp32 vs fastest fp32 peer |"
+          + (" bf16 vs fastest peer |" if bf16 else ""))
+    print("|---" * (len(rows[0][2]) + 2 + bf16) + "|")
     for model, bs, res in rows:
-        peers = [v for k, v in res.items() if k != "mnistlab"]
+        fp32_peers = [v for k, v in res.items() if not k.startswith("mnistlab") and "bf16" not in k]
         cells = " | ".join(f"{v:.2f} s" for v in res.values())
-        print(f"| {model} ({bs}) | {cells} | {min(peers) / res['mnistlab']:.1f}x |")
+        line = f"| {model} ({bs}) | {cells} | {min(fp32_peers) / res['mnistlab']:.2f}x |"
+        if bf16:
+            peers = [v for k, v in res.items() if not k.startswith("mnistlab")]
+            line += f" {min(peers) / res['mnistlab bf16']:.2f}x |"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -58,8 +58,12 @@ def main():
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--optimizer", required=True)
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: keras.mixed_precision policy mixed_bfloat16 (like mnistlab's bf16 autocast)")
     args = ap.parse_args()
     import keras
+    if args.precision == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     class EpochTimes(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

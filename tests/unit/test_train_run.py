@@ -1,4 +1,5 @@
 """fit() on tiny synthetic data: determinism, resume equality, NaN guard, run directory."""
+import contextlib
 import json
 import os
 
@@ -154,3 +155,83 @@ def test_config_yaml_reruns_as_the_same_recipe(tmp_path):
     assert second.config == first.config
     assert strip(second.history) == strip(first.history)
     assert json.loads((second.dir / "metrics.json").read_text())["test_loss"] == first.metrics["test_loss"]
+
+
+def test_bf16_autocast_trains_keeps_fp32_weights_and_is_deterministic(tmp_path):
+    ds = tiny_dataset()
+    runs = [load_run(fit(recipe(precision=p), dataset=ds, out=tmp_path, quiet=True, report=False))
+            for p in ("bf16", "bf16", "fp32")]
+    assert strip(runs[0].history) == strip(runs[1].history)
+    assert strip(runs[0].history) != strip(runs[2].history)  # the forward really ran in bfloat16
+    assert runs[0].metrics["test_accuracy"] > 0.5
+    assert all(p.dtype == torch.float32 for p in runs[0].model.parameters())
+
+
+def test_threads_apply_during_the_run_only(tmp_path):
+    before = torch.get_num_threads()
+    seen = []
+    fit(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False,
+        on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+def test_batch_split_is_the_same_step_as_one_batch():
+    """Two chunks on two threads give the gradient of the whole batch (no dropout: same math)."""
+    from mnistlab.models import build, l2_penalty
+    from mnistlab.train.parallel import BatchSplit
+    spec = {**SPEC, "layers": [layer for layer in SPEC["layers"] if layer["type"] != "dropout"]}
+    torch.manual_seed(0)
+    model = build(spec)
+    ds = tiny_dataset()
+    x, y = ds.x_train[:40].permute(0, 3, 1, 2).float() / 255, ds.y_train[:40]
+    loss = torch.nn.functional.cross_entropy(model(x), y, label_smoothing=0.1) + l2_penalty(model)
+    expected = torch.autograd.grad(loss, list(model.parameters()))
+    split = BatchSplit(model, 2, seed=0)
+    try:
+        got_loss, correct = split.step(x, y, penalty=l2_penalty, label_smoothing=0.1,
+                                       autocast=contextlib.nullcontext)
+        from mnistlab.train.loop import evaluate
+        together = evaluate(model, ds.x_test, ds.y_test, batch_size=7)
+        assert evaluate(model, ds.x_test, ds.y_test, batch_size=7, split=split) == pytest.approx(together)
+    finally:
+        split.close()
+    assert float(got_loss) == pytest.approx(float(loss.detach()), rel=1e-5)
+    assert int(correct) == int((model(x).argmax(1) == y).sum())
+    for p, g in zip(model.parameters(), expected):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
+
+
+def test_batch_split_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
+    ds = tiny_dataset()
+    r = recipe(batch_split=2, epochs=3)
+    runs = [load_run(fit(r, dataset=ds, out=tmp_path / "a", quiet=True, report=False)) for _ in range(2)]
+    assert runs[0].config["batch_split"] == 2
+    assert strip(runs[0].history) == strip(runs[1].history)
+    # interrupt after epoch 2, resume: the same history (the chunk generators are checkpointed)
+    calls = {"n": 0}
+    real = run_mod.train_epoch
+
+    def interrupt_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(run_mod, "train_epoch", interrupt_third)
+    with pytest.raises(KeyboardInterrupt):
+        fit(r, dataset=ds, out=tmp_path / "b", quiet=True, report=False)
+    monkeypatch.setattr(run_mod, "train_epoch", real)
+    (partial,) = list((tmp_path / "b").iterdir())
+    resumed = load_run(fit(resume=partial, dataset=ds, quiet=True, report=False))
+    assert strip(resumed.history) == strip(runs[0].history)
+
+
+def test_batch_split_auto_skips_batchnorm_and_explicit_split_explains(tmp_path):
+    bn_spec = {"input_shape": [6, 6, 1], "layers": [
+        {"type": "conv2d", "filters": 3, "kernel": 3}, {"type": "batchnorm"}, {"type": "flatten"},
+        {"type": "dense", "units": 3, "activation": "softmax"}]}
+    run = load_run(fit(recipe(model=bn_spec, batch_size=64, epochs=1), dataset=tiny_dataset(), out=tmp_path,
+                       quiet=True, report=False))
+    assert run.config["batch_split"] == 1
+    with pytest.raises(MnistlabError, match="batch_split: 2 is not possible here: the model has BatchNorm"):
+        fit(recipe(model=bn_spec, batch_split=2), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

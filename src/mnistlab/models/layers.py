@@ -10,7 +10,9 @@ Tensors are NCHW inside; shapes in specs and summaries are (H, W, C) like Keras 
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -129,8 +131,23 @@ def batchnorm(shape, a) -> nn.Module:
     return cls(shape[-1], eps=a["epsilon"], momentum=1.0 - a["momentum"])
 
 
+_dropout_rng = threading.local()
+
+
+@contextlib.contextmanager
+def dropout_generator(generator: torch.Generator):
+    """Dropout masks in this thread come from `generator` (the batch-split workers each own
+    one, so their masks do not depend on which thread reaches torch's global generator first)."""
+    _dropout_rng.generator = generator
+    try:
+        yield
+    finally:
+        _dropout_rng.generator = None
+
+
 class Dropout(nn.Dropout):
-    """nn.Dropout with a cheaper mask: uniform draws >= rate, from torch's global generator.
+    """nn.Dropout with a cheaper mask: uniform draws >= rate, from torch's global generator
+    (or this thread's `dropout_generator`).
 
     Same semantics (keep with probability 1 - rate, scale by 1 / (1 - rate)); CPU bernoulli_
     is slow, and this is ~30% less time for the layer's forward + backward (epoch_speed.py).
@@ -139,7 +156,12 @@ class Dropout(nn.Dropout):
     def forward(self, x):
         if not self.training or self.p == 0 or self.p >= 1:
             return F.dropout(x, self.p, self.training)
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        generator = getattr(_dropout_rng, "generator", None)
+        if generator is None:
+            draws = torch.rand_like(x)
+        else:
+            draws = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        keep = (draws >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
         return x * keep
 
 

@@ -7,6 +7,7 @@ progress bar asks for a number.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -21,13 +22,22 @@ def to_input(x_u8: torch.Tensor) -> torch.Tensor:
     return x_u8.permute(0, 3, 1, 2).float().div_(255)
 
 
+def autocast(device: torch.device, precision: str):
+    """The forward pass's context: bf16 autocast (weights and optimiser stay fp32) or nothing."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty=None,
-                label_smoothing=0.0, bar=None, augment=None) -> dict:
+                label_smoothing=0.0, bar=None, augment=None, precision="fp32", split=None) -> dict:
     """One pass over (x, y) in a fresh random order; returns Keras' epoch logs.
 
     `lr_at(step, steps)` gives the base learning rate of each step; `penalty(model)` is the
     L2 term added to the loss (Keras adds regularisation losses to the reported loss too);
-    `augment(xb)` transforms each float batch on the device.
+    `augment(xb)` transforms each float batch on the device; `precision` "bf16" runs the
+    forward pass and loss under bfloat16 autocast; `split` (a parallel.BatchSplit) runs each
+    batch's chunks on CPU worker threads.
     """
     model.train()
     n = x.shape[0]
@@ -44,16 +54,22 @@ def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty
         lr = lr_at(i, steps)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
-        if penalty is not None:
-            loss = loss + penalty(model)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if split is not None:
+            loss, right = split.step(xb, yb, penalty=penalty, label_smoothing=label_smoothing,
+                                     autocast=lambda: autocast(x.device, precision))
+        else:
+            with autocast(x.device, precision):
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+            if penalty is not None:
+                loss = loss + penalty(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            right = (logits.argmax(1) == yb).sum()
         optimizer.step()
         with torch.no_grad():
             loss_sum += loss.detach() * yb.shape[0]
-            correct += (logits.argmax(1) == yb).sum()
+            correct += right
         if bar is not None:
             bar.update(1)
             if i % bar.refresh_every == 0 or i == steps - 1:
@@ -65,16 +81,22 @@ def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty
 
 
 @torch.inference_mode()
-def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=EVAL_BATCH) -> tuple[float, float]:
+def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=EVAL_BATCH,
+             split=None) -> tuple[float, float]:
     """(loss, accuracy) over (x, y) in eval mode; loss includes the L2 term like Keras."""
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     for i in range(0, x.shape[0], batch_size):
-        logits = model(to_input(x[i:i + batch_size]))
-        yb = y[i:i + batch_size]
-        loss_sum += F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum")
-        correct += (logits.argmax(1) == yb).sum()
+        xb, yb = to_input(x[i:i + batch_size]), y[i:i + batch_size]
+        if split is not None:
+            batch_loss, right = split.evaluate_sums(model, xb, yb, label_smoothing)
+        else:
+            logits = model(xb)
+            batch_loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum")
+            right = (logits.argmax(1) == yb).sum()
+        loss_sum += batch_loss
+        correct += right
     n = x.shape[0]
     extra = float(penalty(model)) if penalty is not None else 0.0
     return loss_sum.item() / n + extra, correct.item() / n

@@ -37,11 +37,15 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",             # auto | cpu | cuda | mps
     "compile": False,             # torch.compile the model (pays only for long runs)
+    "precision": "fp32",          # fp32 | bf16 (autocast: bfloat16 matmuls/convs, fp32 weights)
+    "threads": None,              # torch intra-op threads for this run (None: torch's default)
+    "batch_split": "auto",        # CPU: N chunks per batch on N threads at once; auto: one per thread, 1: off
     "callbacks": {"early_stopping": None, "lr_schedule": None},
     "augment": None,              # issue 8; passed through untouched
 }
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16")
 VALIDATION = ("split", "test", "none")
 
 
@@ -216,6 +220,12 @@ def validate(config: dict) -> dict:
         raise MnistlabError(f"'device' must be one of {', '.join(DEVICES)}{did_you_mean(cfg['device'], DEVICES)}, got {cfg['device']!r}")
     if not isinstance(cfg["compile"], bool):
         raise MnistlabError(f"'compile' must be true or false, got {cfg['compile']!r}")
+    if cfg["precision"] not in PRECISIONS:
+        raise MnistlabError(f"'precision' must be one of {', '.join(PRECISIONS)}, got {cfg['precision']!r}")
+    cfg["threads"] = _number(cfg["threads"], "threads", lo=1, integer=True, allow_none=True)
+    if cfg["batch_split"] != "auto":
+        if isinstance(cfg["batch_split"], bool) or not isinstance(cfg["batch_split"], int) or cfg["batch_split"] < 1:
+            raise MnistlabError(f"'batch_split' must be auto or an integer >= 1, got {cfg['batch_split']!r}")
     cb = cfg["callbacks"] = _merge(DEFAULTS["callbacks"], cfg["callbacks"], "callbacks")
     if cb["early_stopping"] is not None:
         cb["early_stopping"] = _merge(EARLY_STOPPING_DEFAULTS, cb["early_stopping"], "callbacks.early_stopping")

@@ -20,6 +20,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from mnistlab.models import count_params
 from mnistlab.train.callbacks import make_early_stopping, make_schedule
 from mnistlab.train.loop import Timer, evaluate, progress_bar, train_epoch
 from mnistlab.train.optim import make_optimizer
+from mnistlab.train.parallel import BatchSplit, resolve_split
 from mnistlab.train.recipe import Recipe, load_recipe, read_yaml
 
 HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
@@ -212,16 +214,24 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, repo
     cfg = recipe.to_dict()
     if dataset is not None:
         cfg["data"]["dataset"] = dataset.name
+    threads = torch.get_num_threads()
+    if cfg["threads"] is not None:
+        torch.set_num_threads(cfg["threads"])
     try:
-        return _fit(cfg, dataset, work_dir, run_dir, Path(out) if resume is None else run_dir.parent,
-                    say, quiet, report, on_epoch_end)
+        with contextlib.ExitStack() as cleanup:
+            return _fit(cfg, dataset, work_dir, run_dir, Path(out) if resume is None else run_dir.parent,
+                        say, quiet, report, on_epoch_end, cleanup)
     finally:
+        torch.set_num_threads(threads)
         if run_dir is None and work_dir.exists() and work_dir.name.startswith("."):
             shutil.rmtree(work_dir, ignore_errors=True)  # failed before the first checkpoint
 
 
-def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end) -> Path:
+def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end, cleanup) -> Path:
     device = pick_device(cfg["device"])
+    if cfg["precision"] == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        warnings.warn("precision bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX), so it is emulated "
+                      "and slower than fp32; drop --set precision=bf16")
     seed = cfg["seed"]
     torch.manual_seed(seed)  # weights and dropout; the batch order has its own generator
     splits = make_run_splits(cfg["data"], dataset)
@@ -234,6 +244,12 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end)
     n_params = count_params(spec)  # Keras' total (BatchNorm statistics included), as notebooks print
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     net = torch.compile(model) if cfg["compile"] else model
+    cfg["batch_split"] = resolve_split(cfg["batch_split"], model, device, cfg["batch_size"], cfg["compile"])
+    split = None
+    if cfg["batch_split"] > 1:  # config.yaml records the resolved count: a rerun splits alike
+        split = BatchSplit(model, cfg["batch_split"], seed)
+        cleanup.callback(split.close)
+        torch.set_num_threads(1)  # each worker thread runs its chunk on one core
     optimizer = make_optimizer(model.parameters(), cfg["optimizer"])
     schedule = make_schedule(cfg["callbacks"]["lr_schedule"], cfg["optimizer"]["lr"], cfg["epochs"])
     stopper = make_early_stopping(cfg["callbacks"]["early_stopping"])
@@ -271,6 +287,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end)
         order.set_state(ck["rng"]["order"].cpu())
         if aug_gen is not None and ck["rng"].get("augment") is not None:
             aug_gen.set_state(ck["rng"]["augment"].cpu())
+        if split is not None and ck["rng"].get("split") is not None:
+            split.set_state(ck["rng"]["split"])
         state = _State(**ck["state"])
         say(f"Resuming {run_dir} after epoch {state.epoch}/{cfg['epochs']}")
     else:
@@ -281,7 +299,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end)
     def checkpoint():
         rng = {"torch": torch.get_rng_state(), "order": order.get_state(),
                "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-               "augment": aug_gen.get_state() if aug_gen is not None else None}
+               "augment": aug_gen.get_state() if aug_gen is not None else None,
+               "split": split.get_state() if split is not None else None}
         ck = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
               "schedule": schedule.state_dict(), "rng": rng, "state": vars(state).copy(),
               "early_stopping": stopper.state_dict() if stopper is not None else None}
@@ -300,7 +319,7 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end)
                         logs = train_epoch(net, optimizer, x_tr, y_tr, batch_size=cfg["batch_size"],
                                            generator=order, lr_at=lambda i, n: schedule.lr(epoch, i, n),
                                            penalty=penalty, label_smoothing=smoothing, bar=bar,
-                                           augment=augment)
+                                           augment=augment, precision=cfg["precision"], split=split)
                     finally:
                         if bar is not None:
                             bar.close()
@@ -308,7 +327,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end)
                         raise _nan_error(epoch + 1, logs["loss"], cfg, run_dir)
                     val_loss = val_acc = None
                     if has_val:
-                        val_loss, val_acc = evaluate(net, x_va, y_va, penalty=penalty, label_smoothing=smoothing)
+                        val_loss, val_acc = evaluate(net, x_va, y_va, penalty=penalty, label_smoothing=smoothing,
+                                                    split=split)
                 row = {"epoch": epoch + 1, "loss": logs["loss"], "accuracy": logs["accuracy"],
                        "val_loss": val_loss, "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
                 state.history.append(row)
@@ -340,7 +360,7 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end)
     test_loss = test_acc = None
     if splits.x_test is not None:
         x_te, y_te = splits.x_test.to(device), splits.y_test.to(device)
-        test_loss, test_acc = evaluate(net, x_te, y_te, penalty=penalty, label_smoothing=smoothing)
+        test_loss, test_acc = evaluate(net, x_te, y_te, penalty=penalty, label_smoothing=smoothing, split=split)
     save_weights(model, run_dir / "model.safetensors")
     metrics = {"test_loss": test_loss, "test_accuracy": test_acc, "params": n_params,
                "trainable_params": n_trainable,

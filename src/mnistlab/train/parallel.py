@@ -1,0 +1,103 @@
+"""Batch split: one training step's batch cut into chunks that run on CPU threads at once.
+
+Small MNIST models are memory-bound on a CPU: torch's intra-op threads (one op spread over
+the cores) buy little, ~1.1x with 2 cores for nb000-cnn. Giving each core its own slice of
+the batch, forward and backward, single-threaded, is ~1.8x (benchmarks/epoch_speed.py);
+torch releases the GIL inside every op, so Python threads suffice.
+
+The step is the same step: each chunk returns the gradient of its summed loss
+(`torch.autograd.grad`, so no two threads write one `.grad`), and the sums, added in chunk
+order, are divided by the batch size. What differs from one big batch: float summation
+order, and each chunk draws its dropout masks from its own generator (seeded from the
+recipe, saved in the checkpoint), so a run stays reproducible for a given split.
+Models whose layers mix samples (BatchNorm) are never split: their statistics would be
+per chunk ("ghost batch norm"), a different model.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+import torch.nn.functional as F
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models.layers import dropout_generator
+
+MIN_CHUNK = 32  # below this, per-op overhead outweighs the second core
+
+
+def mixes_samples(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def resolve_split(setting, model, device: torch.device, batch_size: int, compiled: bool) -> int:
+    """The recipe's `batch_split` ("auto" or N) as a chunk count; 1 means no split."""
+    if setting == "auto":
+        if device.type != "cpu" or compiled or mixes_samples(model):
+            return 1
+        return max(1, min(torch.get_num_threads(), batch_size // MIN_CHUNK))
+    if setting > 1:
+        why = ("it runs on the CPU only" if device.type != "cpu" else "it does not combine with compile: true"
+               if compiled else "the model has BatchNorm, whose statistics would differ per chunk"
+               if mixes_samples(model) else None)
+        if why:
+            raise MnistlabError(f"batch_split: {setting} is not possible here: {why}; use batch_split: auto or 1")
+    return min(int(setting), batch_size)
+
+
+class BatchSplit:
+    """`k` worker threads; `step(xb, yb, ...)` sets every parameter's .grad for the batch."""
+
+    def __init__(self, model: torch.nn.Module, k: int, seed: int):
+        self.model, self.k = model, k
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.pool = ThreadPoolExecutor(k, thread_name_prefix="mnistlab-split")
+        self.generators = [torch.Generator().manual_seed(seed * 7919 + 104729 * (i + 1)) for i in range(k)]
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+    def get_state(self) -> list[torch.Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def set_state(self, states) -> None:
+        for g, s in zip(self.generators, states):
+            g.set_state(s.cpu())
+
+    def _chunk(self, i, xb, yb, extra, autocast, label_smoothing):
+        with dropout_generator(self.generators[i]), autocast():  # autocast state is per thread
+            logits = self.model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum")
+        total = loss if extra is None else loss + extra
+        grads = torch.autograd.grad(total, self.params, allow_unused=True)
+        return grads, loss.detach(), (logits.argmax(1) == yb).sum()
+
+    def step(self, xb, yb, *, penalty, label_smoothing, autocast):
+        """Gradients of mean loss (+ penalty) into .grad; returns (that loss, correct count)."""
+        n = yb.shape[0]
+        # the penalty enters once, on chunk 0, scaled by n because the sum is divided by n
+        extra = penalty(self.model) * n if penalty is not None else None
+        futures = [self.pool.submit(self._chunk, i, xc, yc, extra if i == 0 else None, autocast, label_smoothing)
+                   for i, (xc, yc) in enumerate(zip(xb.chunk(self.k), yb.chunk(self.k)))]
+        results = [f.result() for f in futures]
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, results[0][0])]
+        for other, _, _ in results[1:]:
+            torch._foreach_add_(grads, [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, other)])
+        torch._foreach_div_(grads, n)
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        loss = sum(r[1] for r in results) / n
+        if extra is not None:
+            loss = loss + extra.detach() / n
+        return loss, sum(r[2] for r in results)
+
+    def evaluate_sums(self, model, xb, yb, label_smoothing):
+        """(summed loss, correct) of an inference batch, its chunks on the worker threads."""
+        def chunk(xc, yc):
+            with torch.inference_mode():
+                logits = model(xc)
+                return (F.cross_entropy(logits, yc, label_smoothing=label_smoothing, reduction="sum"),
+                        (logits.argmax(1) == yc).sum())
+        results = [f.result() for f in [self.pool.submit(chunk, xc, yc)
+                                         for xc, yc in zip(xb.chunk(self.k), yb.chunk(self.k))]]
+        return sum(r[0] for r in results), sum(r[1] for r in results)
