@@ -1,9 +1,13 @@
 """Recipe validation: defaults, --set overrides, did-you-mean on unknown keys."""
+from pathlib import Path
+
 import pytest
 import yaml
 
 from mnistlab.errors import MnistlabError
 from mnistlab.train.recipe import Recipe, load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_filled_and_round_trip(tmp_path):
@@ -62,3 +66,14 @@ def test_schedule_and_missing_model():
         Recipe({})
     with pytest.raises(MnistlabError, match="either"):
         Recipe({"model": "m", "data": {"validation_split": 0.1, "split": [0.8, 0.1, 0.1]}})
+
+
+RECIPES = sorted(str(p) for p in (ROOT / "recipes").rglob("*.yaml") if not p.stem.endswith("-sweep"))
+
+
+@pytest.mark.parametrize("path", RECIPES)
+def test_every_shipped_recipe_validates_and_fits_its_budget(path):
+    from mnistlab.models import count_params, resolve_spec
+    r = load_recipe(path)
+    if r.max_params is not None:
+        assert count_params(resolve_spec(r.model)) <= r.max_params

@@ -46,12 +46,14 @@ def resolve_split(setting, model, device: torch.device, batch_size: int, compile
 
 
 class BatchSplit:
-    """`k` worker threads; `step(xb, yb, ...)` sets every parameter's .grad for the batch."""
+    """`k` chunks on the calling thread and k - 1 workers; `step(xb, yb, ...)` sets every
+    parameter's .grad for the batch."""
 
     def __init__(self, model: torch.nn.Module, k: int, seed: int):
         self.model, self.k = model, k
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.pool = ThreadPoolExecutor(k, thread_name_prefix="mnistlab-split")
+        # chunk 0 runs on the calling thread, the others on k - 1 workers
+        self.pool = ThreadPoolExecutor(k - 1, thread_name_prefix="mnistlab-split")
         self.generators = [torch.Generator().manual_seed(seed * 7919 + 104729 * (i + 1)) for i in range(k)]
 
     def close(self) -> None:
@@ -77,9 +79,10 @@ class BatchSplit:
         n = yb.shape[0]
         # the penalty enters once, on chunk 0, scaled by n because the sum is divided by n
         extra = penalty(self.model) * n if penalty is not None else None
-        futures = [self.pool.submit(self._chunk, i, xc, yc, extra if i == 0 else None, autocast, label_smoothing)
-                   for i, (xc, yc) in enumerate(zip(xb.chunk(self.k), yb.chunk(self.k)))]
-        results = [f.result() for f in futures]
+        chunks = list(zip(xb.chunk(self.k), yb.chunk(self.k)))
+        futures = [self.pool.submit(self._chunk, i, xc, yc, None, autocast, label_smoothing)
+                   for i, (xc, yc) in enumerate(chunks) if i > 0]
+        results = [self._chunk(0, *chunks[0], extra, autocast, label_smoothing)] + [f.result() for f in futures]
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, results[0][0])]
         for other, _, _ in results[1:]:
             torch._foreach_add_(grads, [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, other)])
@@ -98,6 +101,7 @@ class BatchSplit:
                 logits = model(xc)
                 return (F.cross_entropy(logits, yc, label_smoothing=label_smoothing, reduction="sum"),
                         (logits.argmax(1) == yc).sum())
-        results = [f.result() for f in [self.pool.submit(chunk, xc, yc)
-                                         for xc, yc in zip(xb.chunk(self.k), yb.chunk(self.k))]]
+        chunks = list(zip(xb.chunk(self.k), yb.chunk(self.k)))
+        futures = [self.pool.submit(chunk, xc, yc) for xc, yc in chunks[1:]]
+        results = [chunk(*chunks[0])] + [f.result() for f in futures]
         return sum(r[0] for r in results), sum(r[1] for r in results)
