@@ -293,7 +293,11 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
         say(f"Resuming {run_dir} after epoch {state.epoch}/{cfg['epochs']}")
     else:
         sizes = f"{len(y_tr)} train, {len(y_va) if has_val else 0} val"
-        say(f"Training {cfg['name']} ({n_params:,} params) on {device}: {sizes} samples, "
+        where = str(device)
+        if device.type == "cpu":
+            where += (f" ({cfg['batch_split']} threads, each batch split across them)" if split is not None
+                      else f" ({torch.get_num_threads()} threads)")
+        say(f"Training {cfg['name']} ({n_params:,} params) on {where}: {sizes} samples, "
             f"{cfg['epochs']} epochs, batch {cfg['batch_size']}")
 
     def checkpoint():
