@@ -1,9 +1,10 @@
 """Batch split: one training step's batch cut into chunks that run on CPU threads at once.
 
-Small MNIST models are memory-bound on a CPU: torch's intra-op threads (one op spread over
-the cores) buy little, ~1.1x with 2 cores for nb000-cnn. Giving each core its own slice of
-the batch, forward and backward, single-threaded, is ~1.8x (benchmarks/epoch_speed.py);
-torch releases the GIL inside every op, so Python threads suffice.
+Small MNIST models make small ops, and torch's intra-op threads (one op spread over the
+cores) buy little for them: ~1.1x with 2 cores for an nb000-cnn step. Giving each core its
+own slice of the batch, forward and backward on one thread, took nb000-cnn from 2.5 to
+1.96 s/epoch and nb002-cnn from 5.3 to 4.3 s on 2 cores (benchmarks/epoch_speed.py, real
+MNIST batches); torch releases the GIL inside every op, so Python threads suffice.
 
 The step is the same step: each chunk returns the gradient of its summed loss
 (`torch.autograd.grad`, so no two threads write one `.grad`), and the sums, added in chunk
@@ -46,13 +47,12 @@ def resolve_split(setting, model, device: torch.device, batch_size: int, compile
 
 
 class BatchSplit:
-    """`k` chunks on the calling thread and k - 1 workers; `step(xb, yb, ...)` sets every
-    parameter's .grad for the batch."""
+    """`k` chunks per batch: chunk 0 on the calling thread, the rest on k - 1 worker threads.
+    `step(xb, yb, ...)` sets every parameter's .grad for the batch."""
 
     def __init__(self, model: torch.nn.Module, k: int, seed: int):
         self.model, self.k = model, k
         self.params = [p for p in model.parameters() if p.requires_grad]
-        # chunk 0 runs on the calling thread, the others on k - 1 workers
         self.pool = ThreadPoolExecutor(k - 1, thread_name_prefix="mnistlab-split")
         self.generators = [torch.Generator().manual_seed(seed * 7919 + 104729 * (i + 1)) for i in range(k)]
 
