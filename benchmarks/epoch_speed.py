@@ -1,6 +1,7 @@
 """Steady-state seconds per epoch: mnistlab vs a plain PyTorch loop vs Keras 3 (if installed).
 
     .venv/bin/python benchmarks/epoch_speed.py [--epochs 4] [--threads N] [--only nb000-cnn] [--bf16]
+                                               [--rounds 3] [--backends tensorflow jax]
 
 For notebook 000's CNN (RMSprop, batch 512) and notebook 002's (Adam, batch 128), each
 framework trains 4 epochs on MNIST with validation_split=0.2 (48k train + 12k validation,
@@ -10,7 +11,9 @@ The "plain PyTorch" loop is the tutorial one: float tensors, DataLoader(shuffle=
 torch.optim, validation through a DataLoader, the layers in Keras order with nn.Dropout. Keras runs from `.venv-peers` (see
 benchmarks/peers/README.md) once per installed backend. All runs happen in this one
 invocation, one after the other, so the ratios hold even on a busy shared machine.
-With --bf16, mnistlab also runs with `precision: bf16` (bfloat16 autocast) and Keras with
+With --rounds R, each model is measured R times (all frameworks back to back in every
+round) and the summary gives each cell's median and the median of the per-round ratios: on
+a shared host, a peer's time can move 2x between rounds. With --bf16, mnistlab also runs with `precision: bf16` (bfloat16 autocast) and Keras with
 its `mixed_bfloat16` policy, each compared with its own kind.
 """
 from __future__ import annotations
@@ -107,6 +110,8 @@ def main() -> None:
     ap.add_argument("--only", help="one model name")
     ap.add_argument("--no-keras", action="store_true")
     ap.add_argument("--bf16", action="store_true", help="add bfloat16 rows for mnistlab and Keras (TensorFlow)")
+    ap.add_argument("--rounds", type=int, default=1, help="measure each model this many times")
+    ap.add_argument("--backends", nargs="+", default=["tensorflow", "jax"], help="Keras backends to time")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -118,29 +123,52 @@ def main() -> None:
     for model, bs, opt in CASES:
         if args.only and model != args.only:
             continue
-        res = {"mnistlab": steady(mnistlab_epochs(model, bs, opt, args.epochs, dataset)),
-               "plain PyTorch": steady(plain_torch_epochs(model, bs, opt, args.epochs, dataset))}
+        for _ in range(args.rounds):
+            res = measure(model, bs, opt, args, dataset)
+            rows.append((model, bs, res))
+            print(model, {k: round(v, 2) for k, v in res.items()}, flush=True)
+    print_table(rows)
+    if args.rounds > 1:
+        print(f"\nMedians over {args.rounds} rounds (the ratio column: median of the per-round ratios):")
+        summary = []
+        for model, bs, _ in rows[::args.rounds]:
+            mine = [res for m, _, res in rows if m == model]
+            cells = {k: statistics.median(r[k] for r in mine) for k in mine[0]}
+            summary.append((model, bs, cells, statistics.median(fp32_ratio(r) for r in mine)))
+        print_table([(m, b, c) for m, b, c, _ in summary], ratios=[r for *_, r in summary])
+
+
+def measure(model, bs, opt, args, dataset) -> dict:
+    res = {"mnistlab": steady(mnistlab_epochs(model, bs, opt, args.epochs, dataset)),
+           "plain PyTorch": steady(plain_torch_epochs(model, bs, opt, args.epochs, dataset))}
+    if not args.no_keras:
+        for backend in args.backends:
+            secs = keras_epochs(model, bs, opt, args.epochs, backend)
+            if secs is not None:
+                res[f"Keras 3 ({backend})"] = steady(secs)
+    if args.bf16:
+        res["mnistlab bf16"] = steady(mnistlab_epochs(model, bs, opt, args.epochs, dataset, "bf16"))
         if not args.no_keras:
-            for backend in ("tensorflow", "jax"):
-                secs = keras_epochs(model, bs, opt, args.epochs, backend)
-                if secs is not None:
-                    res[f"Keras 3 ({backend})"] = steady(secs)
-        if args.bf16:
-            res["mnistlab bf16"] = steady(mnistlab_epochs(model, bs, opt, args.epochs, dataset, "bf16"))
-            if not args.no_keras:
-                secs = keras_epochs(model, bs, opt, args.epochs, "tensorflow", "bf16")
-                if secs is not None:
-                    res["Keras 3 (tensorflow) bf16"] = steady(secs)
-        rows.append((model, bs, res))
-        print(model, {k: round(v, 2) for k, v in res.items()}, flush=True)
+            secs = keras_epochs(model, bs, opt, args.epochs, "tensorflow", "bf16")
+            if secs is not None:
+                res["Keras 3 (tensorflow) bf16"] = steady(secs)
+    return res
+
+
+def fp32_ratio(res: dict) -> float:
+    """How many times faster mnistlab (fp32) is than the fastest fp32 peer."""
+    return min(v for k, v in res.items() if not k.startswith("mnistlab") and "bf16" not in k) / res["mnistlab"]
+
+
+def print_table(rows, ratios=None) -> None:
     bf16 = any("mnistlab bf16" in res for _, _, res in rows)
     print("\n| model (batch) | " + " | ".join(rows[0][2]) + " | fp32 vs fastest fp32 peer |"
           + (" bf16 vs fastest peer |" if bf16 else ""))
     print("|---" * (len(rows[0][2]) + 2 + bf16) + "|")
-    for model, bs, res in rows:
-        fp32_peers = [v for k, v in res.items() if not k.startswith("mnistlab") and "bf16" not in k]
+    for i, (model, bs, res) in enumerate(rows):
         cells = " | ".join(f"{v:.2f} s" for v in res.values())
-        line = f"| {model} ({bs}) | {cells} | {min(fp32_peers) / res['mnistlab']:.2f}x |"
+        ratio = ratios[i] if ratios else fp32_ratio(res)
+        line = f"| {model} ({bs}) | {cells} | {ratio:.2f}x |"
         if bf16:
             peers = [v for k, v in res.items() if not k.startswith("mnistlab")]
             line += f" {min(peers) / res['mnistlab bf16']:.2f}x |"
