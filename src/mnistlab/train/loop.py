@@ -87,16 +87,18 @@ def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=EVAL_
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
+
+    def sums(_, xb, yb):
+        with torch.inference_mode():  # thread-local: batch-split workers need it too
+            logits = model(xb)
+            return (F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum"),
+                    (logits.argmax(1) == yb).sum())
+
     for i in range(0, x.shape[0], batch_size):
         xb, yb = to_input(x[i:i + batch_size]), y[i:i + batch_size]
-        if split is not None:
-            batch_loss, right = split.evaluate_sums(model, xb, yb, label_smoothing)
-        else:
-            logits = model(xb)
-            batch_loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum")
-            right = (logits.argmax(1) == yb).sum()
-        loss_sum += batch_loss
-        correct += right
+        for batch_loss, right in (split.map(sums, xb, yb) if split is not None else [sums(0, xb, yb)]):
+            loss_sum += batch_loss
+            correct += right
     n = x.shape[0]
     extra = float(penalty(model)) if penalty is not None else 0.0
     return loss_sum.item() / n + extra, correct.item() / n

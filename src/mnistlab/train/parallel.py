@@ -38,9 +38,13 @@ def resolve_split(setting, model, device: torch.device, batch_size: int, compile
             return 1
         return max(1, min(torch.get_num_threads(), batch_size // MIN_CHUNK))
     if setting > 1:
-        why = ("it runs on the CPU only" if device.type != "cpu" else "it does not combine with compile: true"
-               if compiled else "the model has BatchNorm, whose statistics would differ per chunk"
-               if mixes_samples(model) else None)
+        why = None
+        if device.type != "cpu":
+            why = "it runs on the CPU only"
+        elif compiled:
+            why = "it does not combine with compile: true"
+        elif mixes_samples(model):
+            why = "the model has BatchNorm, whose statistics would differ per chunk"
         if why:
             raise MnistlabError(f"batch_split: {setting} is not possible here: {why}; use batch_split: auto or 1")
     return min(int(setting), batch_size)
@@ -66,26 +70,31 @@ class BatchSplit:
         for g, s in zip(self.generators, states):
             g.set_state(s.cpu())
 
-    def _chunk(self, i, xb, yb, extra, autocast, label_smoothing):
-        with dropout_generator(self.generators[i]), autocast():  # autocast state is per thread
-            logits = self.model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum")
-        total = loss if extra is None else loss + extra
-        grads = torch.autograd.grad(total, self.params, allow_unused=True)
-        return grads, loss.detach(), (logits.argmax(1) == yb).sum()
+    def map(self, fn, xb, yb) -> list:
+        """[fn(i, x_chunk, y_chunk) for each chunk i], chunk 0 here, the others on the workers."""
+        chunks = list(zip(xb.chunk(self.k), yb.chunk(self.k)))
+        futures = [self.pool.submit(fn, i, xc, yc) for i, (xc, yc) in enumerate(chunks) if i > 0]
+        return [fn(0, *chunks[0])] + [f.result() for f in futures]
 
     def step(self, xb, yb, *, penalty, label_smoothing, autocast):
         """Gradients of mean loss (+ penalty) into .grad; returns (that loss, correct count)."""
         n = yb.shape[0]
         # the penalty enters once, on chunk 0, scaled by n because the sum is divided by n
         extra = penalty(self.model) * n if penalty is not None else None
-        chunks = list(zip(xb.chunk(self.k), yb.chunk(self.k)))
-        futures = [self.pool.submit(self._chunk, i, xc, yc, None, autocast, label_smoothing)
-                   for i, (xc, yc) in enumerate(chunks) if i > 0]
-        results = [self._chunk(0, *chunks[0], extra, autocast, label_smoothing)] + [f.result() for f in futures]
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, results[0][0])]
+
+        def chunk(i, xc, yc):
+            with dropout_generator(self.generators[i]), autocast():  # autocast state is per thread
+                logits = self.model(xc)
+                loss = F.cross_entropy(logits, yc, label_smoothing=label_smoothing, reduction="sum")
+            total = loss + extra if i == 0 and extra is not None else loss
+            grads = torch.autograd.grad(total, self.params, allow_unused=True)
+            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
+            return grads, loss.detach(), (logits.argmax(1) == yc).sum()
+
+        results = self.map(chunk, xb, yb)
+        grads = results[0][0]
         for other, _, _ in results[1:]:
-            torch._foreach_add_(grads, [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, other)])
+            torch._foreach_add_(grads, other)
         torch._foreach_div_(grads, n)
         for p, g in zip(self.params, grads):
             p.grad = g
@@ -93,15 +102,3 @@ class BatchSplit:
         if extra is not None:
             loss = loss + extra.detach() / n
         return loss, sum(r[2] for r in results)
-
-    def evaluate_sums(self, model, xb, yb, label_smoothing):
-        """(summed loss, correct) of an inference batch, its chunks on the worker threads."""
-        def chunk(xc, yc):
-            with torch.inference_mode():
-                logits = model(xc)
-                return (F.cross_entropy(logits, yc, label_smoothing=label_smoothing, reduction="sum"),
-                        (logits.argmax(1) == yc).sum())
-        chunks = list(zip(xb.chunk(self.k), yb.chunk(self.k)))
-        futures = [self.pool.submit(chunk, xc, yc) for xc, yc in chunks[1:]]
-        results = [chunk(*chunks[0])] + [f.result() for f in futures]
-        return sum(r[0] for r in results), sum(r[1] for r in results)
