@@ -46,6 +46,7 @@ def test_validate_defaults_and_off():
     ({"width_shift_range": "a lot"}, "width_shift_range"),
     ({"elastic": {"alpah": 3}}, "did you mean 'alpha'"),
     ({"elastic": 3}, "elastic"),
+    ({"horizontal_flip": "yes"}, "horizontal_flip must be true or false"),
     ([10], "mapping"),
 ])
 def test_validate_rejects_with_one_line(bad, words):
@@ -98,6 +99,21 @@ def test_non_square_rotation_is_a_rotation():
     r, c = _centroids(out)
     radius = torch.sqrt((c - 27.5) ** 2 + (r - 13.5) ** 2)
     assert torch.allclose(radius, torch.full_like(radius, 8.0), atol=0.15)
+
+
+def test_horizontal_flip_mirrors_about_half_the_images_exactly():
+    x = torch.rand(200, 1, 28, 20)
+    out = augment_batch(x, {"horizontal_flip": True}, _gen())
+    same = (out - x).abs().amax(dim=(1, 2, 3)) < 1e-5
+    mirrored = (out - x.flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-5
+    assert bool((same ^ mirrored).all())  # every image is one or the other, pixel for pixel
+    assert 60 < int(mirrored.sum()) < 140
+
+
+def test_horizontal_flip_off_keeps_the_random_stream():
+    cfg = {"rotation_range": 10, "width_shift_range": 0.1}
+    x = torch.rand(8, 1, 28, 28)
+    assert torch.equal(augment_batch(x, cfg, _gen(3)), augment_batch(x, {**cfg, "horizontal_flip": False}, _gen(3)))
 
 
 def test_fill_value_outside_the_image():

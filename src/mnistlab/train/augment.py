@@ -11,6 +11,7 @@ Recipe key (Contract 3), Keras ImageDataGenerator names:
       width_shift_range: 0.1    # fraction of the width, uniform in [-f, f]
       height_shift_range: 0.1   # fraction of the height
       zoom_range: 0.1           # content scale uniform in [1 - z, 1 + z]
+      horizontal_flip: false    # mirror left-right with probability 1/2 (clothes, not digits)
       elastic: {alpha: 1.5, sigma: 7.0}   # optional: max displacement and smoothness, pixels
       fill_value: 0.0           # value outside the image (0 = MNIST background)
 
@@ -30,6 +31,7 @@ DEFAULTS = {
     "width_shift_range": 0.0,
     "height_shift_range": 0.0,
     "zoom_range": 0.0,
+    "horizontal_flip": False,
     "elastic": None,
     "fill_value": 0.0,
 }
@@ -62,6 +64,8 @@ def validate_augment(cfg) -> dict | None:
     for key, high in _LIMITS.items():
         out[key] = _number(key, out[key], high=high)
     out["fill_value"] = _number("fill_value", out["fill_value"], low=-math.inf)
+    if not isinstance(out["horizontal_flip"], bool):
+        raise MnistlabError(f"augment.horizontal_flip must be true or false, got {out['horizontal_flip']!r}")
     elastic = out["elastic"]
     if elastic is not None and elastic is not False:
         if elastic is True:
@@ -106,6 +110,9 @@ def _affine_thetas(n: int, h: int, w: int, cfg: dict, generator, device) -> torc
     theta[:, 1, 1] = cos
     theta[:, 0, 2] = -2 * tx
     theta[:, 1, 2] = -2 * ty
+    if cfg["horizontal_flip"]:  # drawn last, so recipes without it keep their random stream
+        flip = torch.rand(n, generator=generator, device=device) < 0.5
+        theta[:, :, 0] *= torch.where(flip, -1.0, 1.0).unsqueeze(1)
     return theta
 
 
@@ -136,7 +143,7 @@ def augment_batch(x: torch.Tensor, cfg: dict | None, generator: torch.Generator 
     if x.dim() != 4 or not x.is_floating_point():
         raise ValueError(f"augment_batch expects a float NCHW batch, got {tuple(x.shape)} {x.dtype}")
     n, _, h, w = x.shape
-    affine = any(cfg[k] > 0 for k in _LIMITS)
+    affine = any(cfg[k] > 0 for k in _LIMITS) or cfg["horizontal_flip"]
     if n == 0 or not (affine or cfg["elastic"]):
         return x
     device = x.device
