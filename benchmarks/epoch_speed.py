@@ -69,58 +69,53 @@ def tutorial_model(model: str) -> torch.nn.Sequential:
 
 
 def plain_torch_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list[float]:
+    """The tutorial loop: DataLoader(shuffle=True) for training, a DataLoader for validation."""
     from torch.utils.data import DataLoader, TensorDataset
-    torch.manual_seed(0)
-    net = tutorial_model(model)
+    x_tr, y_tr, x_va, y_va = _float_split(dataset)
+    train = DataLoader(TensorDataset(x_tr, y_tr), batch_size=bs, shuffle=True)
+    val = DataLoader(TensorDataset(x_va, y_va), batch_size=bs)
+    return _torch_epochs(model, opt, epochs, lambda: train, lambda: val)
+
+
+def tensor_torch_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list[float]:
+    """A good hand-written loop: one float tensor in memory, a permutation per epoch and
+    slices (no DataLoader), torch's threads."""
+    x_tr, y_tr, x_va, y_va = _float_split(dataset)
+
+    def train():
+        perm = torch.randperm(len(x_tr))
+        return ((x_tr[idx], y_tr[idx]) for idx in perm.split(bs))
+
+    return _torch_epochs(model, opt, epochs, train, lambda: zip(x_va.split(bs), y_va.split(bs)))
+
+
+def _float_split(dataset):
+    """Float NCHW training images split 80/20 like validation_split=0.2: (x_tr, y_tr, x_va, y_va)."""
     x = dataset.x_train.permute(0, 3, 1, 2).float() / 255
     n_train = int(len(x) * 0.8)
-    train = DataLoader(TensorDataset(x[:n_train], dataset.y_train[:n_train]), batch_size=bs, shuffle=True)
-    val = DataLoader(TensorDataset(x[n_train:], dataset.y_train[n_train:]), batch_size=bs)
+    return x[:n_train], dataset.y_train[:n_train], x[n_train:], dataset.y_train[n_train:]
+
+
+def _torch_epochs(model: str, opt: str, epochs: int, train_batches, val_batches) -> list[float]:
+    """The PyTorch peers' shared loop: the tutorial model, torch.optim with Keras' defaults,
+    seconds per epoch (training + validation) over the given batch iterables."""
+    torch.manual_seed(0)
+    net = tutorial_model(model)
     optimizer = (torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7) if opt == "rmsprop"
                  else torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7))
     times = []
     for _ in range(epochs):
         t = time.perf_counter()
         net.train()
-        for xb, yb in train:
+        for xb, yb in train_batches():
             loss = F.cross_entropy(net(xb), yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         net.eval()
         with torch.no_grad():
-            for xb, yb in val:
+            for xb, yb in val_batches():
                 F.cross_entropy(net(xb), yb)
-        times.append(time.perf_counter() - t)
-    return times
-
-
-def tensor_torch_epochs(model: str, bs: int, opt: str, epochs: int, dataset) -> list[float]:
-    """A good hand-written PyTorch loop: the tutorial model and optimiser, but the data as one
-    float tensor in memory, a permutation per epoch and slices (no DataLoader), torch's threads."""
-    torch.manual_seed(0)
-    net = tutorial_model(model)
-    x = dataset.x_train.permute(0, 3, 1, 2).float() / 255
-    y = dataset.y_train
-    n_train = int(len(x) * 0.8)
-    x_tr, y_tr, x_va, y_va = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-    optimizer = (torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7) if opt == "rmsprop"
-                 else torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7))
-    times = []
-    for _ in range(epochs):
-        t = time.perf_counter()
-        net.train()
-        perm = torch.randperm(n_train)
-        for i in range(0, n_train, bs):
-            idx = perm[i:i + bs]
-            loss = F.cross_entropy(net(x_tr[idx]), y_tr[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        net.eval()
-        with torch.no_grad():
-            for i in range(0, len(x_va), bs):
-                F.cross_entropy(net(x_va[i:i + bs]), y_va[i:i + bs])
         times.append(time.perf_counter() - t)
     return times
 

@@ -17,12 +17,8 @@ import torch.nn.functional as F
 # Inference keeps no activations for backward, so a GPU takes big batches; on a CPU they
 # overflow the caches: nb000-cnn's 12k validation images take 0.18 s at 512 and 0.35 s at
 # 4096 (2 threads, batch split; nb002-cnn 0.24 vs 0.48 s).
-EVAL_BATCH = {"cpu": 512}
-EVAL_BATCH_DEFAULT = 4096
-
-
 def eval_batch(device: torch.device) -> int:
-    return EVAL_BATCH.get(device.type, EVAL_BATCH_DEFAULT)
+    return 512 if device.type == "cpu" else 4096
 
 
 def to_input(x_u8: torch.Tensor) -> torch.Tensor:
