@@ -74,7 +74,7 @@ def chromium() -> str:
 
 
 def _run(chromium: str, extra: list[str], url: str, timeout: float) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as profile:
         cmd = [chromium, *BASE_FLAGS, f"--user-data-dir={profile}", *extra, str(url)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:

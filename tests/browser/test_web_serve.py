@@ -74,7 +74,8 @@ class Page:
     """One Chromium tab over the DevTools Protocol: send commands, evaluate JavaScript."""
 
     def __init__(self, chromium: str):
-        self.profile = tempfile.TemporaryDirectory(prefix="chromium-cdp-")
+        # Chromium's helper processes may still write to the profile after it exits
+        self.profile = tempfile.TemporaryDirectory(prefix="chromium-cdp-", ignore_cleanup_errors=True)
         self.proc = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={self.profile.name}",
                                       "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port_file = Path(self.profile.name) / "DevToolsActivePort"
