@@ -97,6 +97,8 @@ def main() -> None:
     ds = load_dataset("mnist")
     base = load_recipe(args.recipe, epochs=args.epochs).to_dict()
     bs = base["batch_size"]
+    from mnistlab.hardware import machine_line
+    print(machine_line())
     print(f"{args.recipe}: batch {bs}, {args.threads} thread(s)")
     step_ms = step_times(base, ds, args.steps)
     epoch_steps = math.ceil(len(ds.x_train) / bs)

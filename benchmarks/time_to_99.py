@@ -72,6 +72,8 @@ def main() -> None:
     passthrough = ["--recipe", args.recipe] + (["--threads", str(args.threads)] if args.threads else [])
     for item in args.overrides:
         passthrough += ["--set", item]
+    from mnistlab.hardware import machine_line
+    print(machine_line(), flush=True)
     times = []
     for repeat in range(args.repeats):
         for seed in args.seeds:

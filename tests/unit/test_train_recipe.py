@@ -42,7 +42,7 @@ def test_set_overrides_nested_keys_parsed_as_yaml(tmp_path):
     (["batch_size=0"], "'batch_size' must be an integer"),
     (["device=gpu"], "'device' must be one of"),
     (["epochs"], "--set expects key=value"),
-    (["precision=fp16"], "'precision' must be one of fp32, bf16"),
+    (["precision=fp16"], "'precision' must be one of auto, fp32, bf16"),
     (["threads=0"], "'threads' must be an integer"),
 ])
 def test_mistakes_are_one_line_errors(overrides, message):

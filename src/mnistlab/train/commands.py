@@ -35,8 +35,8 @@ def register(sub, common) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="random seed (overrides the recipe)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default: the recipe's, auto)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's, all cores)")
-    p.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="bf16: bfloat16 autocast for the forward pass (faster on CPUs with AVX512-BF16/AMX)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto (default): bf16 where the hardware runs it natively (AVX512-BF16/AMX, bf16 GPUs), else fp32")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")

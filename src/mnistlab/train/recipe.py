@@ -37,15 +37,19 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "auto",             # auto | cpu | cuda | mps
     "compile": False,             # torch.compile the model (pays only for long runs)
-    "precision": "fp32",          # fp32 | bf16 (autocast: bfloat16 matmuls/convs, fp32 weights)
+    # Speed settings: `auto` is resolved per machine by mnistlab.hardware.resolve_speed, and
+    # config.yaml records the resolved value. Shipped recipes leave them at auto.
+    "precision": "auto",          # auto | fp32 | bf16 (autocast: bfloat16 matmuls/convs, fp32 weights)
     "threads": None,              # torch intra-op threads for this run (None: torch's default)
     "batch_split": "auto",        # CPU: N chunks per batch on N threads at once; auto: one per thread, 1: off
+    "channels_last": "auto",      # auto | true | false: NHWC memory format for conv models
+    "eval_batch": "auto",         # auto | N: batch size of evaluation passes
     "callbacks": {"early_stopping": None, "lr_schedule": None},
     "augment": None,              # issue 8; passed through untouched
 }
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 VALIDATION = ("split", "test", "none")
 
 
@@ -226,6 +230,10 @@ def validate(config: dict) -> dict:
     if cfg["batch_split"] != "auto":
         if isinstance(cfg["batch_split"], bool) or not isinstance(cfg["batch_split"], int) or cfg["batch_split"] < 1:
             raise MnistlabError(f"'batch_split' must be auto or an integer >= 1, got {cfg['batch_split']!r}")
+    if cfg["channels_last"] != "auto" and not isinstance(cfg["channels_last"], bool):
+        raise MnistlabError(f"'channels_last' must be auto, true or false, got {cfg['channels_last']!r}")
+    if cfg["eval_batch"] != "auto":
+        cfg["eval_batch"] = _number(cfg["eval_batch"], "eval_batch", lo=1, integer=True)
     cb = cfg["callbacks"] = _merge(DEFAULTS["callbacks"], cfg["callbacks"], "callbacks")
     if cb["early_stopping"] is not None:
         cb["early_stopping"] = _merge(EARLY_STOPPING_DEFAULTS, cb["early_stopping"], "callbacks.early_stopping")

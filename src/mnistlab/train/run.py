@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from mnistlab.errors import MnistlabError
+from mnistlab.hardware import resolve_speed
 from mnistlab.models import count_params
 from mnistlab.train.callbacks import make_early_stopping, make_schedule
 from mnistlab.train.loop import Timer, evaluate, progress_bar, train_epoch
@@ -237,9 +238,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
     splits = make_run_splits(cfg["data"], dataset)
     model, spec = build_model(cfg, splits)
     model.to(device)
-    if device.type in ("cpu", "cuda") and any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
-        # oneDNN/cuDNN convolutions skip layout reorders in NHWC: ~13% less CPU per step for
-        # nb000-cnn (benchmarks/epoch_speed.py); the saved weights are made contiguous again
+    cfg.update(resolve_speed(cfg, model, device))  # every `auto` made concrete, into config.yaml
+    if cfg["channels_last"]:  # the saved weights are made contiguous again
         model.to(memory_format=torch.channels_last)
     n_params = count_params(spec)  # Keras' total (BatchNorm statistics included), as notebooks print
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -297,6 +297,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
         if device.type == "cpu":
             where += (f" ({cfg['batch_split']} threads, each batch split across them)" if split is not None
                       else f" ({torch.get_num_threads()} threads)")
+        where += (f", {cfg['precision']}" + (", channels_last" if cfg["channels_last"] else "")
+                  + f", eval batch {cfg['eval_batch']}")
         say(f"Training {cfg['name']} ({n_params:,} params) on {where}: {sizes} samples, "
             f"{cfg['epochs']} epochs, batch {cfg['batch_size']}")
 
@@ -332,7 +334,7 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
                     val_loss = val_acc = None
                     if has_val:
                         val_loss, val_acc = evaluate(net, x_va, y_va, penalty=penalty, label_smoothing=smoothing,
-                                                    split=split)
+                                                    split=split, batch_size=cfg["eval_batch"])
                 row = {"epoch": epoch + 1, "loss": logs["loss"], "accuracy": logs["accuracy"],
                        "val_loss": val_loss, "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
                 state.history.append(row)
@@ -364,7 +366,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
     test_loss = test_acc = None
     if splits.x_test is not None:
         x_te, y_te = splits.x_test.to(device), splits.y_test.to(device)
-        test_loss, test_acc = evaluate(net, x_te, y_te, penalty=penalty, label_smoothing=smoothing, split=split)
+        test_loss, test_acc = evaluate(net, x_te, y_te, penalty=penalty, label_smoothing=smoothing, split=split,
+                                       batch_size=cfg["eval_batch"])
     save_weights(model, run_dir / "model.safetensors")
     metrics = {"test_loss": test_loss, "test_accuracy": test_acc, "params": n_params,
                "trainable_params": n_trainable,

@@ -1,0 +1,148 @@
+"""What this machine can run fast, and the speed settings that follow from it.
+
+Two jobs, both cheap (no torch import until a choice needs it):
+- `machine()` / `machine_line()`: the CPU model, the ISA flags that matter (avx2, avx512f,
+  avx512_bf16, amx), cores, torch's version and the ISA limits in force. Benchmarks print it
+  above every table, so a number always says where it was measured.
+- `resolve_speed(...)`: the recipe's `auto` speed settings (precision, threads, channels_last,
+  eval_batch) as concrete values for this machine and device. fit() writes them into
+  config.yaml and the start line, so a run records what it actually ran with.
+
+The choices come from a capability table, not a timing probe: each rule below is a
+measured step-time difference several times larger than this shared machine's noise
+(docs/training.md, "Speed per CPU kind"), while a few-second probe on a busy 2-core host
+would flip between runs and make two identical commands train differently.
+
+bfloat16 is used only where the hardware runs it natively (AVX512-BF16 or AMX on a CPU,
+a bf16-capable GPU). Elsewhere it is emulated and much slower than fp32. The limits that
+PyTorch (`ATEN_CPU_CAPABILITY`) and oneDNN (`ONEDNN_MAX_CPU_ISA`) honour count: an AVX-512
+machine told to run its AVX2 code paths is treated as the AVX2 machine it then is.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from dataclasses import dataclass
+
+# oneDNN's ISA names (ONEDNN_MAX_CPU_ISA), lowest to highest; bf16 is native from
+# avx512_core_bf16 on (AVX512-BF16), and AMX adds tile bf16 matmuls.
+_ONEDNN_ISAS = ["sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2", "avx512_core", "avx512_core_vnni",
+                "avx512_core_bf16", "avx10_1_512", "avx512_core_fp16", "avx10_1_512_amx",
+                "avx512_core_amx", "avx10_1_512_amx_fp16", "avx512_core_amx_fp16", "default", "all"]
+FLAGS_THAT_MATTER = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+@dataclass(frozen=True)
+class Machine:
+    cpu: str                  # model name, e.g. "AMD EPYC 7B13"
+    flags: frozenset          # of FLAGS_THAT_MATTER, as /proc/cpuinfo spells them
+    cores: int                # CPUs this process may run on
+    isa_limits: dict          # the ISA-limiting environment variables that are set
+
+    @property
+    def cpu_bf16(self) -> bool:
+        """The CPU executes bfloat16 natively and no ISA limit forbids using it."""
+        has = "avx512_bf16" in self.flags or "amx_bf16" in self.flags
+        return has and not limited_below(self.isa_limits, "avx512_core_bf16")
+
+    @property
+    def kind(self) -> str:
+        """A short name of the code path torch and oneDNN take here (limits included)."""
+        if self.cpu_bf16:
+            return "amx" if "amx_bf16" in self.flags else "avx512_bf16"
+        if "avx512f" in self.flags and not limited_below(self.isa_limits, "avx512_core"):
+            return "avx512"
+        return "avx2" if "avx2" in self.flags else "baseline"
+
+
+def limited_below(limits: dict, isa: str) -> bool:
+    """True when ATEN_CPU_CAPABILITY or ONEDNN_MAX_CPU_ISA keeps torch or oneDNN below `isa`
+    (a oneDNN ISA name, avx512_core or higher)."""
+    if limits.get("ATEN_CPU_CAPABILITY", "").lower() in ("default", "avx2", "zvector", "vsx"):
+        return True  # ATen's non-AVX-512 kernel sets
+    cap = limits.get("ONEDNN_MAX_CPU_ISA", "").lower()
+    return cap in _ONEDNN_ISAS and _ONEDNN_ISAS.index(cap) < _ONEDNN_ISAS.index(isa)
+
+
+def _cpuinfo() -> tuple[str, set]:
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+    except OSError:  # not Linux: the model from platform, flags unknown (fp32 everywhere)
+        pass
+    return model or platform.processor() or platform.machine(), flags
+
+
+@functools.lru_cache(maxsize=1)
+def machine() -> Machine:
+    model, flags = _cpuinfo()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limits = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+                                         "OMP_NUM_THREADS") if os.environ.get(k)}
+    if "DNNL_MAX_CPU_ISA" in limits and "ONEDNN_MAX_CPU_ISA" not in limits:  # oneDNN's older name
+        limits["ONEDNN_MAX_CPU_ISA"] = limits["DNNL_MAX_CPU_ISA"]
+    return Machine(model, frozenset(f for f in FLAGS_THAT_MATTER if f in flags), cores, limits)
+
+
+def machine_line() -> str:
+    """One line for the top of a benchmark table: where the numbers were measured."""
+    import torch
+    m = machine()
+    flags = " ".join(f for f in FLAGS_THAT_MATTER if f in m.flags) or "none known"
+    limits = ", ".join(f"{k}={v}" for k, v in m.isa_limits.items()) or "none"
+    line = (f"machine: {m.cpu}; flags: {flags}; {m.cores} cores, torch {torch.__version__} on "
+            f"{torch.get_num_threads()} threads, ATen {torch.backends.cpu.get_cpu_capability()}, "
+            f"kind {m.kind}; env limits: {limits}")
+    if torch.cuda.is_available():
+        line += f"; GPU: {torch.cuda.get_device_name(0)}"
+    return line
+
+
+# ---------------------------------------------------------------- speed settings
+
+def native_bf16(device) -> bool:
+    """bfloat16 runs natively on `device` (a torch.device)."""
+    import torch
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type != "cpu":
+        return False
+    # oneDNN's own check honours ONEDNN_MAX_CPU_ISA; the flags say whether it is native
+    # (oneDNN also "supports" bf16 on plain AVX-512 by converting, which is slower than fp32)
+    return machine().cpu_bf16 and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def has_conv(model) -> bool:
+    import torch
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
+def resolve_speed(cfg: dict, model, device) -> dict:
+    """The recipe's speed keys with every `auto` (or None) replaced by this machine's choice.
+
+    precision auto: bf16 where native_bf16, else fp32. threads None: torch's count (all
+    cores, or OMP_NUM_THREADS). channels_last auto: conv models on CPU and CUDA (oneDNN's AVX2
+    convolutions took 2x as long in NCHW; cuDNN's tensor cores want NHWC too). eval_batch
+    auto: 512 on a CPU (bigger batches overflow its caches), 4096 elsewhere.
+    """
+    import torch
+    out = {}
+    precision = cfg.get("precision", "auto")
+    if precision == "auto":
+        precision = "bf16" if native_bf16(device) else "fp32"
+    out["precision"] = precision
+    threads = cfg.get("threads")
+    out["threads"] = int(threads) if threads is not None else torch.get_num_threads()
+    cl = cfg.get("channels_last", "auto")
+    out["channels_last"] = (device.type in ("cpu", "cuda") and has_conv(model)) if cl == "auto" else bool(cl)
+    eb = cfg.get("eval_batch", "auto")
+    out["eval_batch"] = (512 if device.type == "cpu" else 4096) if eb == "auto" else int(eb)
+    return out
