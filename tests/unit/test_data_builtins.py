@@ -225,3 +225,31 @@ def test_pinned_public_checksums():
     k = builtins.BUILTINS["kmnist"]
     assert all(s.gz_sha256 and len(s.gz_sha256) == 64 for s in k.files.values())
     assert k.mirrors == ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"]
+
+
+def test_decoded_copy_in_the_cache_is_used_and_verified(tiny, tmp_path, monkeypatch):
+    """The second load reads the verified decoded copy from the user cache, not the .gz; a
+    corrupt copy is thrown away and rebuilt from the .gz; the data folder is never written."""
+    from mnistlab.data import decoded, formats
+    ds, content = tiny
+    folder = tmp_path / "d" / "tiny"
+    write(folder, content)
+    folder.chmod(0o555)  # read-only, like ../shared/data in CI
+    settings.set_data_dir(tmp_path / "d")
+    first = load_dataset("tiny")
+    sha = ds.files["train_images"].sha256
+    assert decoded.cache_path(sha).read_bytes() == content["train_images"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(k + ".gz" for k in KEYS.values())
+
+    def no_gunzip(path):
+        raise AssertionError(f"{path} was decompressed again")
+    with monkeypatch.context() as m:
+        m.setattr(formats, "read_bytes", no_gunzip)
+        second = load_dataset("tiny")
+    assert (second.x_train == first.x_train).all() and second.y_test.tolist() == [2, 1, 0]
+
+    decoded.cache_path(sha).write_bytes(content["train_images"][:-1] + b"\x07")  # corrupt copy
+    third = load_dataset("tiny")
+    assert (third.x_train == first.x_train).all()
+    assert decoded.cache_path(sha).read_bytes() == content["train_images"]  # rebuilt from the .gz
+    folder.chmod(0o755)
