@@ -126,7 +126,9 @@ def _elastic_offsets(n: int, h: int, w: int, alpha: float, sigma: float, generat
     ch, cw = max(2, math.ceil(h / sigma) + 1), max(2, math.ceil(w / sigma) + 1)
     field = torch.rand(n, 2, ch, cw, generator=generator, device=device) * 2 - 1
     field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True).clamp_(-1, 1) * alpha
-    scale = torch.tensor([2.0 / w, 2.0 / h], device=device).view(1, 2, 1, 1)  # pixels -> [-1, 1]
+    # pixels -> [-1, 1]; filled on the device (torch.tensor([...], device=gpu) would wait for a copy)
+    scale = torch.empty(1, 2, 1, 1, device=device)
+    scale[:, 0], scale[:, 1] = 2.0 / w, 2.0 / h
     return (field * scale).permute(0, 2, 3, 1)
 
 

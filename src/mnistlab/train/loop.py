@@ -2,8 +2,11 @@
 
 Images stay on the device as uint8 NHWC (Contract 1). Each epoch draws one permutation;
 a batch is an index slice of it, gathered and scaled to float on the device. Running
-loss/accuracy sums stay on the device too, so the host waits on the device only when the
-progress bar asks for a number.
+loss/accuracy sums stay on the device too. On a GPU the host waits for the device once per
+epoch: train_epoch(sync=False) and evaluate(sync=False) return device tensors, and
+epoch_values() copies the training and validation numbers to the host in one transfer (the
+progress bar shows only the step count there; on a CPU reading a number is free, so it shows
+the running loss and accuracy).
 """
 from __future__ import annotations
 
@@ -34,19 +37,25 @@ def autocast(device: torch.device, precision: str):
 
 
 def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty=None,
-                label_smoothing=0.0, bar=None, augment=None, precision="fp32", split=None) -> dict:
+                label_smoothing=0.0, bar=None, augment=None, precision="fp32", split=None,
+                sync=True) -> dict:
     """One pass over (x, y) in a fresh random order; returns Keras' epoch logs.
 
     `lr_at(step, steps)` gives the base learning rate of each step; `penalty(model)` is the
     L2 term added to the loss (Keras adds regularisation losses to the reported loss too);
     `augment(xb)` transforms each float batch on the device; `precision` "bf16" runs the
     forward pass and loss under bfloat16 autocast; `split` (a parallel.BatchSplit) runs each
-    batch's chunks on CPU worker threads.
+    batch's chunks on CPU worker threads. `sync=False` leaves loss and accuracy on the device
+    as `logs["sums"]` (a 2-tensor for epoch_values) instead of reading them.
     """
     model.train()
     n = x.shape[0]
     steps = (n + batch_size - 1) // batch_size  # Keras keeps the last, smaller batch
-    perm = torch.randperm(n, generator=generator).to(x.device)
+    perm = torch.randperm(n, generator=generator)  # the CPU generator: checkpointed, same order everywhere
+    if x.device.type == "cuda":  # from pinned memory the copy is asynchronous: no host wait
+        perm = perm.pin_memory().to(x.device, non_blocking=True)
+    else:
+        perm = perm.to(x.device)
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     group = optimizer.param_groups[0]
@@ -76,18 +85,23 @@ def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty
             correct += right
         if bar is not None:
             bar.update(1)
-            if i % bar.refresh_every == 0 or i == steps - 1:
+            if x.device.type == "cpu" and (i % bar.refresh_every == 0 or i == steps - 1):
                 seen = min(n, (i + 1) * batch_size)
                 bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
                                 accuracy=f"{correct.item() / seen:.4f}", refresh=False)
-    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n,
+    logs = {"sums": torch.stack([loss_sum, correct.to(loss_sum.dtype)]) / n,
             "lr": optimizer.current_lr() if hasattr(optimizer, "current_lr") else group["lr"]}
+    if not sync:
+        return logs
+    logs["loss"], logs["accuracy"] = logs.pop("sums").tolist()
+    return logs
 
 
 @torch.inference_mode()
 def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=None,
-             split=None) -> tuple[float, float]:
-    """(loss, accuracy) over (x, y) in eval mode; loss includes the L2 term like Keras."""
+             split=None, sync=True):
+    """(loss, accuracy) over (x, y) in eval mode; loss includes the L2 term like Keras.
+    `sync=False`: the pair as a 2-tensor on the device, for epoch_values."""
     model.eval()
     batch_size = batch_size or eval_batch(x.device)
     loss_sum = torch.zeros((), device=x.device)
@@ -105,8 +119,18 @@ def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=None,
             loss_sum += batch_loss
             correct += right
     n = x.shape[0]
-    extra = float(penalty(model)) if penalty is not None else 0.0
-    return loss_sum.item() / n + extra, correct.item() / n
+    if penalty is not None:
+        loss_sum += penalty(model).detach() * n
+    pair = torch.stack([loss_sum, correct.to(loss_sum.dtype)]) / n
+    return pair if not sync else tuple(pair.tolist())
+
+
+def epoch_values(train_sums: torch.Tensor, val_pair: torch.Tensor | None = None) -> list:
+    """[loss, accuracy, val_loss, val_accuracy] on the host in one copy (one GPU sync);
+    the validation pair is None, None without validation data."""
+    if val_pair is None:
+        return train_sums.tolist() + [None, None]
+    return torch.cat([train_sums, val_pair]).tolist()
 
 
 def progress_bar(epoch: int, epochs: int, steps: int, *, quiet: bool, device: torch.device):

@@ -31,7 +31,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.hardware import resolve_speed
 from mnistlab.models import count_params
 from mnistlab.train.callbacks import make_early_stopping, make_schedule
-from mnistlab.train.loop import Timer, evaluate, progress_bar, train_epoch
+from mnistlab.train.loop import Timer, epoch_values, evaluate, progress_bar, train_epoch
 from mnistlab.train.optim import make_optimizer
 from mnistlab.train.parallel import BatchSplit, resolve_split
 from mnistlab.train.recipe import Recipe, load_recipe, read_yaml
@@ -325,16 +325,15 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
                         logs = train_epoch(net, optimizer, x_tr, y_tr, batch_size=cfg["batch_size"],
                                            generator=order, lr_at=lambda i, n: schedule.lr(epoch, i, n),
                                            penalty=penalty, label_smoothing=smoothing, bar=bar,
-                                           augment=augment, precision=cfg["precision"], split=split)
+                                           augment=augment, precision=cfg["precision"], split=split, sync=False)
                     finally:
                         if bar is not None:
                             bar.close()
+                    val = (evaluate(net, x_va, y_va, penalty=penalty, label_smoothing=smoothing, split=split,
+                                    batch_size=cfg["eval_batch"], sync=False) if has_val else None)
+                    logs["loss"], logs["accuracy"], val_loss, val_acc = epoch_values(logs.pop("sums"), val)
                     if not math.isfinite(logs["loss"]):
                         raise _nan_error(epoch + 1, logs["loss"], cfg, run_dir)
-                    val_loss = val_acc = None
-                    if has_val:
-                        val_loss, val_acc = evaluate(net, x_va, y_va, penalty=penalty, label_smoothing=smoothing,
-                                                    split=split, batch_size=cfg["eval_batch"])
                 row = {"epoch": epoch + 1, "loss": logs["loss"], "accuracy": logs["accuracy"],
                        "val_loss": val_loss, "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
                 state.history.append(row)
