@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 # Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of
-# spinning. With another process on one of 2 cores, a spinning 2-thread nb000-cnn step
-# took 370 ms vs 65 ms passive (1 thread: 57 ms); see docs/training.md, Speed.
+# spinning, which matters when another process shares the cores (measured in
+# docs/training.md, Speed). Nothing here imports torch: each command does, in its handler.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
@@ -17,7 +17,7 @@ import importlib  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
 
-from mnistlab import settings
+from mnistlab import __version__, settings
 from mnistlab.errors import MnistlabError
 
 COMMAND_MODULES = [
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnistlab", parents=[common],
         description="Design, train, sweep and evaluate small image classifiers on the MNIST family.")
+    parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, common)

@@ -3,8 +3,23 @@
     from mnistlab.train import fit, load_run
     run_dir = fit("recipes/demo.yaml")          # or a dict / Recipe; dataset=... for own data
     run = load_run(run_dir)                      # .history, .metrics, .model, .splits()
-"""
-from mnistlab.train.recipe import Recipe, load_recipe
-from mnistlab.train.run import Run, fit, load_run
 
-__all__ = ["Recipe", "Run", "fit", "load_recipe", "load_run"]
+Names load on first use (PEP 562), so the CLI, which imports train.commands, starts
+without torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+_API = {
+    "Recipe": "mnistlab.train.recipe", "load_recipe": "mnistlab.train.recipe",
+    "Run": "mnistlab.train.run", "fit": "mnistlab.train.run", "load_run": "mnistlab.train.run",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'mnistlab.train' has no attribute {name!r}")
