@@ -55,7 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings.set_data_dir(getattr(args, "data_dir", None))
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe (`| head`) shows up here, inside the handler below
+        return status
+    except BrokenPipeError:
+        # The reader (e.g. `head`) has all it wants: stop quietly, as `cat` would, and keep
+        # Python's exit-time flush from printing a second traceback to the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # the shell's status for a process ended by SIGPIPE (128 + 13)
     except MnistlabError as err:
         print(f"mnistlab: error: {err}", file=sys.stderr)
         return 2

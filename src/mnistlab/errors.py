@@ -11,5 +11,20 @@ class MnistlabError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    best = closest(word, choices)
+    return f" (did you mean '{best}'?)" if best else ""
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice most similar to `word` (difflib ratio >= cutoff), or None.
+
+    Ties go to the earlier choice: difflib.get_close_matches breaks ties by the larger string,
+    so 'nb00-cnn' would suggest 'nb003-cnn' over the equally close, first-listed 'nb000-cnn'.
+    """
+    word = str(word)
+    scored = []
+    for i, choice in enumerate(choices):
+        m = difflib.SequenceMatcher(None, word, choice)
+        if m.real_quick_ratio() >= cutoff and m.quick_ratio() >= cutoff and m.ratio() >= cutoff:
+            scored.append((-m.ratio(), i, choice))
+    return min(scored)[2] if scored else None

@@ -91,7 +91,7 @@ def test_predict_cli_text_labels_and_per_file_errors(run_dir, images, capsys):
     files = [str(images[k]) for k in ("ring", "broken", "bar", "blank", "dash")]
     rc = main(["predict", str(run_dir), *files, "--top", "2"])
     out = capsys.readouterr().out.splitlines()
-    assert rc == 1  # some files failed
+    assert rc == 2  # some files failed: bad input, exit 2 as the README promises
     assert len(out) == 5
     for line, kind in zip(out, ["ring", None, "bar", None, "dash"]):
         if kind is None:

@@ -100,9 +100,15 @@ def _load_named(text: str):
     if path.is_file():
         import yaml
         try:
-            return yaml.safe_load(path.read_text())
+            loaded = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
             raise MnistlabError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        if isinstance(loaded, dict) and "model" in loaded and "layers" not in loaded:
+            # A training recipe: its `model:` is the spec (a zoo name or a mapping), so
+            # `summary RECIPE.yaml` and budget checks see the model that recipe trains.
+            inner = loaded["model"]
+            return _load_named(inner) if isinstance(inner, str) else inner
+        return loaded
     raise MnistlabError(f"unknown model '{text}'{did_you_mean(text, ZOO)}: give a zoo name "
                         "(see `mnistlab models list`) or the path of a YAML spec")
 

@@ -51,7 +51,7 @@ def predict_cmd(args) -> int:
         print(json.dumps([p.to_dict() for p in preds], indent=2))
     else:
         print(format_predictions(preds))
-    return 1 if any(p.error for p in preds) else 0
+    return 2 if any(p.error for p in preds) else 0  # bad input: the README's exit 2
 
 
 def serve_cmd(args) -> int:

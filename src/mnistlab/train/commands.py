@@ -16,7 +16,7 @@ examples:
   mnistlab train --resume runs/20250101-120000-nb000-cnn
 
 without a recipe, --model trains with: adam (lr 0.001), batch size 128, 5 epochs,
-validation_split 0.1 (Keras: the last 10%% of the training set), seed 0, device auto,
+validation_split 0.1 (Keras: the last 10% of the training set), seed 0, device auto,
 no callbacks. Every recipe key can be changed with --set KEY=VALUE (dots for nested keys).
 """
 
