@@ -25,7 +25,8 @@ def test_keras_validation_split_is_last_fraction_unshuffled():
 
 def test_keras_split_index_rounds_like_keras():
     # Keras: split_at = int(n * (1 - f)); 10 * 0.75 = 7.5 -> 7 train, 3 val
-    s = make_splits(ds(10, test=0), validation_split=0.25)
+    with pytest.warns(UserWarning, match="lacks 2 of the 5 classes"):  # labels 0..4 cycle; val = 2,3,4
+        s = make_splits(ds(10, test=0), validation_split=0.25)
     assert s.sizes() == {"train": 7, "val": 3, "test": 0}
 
 
@@ -90,3 +91,35 @@ def test_bad_split_options(kwargs, msg):
 def test_test_as_validation_needs_test_set():
     with pytest.raises(MnistlabError, match="has none"):
         make_splits(ds(test=0), validation="test")
+
+
+def test_one_class_training_set_says_it_needs_two_classes():
+    one = Dataset("one", torch.zeros(10, 1, 1, 1, dtype=torch.uint8), torch.zeros(10, dtype=torch.int64),
+                  None, None, ["cat"])
+    with pytest.raises(MnistlabError, match="at least two classes"):
+        make_splits(one, validation_split=0.2)
+
+
+def test_array_source_keeps_last_fraction_but_warns_on_missing_classes():
+    sorted_ds = ds(100, k=5, test=0)
+    sorted_ds.y_train = torch.arange(100) // 20  # sorted by class: the last 20% is class 4 only
+    with pytest.warns(UserWarning, match="lacks 4 of the 5 classes"):
+        s = make_splits(sorted_ds, validation_split=0.2)
+    assert s.x_val[:, 0, 0, 0].tolist() == list(range(80, 100))  # still Keras' last fraction
+
+
+def test_image_folders_shuffle_with_the_seed_before_validation_split(tmp_path):
+    from PIL import Image
+
+    from mnistlab.data import load_dataset
+    for k, name in enumerate(["a", "b", "c", "d"]):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            Image.fromarray(np.full((4, 4), 10 * k + i, np.uint8)).save(tmp_path / name / f"{i}.png")
+    folders = load_dataset(tmp_path)
+    s = make_splits(folders, validation_split=0.25, split_seed=0)
+    assert sorted(set(s.y_val.tolist())) == [0, 1, 2, 3]  # unshuffled it would be class 'd' alone
+    perm = np.random.default_rng(0).permutation(40)  # the documented rule: shuffle, then last f
+    assert s.y_val.tolist() == folders.y_train[perm[30:]].tolist()
+    other = make_splits(folders, validation_split=0.25, split_seed=1)
+    assert other.y_val.tolist() != s.y_val.tolist()

@@ -27,6 +27,9 @@ class Dataset:
     classes: list[str]                                  # classes[k] names label k
     source: str = ""                                    # file/folder it came from
     checksums: dict[str, str] = field(default_factory=dict)  # file -> status (built-ins)
+    # Image folders are read class by class, so their order says nothing about the data:
+    # validation_split shuffles them first (as Keras' image_dataset_from_directory does).
+    ordered_by_class: bool = False
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -191,7 +194,9 @@ def load_path(path: Path, *, allow_pickle: bool = False) -> Dataset:
         if formats.find_idx_files(path):
             raw = formats.read_idx_folder(path)
         else:
-            raw = formats.read_image_folders(path)
+            ds = from_arrays(name, formats.read_image_folders(path), source=str(path))
+            ds.ordered_by_class = True
+            return ds
     else:
         suffix = path.name.lower().removesuffix(".gz").rsplit(".", 1)[-1] if "." in path.name else ""
         if suffix == "npz":

@@ -1,7 +1,10 @@
 """Train / validation / test splits with the semantics the notebooks relied on.
 
 - validation_split=f   Keras `fit(validation_split=f)`: the LAST f of the training set, taken
-                       before any shuffling (so it is not random, and not stratified).
+                       before any shuffling (so it is not random, and not stratified). Image
+                       folders, read class by class, are first shuffled with split_seed, as
+                       Keras' image_dataset_from_directory(validation_split, seed) does; other
+                       sources warn when validation lacks a class seen in training.
 - split=[a, b] or [a, b, c]   seeded random train/val(/test) fractions, optionally stratified.
                        Three parts split the training set into train/val/test (notebook 004:
                        [0.9, 0.05, 0.05]); done like scikit-learn's train_test_split twice,
@@ -85,6 +88,11 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
                             "(random fractions), not both")
     x, y = ds.x_train, ds.y_train
     xt, yt = ds.x_test, ds.y_test
+    present = torch.unique(y)
+    if len(present) < 2:
+        only = ds.classes[int(present[0])] if len(present) else "none"
+        raise MnistlabError(f"{ds.name}: the training set holds one class ({only!r}); a classifier "
+                            "needs at least two classes: add images of another class")
 
     if validation == "test":
         if validation_split is not None or split is not None:
@@ -114,6 +122,12 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
             raise MnistlabError(f"validation_split={f} of {len(x)} samples leaves no validation data")
         if f == 0:
             return Splits(x, y, None, None, xt, yt, list(ds.classes))
+        if getattr(ds, "ordered_by_class", False):
+            # Class-sorted folders: the last fraction would be the last class(es) only.
+            order = torch.from_numpy(np.random.default_rng(split_seed).permutation(len(x)))
+            x, y = x[order], y[order]
+        else:
+            _warn_missing_classes(y[:at], y[at:], ds.classes)
         return Splits(x[:at], y[:at], x[at:], y[at:], xt, yt, list(ds.classes))
 
     if split is not None:
@@ -129,3 +143,14 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
         return Splits(x[tr], y[tr], x_val, y_val, xt, yt, list(ds.classes))
 
     return Splits(x, y, None, None, xt, yt, list(ds.classes))
+
+
+def _warn_missing_classes(y_train: torch.Tensor, y_val: torch.Tensor, classes: list[str]) -> None:
+    """Keras' last-fraction rule kept, but say so when it leaves classes out of validation."""
+    missing = sorted(set(torch.unique(y_train).tolist()) - set(torch.unique(y_val).tolist()))
+    if missing:
+        names = ", ".join(repr(classes[i]) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        warnings.warn(f"validation_split takes the last fraction of the training data (Keras), and it "
+                      f"lacks {len(missing)} of the {len(classes)} classes ({names}): the data is "
+                      "probably sorted by class; shuffle it or use split: [0.9, 0.1]",
+                      UserWarning, stacklevel=3)
