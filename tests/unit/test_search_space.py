@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from mnistlab.models import build, count_params
-from mnistlab.sweep.search import (KINDS, Rejected, SearchConfig, candidate_recipe, pareto_front,
-                                   suggest_spec)
+from mnistlab.sweep.search import (KINDS, Rejected, SearchConfig, candidate_recipe, suggest_spec)
 
 CONTRACT_TYPES = {"conv2d", "separable_conv2d", "batchnorm", "maxpool2d", "global_avg_pool",
                   "dropout", "dense", "activation", "flatten"}
@@ -78,15 +77,6 @@ def test_candidate_recipe_carves_validation_from_train_and_keeps_budget():
     assert r["data"] == {"dataset": "mnist", "validation_split": 0.2, "validation": "split"}
     assert r["max_params"] == 3000 and r["epochs"] == 2 and r["seed"] == 3
     assert r["batch_size"] == 64 and r["augment"] == {"rotation_range": 5}
-
-
-def test_pareto_front_keeps_only_non_dominated():
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    for acc, params in [(0.90, 1000), (0.95, 3000), (0.93, 3000), (0.94, 2000), (0.80, 1500), (0.97, 5000)]:
-        t = study.ask()
-        study.tell(t, [acc, params])
-    front = [(t.values[0], t.values[1]) for t in pareto_front(study)]
-    assert front == [(0.90, 1000), (0.94, 2000), (0.95, 3000), (0.97, 5000)]
 
 
 @pytest.mark.parametrize("argv, words", [

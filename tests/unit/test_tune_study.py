@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep.tune import PruningHook, epoch_hook_argument, load_space, tune
+from mnistlab.sweep.tune import PruningHook, load_space, tune
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 SPACE = {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True},
@@ -105,9 +105,6 @@ def test_pruning_hook_reports_and_prunes():
     assert hook.reported == 0
 
 
-@pytest.mark.skipif(
-    epoch_hook_argument(__import__("mnistlab.train", fromlist=["fit"]).fit) is None,
-    reason="mnistlab.train.fit has no per-epoch hook (on_epoch_end) yet, so nothing is pruned")
 def test_tune_reports_every_epoch_to_the_pruner(tmp_path, data):
     out = tune(tiny_recipe(data, epochs=3), SPACE, trials=2, out=tmp_path / "st", quiet=True)
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")

@@ -427,11 +427,12 @@ def _run_in_pool(todo: list[Trial], tdir: dict, workers: int, dataset, record) -
     import multiprocessing as mp
 
     threads = threads_per_worker(workers)
-    # fresh processes (never a fork of this one); a fork server imports torch once for all
-    # of them (torch._dynamo too: every torch optimiser imports it, ~3 s, on first use)
+    # fresh processes (never a fork of this one); a fork server imports torch and the
+    # training code once for all of them. Not torch._dynamo: our optimisers avoid it
+    # (mnistlab.train.optim), so a trial never needs it.
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["mnistlab.train.run", "torch._dynamo"])
+        ctx.set_forkserver_preload(["torch", "mnistlab.train.run"])
     else:
         ctx = mp.get_context("spawn")
     queue = list(todo)

@@ -203,29 +203,19 @@ def open_study(name: str, out_dir: Path, storage: str | None, seed: int):
     postgresql://...), so a search distributes over processes and machines the same way."""
     import optuna
 
-    from mnistlab.sweep.tune import _redact, storage_for
+    from mnistlab.sweep.study import open_storage, redact
 
     with warnings.catch_warnings():  # multivariate, constant_liar, heartbeats: "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # constant_liar: parallel workers do not all sample the same architecture
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-        store = storage_for(storage, out_dir)
+        store = open_storage(storage, out_dir)
     try:
         return optuna.create_study(study_name=name, storage=store, sampler=sampler,
                                    load_if_exists=True, directions=["maximize", "minimize"])
     except ValueError as err:  # e.g. joining a single-objective study of the same name
-        raise MnistlabError(f"cannot open study '{name}' in {_redact(storage or str(out_dir / 'study.db'))}: "
+        raise MnistlabError(f"cannot open study '{name}' in {redact(storage or str(out_dir / 'study.db'))}: "
                             f"{err}; use another --study name") from None
-
-
-def pareto_front(study) -> list:
-    """Completed trials that no other completed trial beats on both objectives."""
-    import optuna
-    done = [t for t in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])]
-    front = [t for t in done
-             if not any(o.values[0] >= t.values[0] and o.values[1] <= t.values[1]
-                        and (o.values[0] > t.values[0] or o.values[1] < t.values[1]) for o in done)]
-    return sorted(front, key=lambda t: t.values[1])
 
 
 def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | None = None,
@@ -295,7 +285,8 @@ def write_front(study, out_dir: Path, cfg: SearchConfig, ds) -> list[dict]:
 
     from mnistlab.sweep.results import write_text_atomic
 
-    front = pareto_front(study)
+    # Optuna's best_trials: the completed trials no other beats on both objectives
+    front = sorted(study.best_trials, key=lambda t: t.values[1])
     rows = []
     (out_dir / "recipes").mkdir(exist_ok=True)
     for t in front:

@@ -15,11 +15,7 @@ never on the test set.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import inspect
 import math
-import random
 import os
 import socket
 import time
@@ -32,6 +28,7 @@ import yaml
 from mnistlab.errors import MnistlabError, did_you_mean
 from mnistlab.sweep import keys as K
 from mnistlab.sweep import results as R
+from mnistlab.sweep.study import open_storage, redact
 
 # objective -> (per-epoch history column reported to the pruner, direction)
 OBJECTIVES = {"max_val_accuracy": ("val_accuracy", "maximize"),
@@ -123,79 +120,6 @@ def _corners(space: dict) -> list[dict]:
 # ----------------------------------------------------------------------------------------
 # the study
 
-def storage_for(url: str | None, study_dir: Path):
-    """An Optuna storage: SQLite in the study directory by default, or any RDB URL."""
-    import optuna
-
-    if url is None:
-        url = f"sqlite:///{(study_dir / 'study.db').resolve()}"
-    url = _with_installed_driver(url)
-    engine_kwargs = {}
-    if url.startswith("sqlite"):
-        # several processes share one file: wait for the write lock instead of failing
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    else:
-        engine_kwargs = {"pool_pre_ping": True}
-    # Processes that start together race to create the tables of a new database ("table
-    # ... already exists"): the loser simply tries again, and finds them made.
-    for attempt in range(4):
-        try:
-            # heartbeats let the study mark trials of a killed process as failed
-            with _file_lock(url):
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                                  heartbeat_interval=60, grace_period=180)
-        except ImportError:
-            raise MnistlabError(f"storage '{_redact(url)}' needs a database driver that is not "
-                                "installed; for PostgreSQL: pip install \"psycopg[binary]\"") from None
-        except Exception as err:  # noqa: BLE001 - SQLAlchemy/driver errors: one line for the user
-            if attempt < 3 and _is_creation_race(err):
-                time.sleep(0.2 + random.random())
-                continue
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise MnistlabError(f"cannot open storage '{_redact(url)}': {first}") from None
-
-
-@contextlib.contextmanager
-def _file_lock(url: str):
-    """For an SQLite file: one process at a time creates/upgrades its tables."""
-    path = url.split(":///", 1)[1] if url.startswith("sqlite:///") else ""
-    if not path or path == ":memory:":
-        yield
-        return
-    with open(f"{path}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _is_creation_race(err: Exception) -> bool:
-    text = str(err).lower()
-    return any(s in text for s in ("already exists", "duplicate key", "unique constraint",
-                                   "database is locked"))
-
-
-def _with_installed_driver(url: str) -> str:
-    """postgresql://... means psycopg (3) to SQLAlchemy 2.1; use psycopg2 when only it is there."""
-    import importlib.util
-
-    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
-            and importlib.util.find_spec("psycopg2") is not None:
-        return "postgresql+psycopg2://" + url[len("postgresql://"):]
-    return url
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before printing it."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
-
-
 class PruningHook:
     """Reports the validation metric after each epoch; raises TrialPruned when the pruner
     says so. Given to fit as its per-epoch hook: called with (epoch, logs[, model]) where
@@ -219,12 +143,6 @@ class PruningHook:
             raise optuna.TrialPruned(f"pruned after epoch {step}: {self.monitor}={value:.4f}")
 
     on_epoch_end = __call__
-
-
-def epoch_hook_argument(fit) -> str | None:
-    """The name of fit's per-epoch hook argument, or None when this fit has none."""
-    params = inspect.signature(fit).parameters
-    return next((name for name in ("on_epoch_end", "callbacks") if name in params), None)
 
 
 def tune(recipe, space, *, trials: int, storage: str | None = None, study: str | None = None,
@@ -270,19 +188,15 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
                    else optuna.samplers.RandomSampler(seed=seed))
     the_pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
                   if pruner == "median" else optuna.pruners.NopPruner())
-    st = optuna.create_study(study_name=study_name, storage=storage_for(storage, study_dir),
+    st = optuna.create_study(study_name=study_name, storage=open_storage(storage, study_dir),
                              direction=direction, sampler=the_sampler, pruner=the_pruner,
                              load_if_exists=True)
     if st.direction.name.lower() != direction:
         raise MnistlabError(f"study '{study_name}' was created to {st.direction.name.lower()}; "
                             f"metric {metric} needs {direction}: use another --study name")
     say = (lambda *a: None) if quiet else print
-    say(f"study {study_name} ({_redact(storage) if storage else study_dir / 'study.db'}): "
+    say(f"study {study_name} ({redact(storage) if storage else study_dir / 'study.db'}): "
         f"{len(st.trials)} trials so far, running {trials} here")
-
-    hook_arg = epoch_hook_argument(fit)
-    if hook_arg is None and pruner != "none":
-        say("note: mnistlab.train.fit has no per-epoch hook here, so trials are not pruned")
 
     def objective(trial) -> float:
         values = {key: suggest(trial, key, dist) for key, dist in space.items()}
@@ -292,10 +206,8 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
         trial.set_user_attr("host", socket.gethostname())
         start = time.perf_counter()
         try:
-            hook = PruningHook(trial, monitor)
-            extra = {} if hook_arg is None else {
-                hook_arg: [hook] if hook_arg == "callbacks" else hook}
-            run = fit(cfg, dataset=dataset, out=trial_dir, quiet=True, report=False, **extra)
+            run = fit(cfg, dataset=dataset, out=trial_dir, quiet=True, report=False,
+                      on_epoch_end=PruningHook(trial, monitor))
         except optuna.TrialPruned:
             say(f"trial {trial.number}: pruned at epoch {trial.user_attrs.get('pruned_at_epoch')} "
                 f"({time.perf_counter() - start:.1f} s) {values}")

@@ -1,0 +1,98 @@
+"""The one storage layer of every Optuna study mnistlab keeps: `tune`, `search` and grid
+sweeps shared over processes and machines (`sweep --storage`).
+
+    storage = open_storage(url, study_dir)   # SQLite in study_dir by default, or any RDB URL
+    shown = redact(url)                      # the URL with its password hidden, for messages
+
+A study lives in the storage, not in a process: any number of processes (on any number of
+machines, with a server database such as PostgreSQL) that open the same URL and study name
+share its trials. Heartbeats let a study mark the trials of a killed process as failed.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import random
+import time
+from pathlib import Path
+
+from mnistlab.errors import MnistlabError
+
+# A running trial records a heartbeat this often; one silent for GRACE_SECONDS is taken
+# as the trial of a killed process (failed, so its work is handed out again).
+HEARTBEAT_SECONDS = 60
+GRACE_SECONDS = 180
+
+
+def default_url(study_dir: Path) -> str:
+    return f"sqlite:///{(Path(study_dir) / 'study.db').resolve()}"
+
+
+def open_storage(url: str | None, study_dir: Path):
+    """An Optuna RDBStorage: SQLite in `study_dir` by default, or any RDB URL."""
+    import optuna
+
+    url = with_installed_driver(url or default_url(study_dir))
+    if url.startswith("sqlite"):
+        # several processes share one file: wait for the write lock instead of failing
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
+    # Processes that start together race to create the tables of a new database ("table
+    # ... already exists"): the loser simply tries again, and finds them made.
+    for attempt in range(4):
+        try:
+            with _file_lock(url):
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                  heartbeat_interval=HEARTBEAT_SECONDS,
+                                                  grace_period=GRACE_SECONDS)
+        except ImportError:
+            raise MnistlabError(f"storage '{redact(url)}' needs a database driver that is not "
+                                "installed; for PostgreSQL: pip install \"psycopg[binary]\"") from None
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy/driver errors: one line for the user
+            if attempt < 3 and _is_creation_race(err):
+                time.sleep(0.2 + random.random())
+                continue
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise MnistlabError(f"cannot open storage '{redact(url)}': {first}") from None
+
+
+def redact(url: str) -> str:
+    """A database URL with its password hidden, for messages and logs."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL (e.g. a plain path): nothing to hide
+        return url
+
+
+def with_installed_driver(url: str) -> str:
+    """postgresql://... means psycopg (3) to SQLAlchemy 2.1; use psycopg2 when only it is there."""
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+@contextlib.contextmanager
+def _file_lock(url: str):
+    """For an SQLite file: one process at a time creates/upgrades its tables."""
+    path = url.split(":///", 1)[1] if url.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _is_creation_race(err: Exception) -> bool:
+    text = str(err).lower()
+    return any(s in text for s in ("already exists", "duplicate key", "unique constraint",
+                                   "database is locked"))
