@@ -28,3 +28,36 @@ def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
         if m.real_quick_ratio() >= cutoff and m.quick_ratio() >= cutoff and m.ratio() >= cutoff:
             scored.append((-m.ratio(), i, choice))
     return min(scored)[2] if scored else None
+
+
+def as_number(value):
+    """An int or float as given; a string Python's float() reads ('1e-3', '1E5', '.5', 'inf')
+    as a number (int when it spells a whole number without a dot or exponent); else None.
+
+    One rule for every place a number is read (recipes, --set, sweep grids, tune spaces,
+    search options, API keywords), so `1e-3` is never "not a number" in one of them.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return None
+
+
+def count_arg(text: str) -> int:
+    """argparse type for whole numbers that also takes float spellings of them ('6e3')."""
+    import argparse
+    value = as_number(text)
+    if value is None or not float(value).is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(value)

@@ -35,7 +35,7 @@ def test_space_file_forms():
 
 
 @pytest.mark.parametrize("space, message", [
-    ({"x": {"low": "1e-4", "high": 0.1}}, "write 1.0e-4"),
+    ({"x": {"low": "small", "high": 0.1}}, "low and high must be numbers"),
     ({"x": {"low": 0.1, "high": 0.01}}, "low < high"),
     ({"x": {"low": 0.0, "high": 1.0, "log": True}}, "low > 0"),
     ({"x": {"low": 0.1, "hgh": 1.0}}, "did you mean 'high'"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from mnistlab.errors import MnistlabError
+from mnistlab.io import load_yaml
 
 
 @dataclass
@@ -59,7 +60,7 @@ def read_run(run_dir) -> RunFiles:
         raise MnistlabError(f"{run_dir} is not a run directory (no config.yaml in it); "
                             "pass a folder written by `mnistlab train`, e.g. runs/<timestamp>-<name>")
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        config = load_yaml((run_dir / "config.yaml").read_text()) or {}
         metrics_path = run_dir / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     except (yaml.YAMLError, json.JSONDecodeError) as err:

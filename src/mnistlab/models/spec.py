@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.io import load_yaml
 
 REQUIRED = object()  # marks an argument without a default
 
@@ -100,7 +101,7 @@ def _load_named(text: str):
     if path.is_file():
         import yaml
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = load_yaml(path.read_text())
         except yaml.YAMLError as err:
             raise MnistlabError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
         if isinstance(loaded, dict) and "model" in loaded and "layers" not in loaded:
@@ -196,6 +197,7 @@ def _check_arg(i: int, kind: str, name: str, v):
             raise MnistlabError(f"{where} must be true or false, got {v!r}")
         return v
     # the remaining arguments are floats: l2, rate, momentum, epsilon
+    v = as_number(v) if as_number(v) is not None else v
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise MnistlabError(f"{where} must be a number, got {v!r}")
     v = float(v)

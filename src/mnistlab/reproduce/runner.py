@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import yaml
 
 from mnistlab.errors import MnistlabError
+from mnistlab.io import load_yaml
 from mnistlab.reproduce import fashion5
 from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
 
@@ -45,7 +46,7 @@ def recipe_path(rel: str) -> Path:
 
 
 def load_recipe_dict(exp: Experiment) -> dict:
-    cfg = yaml.safe_load(recipe_path(exp.recipe).read_text())
+    cfg = load_yaml(recipe_path(exp.recipe).read_text())
     cfg.pop("sweep", None)  # the grid section is read by run_grid, not by fit
     return _merge(cfg, exp.overrides if exp.kind != "grid" else {})
 
@@ -159,7 +160,7 @@ def previous_runs(folder: Path, cfg: dict) -> tuple[Path | None, Path | None]:
     long reproduction killed half-way continues where it stopped when started again."""
     done = unfinished = None
     for conf in sorted(Path(folder).glob("*/config.yaml")):
-        old = yaml.safe_load(conf.read_text())
+        old = load_yaml(conf.read_text())
         if (old.get("seed"), old.get("epochs"), old.get("model"), old.get("optimizer", {}).get("name")) != (
                 cfg["seed"], cfg["epochs"], cfg["model"], cfg["optimizer"]["name"]):
             continue
@@ -185,7 +186,7 @@ def fork_run(prev_dir: Path, dest: Path, cfg: dict) -> Path:
         shutil.rmtree(fork)
     shutil.copytree(prev_dir, fork, ignore=shutil.ignore_patterns(
         "metrics.json", "model.safetensors", "report.html", "plots"))
-    old = yaml.safe_load((fork / "config.yaml").read_text())
+    old = load_yaml((fork / "config.yaml").read_text())
     (fork / "config.yaml").write_text(yaml.safe_dump(_merge(old, cfg), sort_keys=False))
     return fork
 
@@ -212,7 +213,7 @@ def run_grid(exps: list[Experiment], data, out, quick, repeats) -> list[Result]:
     from mnistlab.sweep.results import read_csv
 
     path = recipe_path(exps[0].recipe)
-    spec = yaml.safe_load(path.read_text())
+    spec = load_yaml(path.read_text())
     (key, _), = spec["grid"].items()
     spec["grid"] = {key: [e.overrides["l2"] for e in exps]}
     spec["repeats"] = repeats

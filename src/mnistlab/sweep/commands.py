@@ -5,6 +5,8 @@ command is one more function and one more line there.
 """
 from __future__ import annotations
 
+from mnistlab.errors import count_arg
+
 
 def _add_sweep(sub, common) -> None:
     p = sub.add_parser(
@@ -86,11 +88,11 @@ def _add_search(sub, common) -> None:
                     "minus a validation split; the test set is used once, to report the Pareto front. "
                     "Writes pareto.csv, pareto.png and a recipe per front member. Shares studies "
                     "across processes/machines like `mnistlab tune`. See docs/records.md.")
-    p.add_argument("--max-params", type=int, required=True, metavar="N",
+    p.add_argument("--max-params", type=count_arg, required=True, metavar="N",
                    help="parameter budget (Keras count, BatchNorm statistics included)")
     p.add_argument("--dataset", default="mnist", help="built-in name or path (default: mnist)")
-    p.add_argument("--epochs", type=int, default=3, metavar="E", help="epochs per candidate (default: 3)")
-    p.add_argument("--trials", type=int, default=20, metavar="T",
+    p.add_argument("--epochs", type=count_arg, default=3, metavar="E", help="epochs per candidate (default: 3)")
+    p.add_argument("--trials", type=count_arg, default=20, metavar="T",
                    help="candidates this process trains; rejected ones do not count (default: 20)")
     p.add_argument("--storage", metavar="URL",
                    help="Optuna RDB storage URL (default: SQLite file study.db in the search directory)")

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.io import load_yaml
 from mnistlab.sweep import keys as K
 from mnistlab.sweep import results as R
 
@@ -91,6 +92,8 @@ def _expand_values(key: str, spec: Any) -> list:
         return spec
     if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in RANGE_FORMS:
         form, args = next(iter(spec.items()))
+        if isinstance(args, list):  # '1e-4' from a dict built in Python reads as a number too
+            args = [a if as_number(a) is None else as_number(a) for a in args]
         try:
             vals = RANGE_FORMS[form](*args)
         except TypeError as err:
@@ -115,7 +118,7 @@ def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None
         if not path.is_file():
             raise MnistlabError(f"sweep file '{path}' not found")
         try:
-            spec = yaml.safe_load(path.read_text())
+            spec = load_yaml(path.read_text())
         except yaml.YAMLError as err:
             raise MnistlabError(f"sweep file '{path}' is not valid YAML: {err}".splitlines()[0])
         base_dir, name = path.resolve().parent, path.stem
@@ -190,7 +193,7 @@ def _load_recipe_dict(path: Path) -> dict:
         raise MnistlabError(f"base recipe '{path}' not found (a relative `recipe:` is read "
                             "relative to the sweep file)")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise MnistlabError(f"recipe '{path}' is not valid YAML: {err}".splitlines()[0])
     if not isinstance(data, dict):

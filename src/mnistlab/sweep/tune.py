@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.io import load_yaml
 from mnistlab.sweep import keys as K
 from mnistlab.sweep import results as R
 from mnistlab.sweep.study import open_storage, redact
@@ -50,7 +51,7 @@ def load_space(source: str | os.PathLike | dict) -> dict[str, dict]:
         if not path.is_file():
             raise MnistlabError(f"search space file '{path}' not found")
         try:
-            source = yaml.safe_load(path.read_text())
+            source = load_yaml(path.read_text())
         except yaml.YAMLError as err:
             raise MnistlabError(f"search space '{path}' is not valid YAML: {err}".splitlines()[0])
     if not isinstance(source, dict) or not source:
@@ -79,10 +80,10 @@ def _distribution(key: str, spec: Any) -> dict:
             raise MnistlabError(f"search space '{key}': choices must be a non-empty list of "
                                 "numbers, strings or booleans")
         return {"type": "categorical", "choices": choices}
-    low, high = spec.get("low"), spec.get("high")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
-        raise MnistlabError(f"search space '{key}': low and high must be numbers "
-                            f"(write 1.0e-4, not 1e-4, which YAML reads as text)")
+    low, high = as_number(spec.get("low")), as_number(spec.get("high"))
+    if low is None or high is None:
+        raise MnistlabError(f"search space '{key}': low and high must be numbers, "
+                            f"got low={spec.get('low')!r}, high={spec.get('high')!r}")
     kind = spec.get("type") or ("int" if isinstance(low, int) and isinstance(high, int) else "float")
     if kind not in ("int", "float"):
         raise MnistlabError(f"search space '{key}': type must be int, float or categorical")

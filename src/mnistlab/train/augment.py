@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean
 
 DEFAULTS = {
     "rotation_range": 0.0,
@@ -45,6 +45,7 @@ _LIMITS = {  # sane upper bounds: beyond these the digits stop being digits
 
 
 def _number(key: str, value, *, low: float = 0.0, high: float = math.inf) -> float:
+    value = as_number(value) if as_number(value) is not None else value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise MnistlabError(f"augment.{key} must be a number in [{low:g}, {high:g}], got {value!r}")
     return float(value)

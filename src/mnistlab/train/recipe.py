@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.io import load_yaml
 from mnistlab.train.callbacks import EARLY_STOPPING_DEFAULTS, SCHEDULE_DEFAULTS
 from mnistlab.train.optim import DEFAULTS as OPTIMIZER_DEFAULTS
 
@@ -94,7 +95,7 @@ def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe
         if not sep or not key.strip():
             raise MnistlabError(f"--set expects key=value (e.g. --set optimizer.lr=0.01), got '{item}'")
         try:
-            value = yaml.safe_load(text)
+            value = load_yaml(text)
         except yaml.YAMLError:
             value = text
         set_dotted(config, key.strip(), value)
@@ -108,7 +109,7 @@ def read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise MnistlabError(f"recipe file not found: {path}")
     try:
-        config = yaml.safe_load(path.read_text())
+        config = load_yaml(path.read_text())
     except yaml.YAMLError as err:
         raise MnistlabError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(config, dict):
@@ -153,7 +154,9 @@ def _merge(defaults: dict, given, where: str, extra_ok=()) -> dict:
 def _number(value, key, *, lo=None, hi=None, integer=False, allow_none=False):
     if value is None and allow_none:
         return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    number = as_number(value)  # '1e-3' from an API keyword is a number too
+    ok = number is not None
+    value = number if ok else value
     if integer:
         ok = ok and float(value).is_integer()
     if ok and lo is not None:

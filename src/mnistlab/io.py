@@ -1,0 +1,27 @@
+"""Reading YAML the way users write numbers.
+
+PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent: `1e-3`, `1E5` and
+`1.0e3` come back as strings, so `lr: 1e-3` used to fail as "not a number". Our loader adds
+one implicit resolver so every exponent spelling Python's float() reads is a float; plain
+integers stay ints and everything else resolves as in yaml.safe_load.
+"""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+# mantissa (1, 1., 1.5, .5, 1_000) with an exponent whose sign is optional (YAML 1.1 needs one)
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+
+
+class Loader(yaml.SafeLoader):
+    """yaml.SafeLoader plus floats like 1e-3 (safe: builds only plain Python types)."""
+
+
+Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+
+
+def load_yaml(text: str):
+    """yaml.safe_load(text), but `1e-3`, `5E4`, `1.0e3` are floats (raises yaml.YAMLError)."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader subclass
