@@ -22,6 +22,11 @@ def _add_sweep(sub, common) -> None:
     p.add_argument("--out", metavar="DIR", help="sweep directory (default: sweeps/<name>)")
     p.add_argument("--no-retry-failed", action="store_true",
                    help="leave trials that failed before as they are")
+    p.add_argument("--storage", metavar="URL",
+                   help="share the grid through this study storage (sqlite:///FILE or "
+                        "postgresql://...): every process or machine running the same sweep "
+                        "file against it takes the next untrained trial; results are gathered "
+                        "there. Default: the trial folders under --out, one process")
     p.add_argument("--quiet", action="store_true", help="print no progress or table, only where the results are")
     p.set_defaults(func=_sweep)
 
@@ -30,7 +35,7 @@ def _sweep(args) -> int:
     from mnistlab.sweep.grid import run_sweep
 
     out = run_sweep(args.sweep_file, out=args.out, workers=args.workers, quiet=args.quiet,
-                    retry_failed=not args.no_retry_failed)
+                    retry_failed=not args.no_retry_failed, storage=args.storage)
     print(f"Sweep saved to {out}")
     return 0
 

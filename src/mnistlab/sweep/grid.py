@@ -344,11 +344,15 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
 
 
 def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
-              dataset=None, quiet: bool = False, retry_failed: bool = True) -> Path:
+              dataset=None, quiet: bool = False, retry_failed: bool = True,
+              storage: str | None = None) -> Path:
     """Run (or resume) a sweep; returns the sweep directory.
 
     `dataset` (a mnistlab Dataset) replaces the recipe's data source, as in `fit`.
     Failed trials are retried when the sweep is started again unless retry_failed=False.
+    `storage` (an RDB URL: sqlite:///..., postgresql://...) shares the grid with every
+    other process running the same sweep file against it (mnistlab.sweep.gridstudy);
+    without it the trial folders under `out` are the record and one process runs them.
     """
     sweep = source if isinstance(source, Sweep) else load_sweep(source)
     if workers < 1:
@@ -357,56 +361,87 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
     sweep_dir.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: None) if quiet else print
 
-    with _lock(sweep_dir):
+    # With a storage the study hands out the trials, so processes may share a directory.
+    with _lock(sweep_dir) if storage is None else contextlib.nullcontext():
         trials = sweep.trials()
         tdir = {t.id: sweep_dir / "trials" / t.id for t in trials}
-        for t in trials:
-            _claim(t, tdir[t.id])
+        shared = None
+        if storage is None:
+            for t in trials:
+                _claim(t, tdir[t.id])
+        else:
+            from mnistlab.sweep.gridstudy import SharedGrid
+
+            shared = SharedGrid(sweep, trials, storage, sweep_dir, retry_failed=retry_failed)
         R.write_text_atomic(sweep_dir / "sweep.yaml", yaml.safe_dump(
             {"name": sweep.name, "keys": sweep.keys, "configs": sweep.configs,
              "seeds": sweep.seeds, "metrics": sweep.metrics, "base_recipe": sweep.base},
             sort_keys=False))
 
         def save_results() -> list[dict]:
-            rows = [_row(t, tdir[t.id]) for t in trials]
-            R.write_csv(sweep_dir / "results.csv", rows, _columns(sweep))
+            if shared is None:
+                rows = [_row(t, tdir[t.id]) for t in trials]
+                R.write_csv(sweep_dir / "results.csv", rows, _columns(sweep))
+            else:
+                rows = shared.rows()
+                R.write_csv(sweep_dir / "results.csv", rows, [*_columns(sweep), "host"])
             return rows
 
-        save_results()  # also picks up trials that finished just before a kill
-        wanted = {"pending", "failed"} if retry_failed else {"pending"}
-        todo = [t for t in trials if _status(tdir[t.id]) in wanted]
-        say(f"sweep {sweep.name}: {len(trials)} trials ({len(sweep.configs)} configurations x "
-            f"{len(sweep.seeds)} repeats), {len(trials) - len(todo)} already done or skipped, "
-            f"{len(todo)} to run -> {sweep_dir}")
-
-        finished = 0
-
-        def record(t: Trial, run: str | None, failure: dict | None, seconds: float) -> None:
-            nonlocal finished
-            finished += 1
-            if failure is not None:
-                _record_failure(tdir[t.id], failure)
-                say(f"[{finished}/{len(todo)}] {t.id} seed {t.seed} FAILED: {failure['error']}")
+        try:
+            rows = save_results()  # also picks up trials that finished just before a kill
+            if shared is None:
+                wanted = {"pending", "failed"} if retry_failed else {"pending"}
+                todo = iter([t for t in trials if _status(tdir[t.id]) in wanted])
+                n_todo = len([r for r in rows if r["status"] in wanted])
+                next_trial = lambda: next(todo, None)  # noqa: E731
+                say(f"sweep {sweep.name}: {len(trials)} trials ({len(sweep.configs)} "
+                    f"configurations x {len(sweep.seeds)} repeats), {len(trials) - n_todo} "
+                    f"already done or skipped, {n_todo} to run -> {sweep_dir}")
             else:
-                m = R.trial_metrics(Path(run))
-                say(f"[{finished}/{len(todo)}] {t.id} seed {t.seed} "
-                    f"{sweep.metrics[0]} {R.format_value(m[sweep.metrics[0]])} ({seconds:.1f} s)")
-            save_results()
+                from mnistlab.sweep.study import redact
 
-        if workers == 1:
-            global _worker_dataset
-            _worker_dataset = dataset
-            try:
-                for t in todo:
-                    start = time.perf_counter()
-                    run, failure = run_trial(t.recipe, str(tdir[t.id]))
-                    record(t, run, failure, time.perf_counter() - start)
-            finally:
-                _worker_dataset = None
-        else:
-            _run_in_pool(todo, tdir, workers, dataset, record)
+                def next_trial() -> Trial | None:
+                    t = shared.claim()
+                    if t is not None:
+                        _claim(t, tdir[t.id])
+                    return t
+                n_done = sum(r["status"] == "done" for r in rows)
+                say(f"sweep {sweep.name}: {len(trials)} trials ({len(sweep.configs)} "
+                    f"configurations x {len(sweep.seeds)} repeats) shared through "
+                    f"{redact(storage)}, {n_done} done so far; running what is left -> {sweep_dir}")
 
-        rows = save_results()
+            finished = 0
+
+            def record(t: Trial, run: str | None, failure: dict | None, seconds: float) -> None:
+                nonlocal finished
+                finished += 1
+                m = shared.finish(t, run, failure) if shared is not None else None
+                if failure is not None:
+                    _record_failure(tdir[t.id], failure)
+                    say(f"[{finished}] {t.id} seed {t.seed} FAILED: {failure['error']}")
+                else:
+                    m = m or R.trial_metrics(Path(run))
+                    say(f"[{finished}] {t.id} seed {t.seed} "
+                        f"{sweep.metrics[0]} {R.format_value(m[sweep.metrics[0]])} ({seconds:.1f} s)")
+                save_results()
+
+            if workers == 1:
+                global _worker_dataset
+                _worker_dataset = dataset
+                try:
+                    while (t := next_trial()) is not None:
+                        start = time.perf_counter()
+                        run, failure = run_trial(t.recipe, str(tdir[t.id]))
+                        record(t, run, failure, time.perf_counter() - start)
+                finally:
+                    _worker_dataset = None
+            else:
+                _run_in_pool(next_trial, tdir, workers, dataset, record)
+            rows = save_results()
+        finally:
+            if shared is not None:
+                shared.close()
+
         summary = R.summarize(rows, sweep.keys, sweep.metrics)
         R.write_csv(sweep_dir / "summary.csv", summary, R.summary_columns(sweep.keys, sweep.metrics))
         plotted = [e for e in summary if not math.isnan(e[f"{sweep.metrics[0]}_mean"])]
@@ -421,12 +456,17 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
         if failed:
             say(f"{len(failed)} trial(s) failed (see results.csv and trials/*/failed.json); "
                 "run the same command again to retry them")
+        running = [r for r in rows if r["status"] in ("running", "pending")]
+        if shared is not None and running:
+            say(f"{len(running)} trial(s) still running or waiting in other processes; "
+                "results.csv and summary.csv are rebuilt by every process as it finishes")
     return sweep_dir
 
 
-def _run_in_pool(todo: list[Trial], tdir: dict, workers: int, dataset, record) -> None:
-    """At most `workers` trials in flight, so a worker that dies (e.g. out of memory) costs
-    only the trials it was running: those are recorded as failed and a new pool goes on."""
+def _run_in_pool(next_trial, tdir: dict, workers: int, dataset, record) -> None:
+    """At most `workers` trials in flight, taken from `next_trial()` until it returns None,
+    so a worker that dies (e.g. out of memory) costs only the trials it was running: those
+    are recorded as failed and a new pool goes on."""
     import multiprocessing as mp
 
     threads = threads_per_worker(workers)
@@ -438,17 +478,22 @@ def _run_in_pool(todo: list[Trial], tdir: dict, workers: int, dataset, record) -
         ctx.set_forkserver_preload(["torch", "mnistlab.train.run"])
     else:
         ctx = mp.get_context("spawn")
-    queue = list(todo)
-    while queue:
+    exhausted = False
+    while not exhausted:
         with ProcessPoolExecutor(workers, mp_context=ctx,
                                  initializer=_init_worker, initargs=(threads, dataset)) as pool:
             running: dict = {}
             try:
-                while queue or running:
-                    while queue and len(running) < workers:
-                        t = queue.pop(0)
+                while True:
+                    while not exhausted and len(running) < workers:
+                        t = next_trial()
+                        if t is None:
+                            exhausted = True
+                            break
                         fut = pool.submit(run_trial, t.recipe, str(tdir[t.id]))
                         running[fut] = (t, time.perf_counter())
+                    if not running:
+                        break
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in done:
                         t, start = running[fut]

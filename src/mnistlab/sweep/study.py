@@ -15,6 +15,7 @@ import fcntl
 import importlib.util
 import random
 import time
+import warnings
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
@@ -43,7 +44,9 @@ def open_storage(url: str | None, study_dir: Path):
     # ... already exists"): the loser simply tries again, and finds them made.
     for attempt in range(4):
         try:
-            with _file_lock(url):
+            with _file_lock(url), warnings.catch_warnings():
+                # heartbeats are "experimental" in Optuna; nothing for the user to act on
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
                                                   heartbeat_interval=HEARTBEAT_SECONDS,
                                                   grace_period=GRACE_SECONDS)
