@@ -15,12 +15,16 @@ class Weights(torch.nn.Module):
 
 
 def run_stopper(stopper, values, key="val_loss"):
+    """(epoch it stopped after or None, epoch whose weights the model holds at the end)."""
     model = Weights()
+    stop = None
     for epoch, v in enumerate(values):
         model.w.data.fill_(epoch)  # the weights remember which epoch they are from
         if stopper.on_epoch_end(epoch, {key: v}, model):
-            return epoch, model.w.item()
-    return None, model.w.item()
+            stop = epoch
+            break
+    stopper.on_train_end(model)  # as fit does (Keras' on_train_end)
+    return stop, model.w.item()
 
 
 def test_early_stopping_patience_and_restore_best_weights():
@@ -80,3 +84,34 @@ def test_reduce_on_plateau_keras_logic_and_state():
     t = ReduceLROnPlateau(1.0, 10)
     t.load_state_dict(s.state_dict())
     assert t.lr(0, 0, 1) == 0.2 and t.wait == s.wait
+
+
+# Sequences below are worked out by hand from Keras 3's EarlyStopping.on_epoch_end:
+#   first monitored epoch: best_weights = current weights, best_epoch = epoch (if restoring);
+#   wait += 1; if monitor_op(current - min_delta, best): best = current, best_epoch = epoch,
+#   (wait = 0 only if it also beats baseline), RETURN; elif wait >= patience and epoch > 0: stop.
+#   on_train_end: restore best_weights whenever restore_best_weights and they were recorded.
+
+def test_restore_best_weights_also_when_all_epochs_run():
+    stop, w = run_stopper(EarlyStopping(patience=5, restore_best_weights=True), [1.0, 0.5, 0.6, 0.7])
+    assert stop is None and w == 1.0  # Keras restores epoch 1's weights at the end of training
+
+
+def test_baseline_never_stops_on_an_improving_epoch():
+    # improving every epoch, never below baseline 0.3: Keras runs all 8 epochs
+    values = [0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35]
+    assert run_stopper(EarlyStopping(monitor="loss", patience=2, baseline=0.3), values, key="loss")[0] is None
+    # epoch 0 improves (wait stays 1: not below baseline), epoch 1 does not: wait 2 -> stop
+    assert run_stopper(EarlyStopping(monitor="loss", patience=2, baseline=0.3), [0.9, 0.95, 0.96],
+                       key="loss")[0] == 1
+
+
+def test_first_monitored_nan_is_the_best_so_far():
+    stopper = EarlyStopping(patience=2, restore_best_weights=True)
+    stop, w = run_stopper(stopper, [math.nan] * 5)
+    assert stop == 1 and w == 0.0 and stopper.best_epoch == 0  # stops after patience, keeps epoch 0
+    stopper = EarlyStopping(patience=2, restore_best_weights=True, start_from_epoch=1)
+    stop, w = run_stopper(stopper, [5.0, math.nan, math.nan, math.nan])
+    assert stop == 2 and w == 1.0 and stopper.best_epoch == 1  # epoch 1: the first monitored one
+    stop, w = run_stopper(EarlyStopping(patience=1, restore_best_weights=True), [math.nan, 1.0, 1.1, 1.2])
+    assert stop == 2 and w == 1.0  # a later finite value improves on the NaN epoch

@@ -235,3 +235,20 @@ def test_batch_split_auto_skips_batchnorm_and_explicit_split_explains(tmp_path):
     with pytest.raises(MnistlabError, match="batch_split: 2 is not possible here: the model has BatchNorm"):
         fit(recipe(model=bn_spec, batch_split=2), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_best_weights_restored_after_all_epochs_and_evaluated_epoch_recorded(tmp_path):
+    """Keras restores the best epoch's weights at the end of training even when no epoch
+    stopped it; metrics.json says whose weights were evaluated."""
+    ds = tiny_dataset()
+    # lr 1.0 makes validation loss bounce, so the best epoch is not the last
+    r = recipe(epochs=5, optimizer={"name": "adam", "lr": 1.0},
+               callbacks={"early_stopping": {"patience": 10, "restore_best_weights": True}})
+    run = load_run(fit(r, dataset=ds, out=tmp_path, quiet=True, report=False))
+    val = [row["val_loss"] for row in run.history]
+    best = min(range(len(val)), key=lambda i: (val[i], i)) + 1
+    assert run.metrics["epochs_run"] == 5 and not run.metrics["stopped_early"]
+    assert run.metrics["evaluated_epoch"] == best == run.metrics["best_epoch"]
+    assert best < 5, val  # the seed and lr above make an earlier epoch the best: a real restore
+    plain = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True, report=False))
+    assert plain.metrics["evaluated_epoch"] == 2  # no early stopping: the last epoch's weights

@@ -37,8 +37,16 @@ def _mode(mode: str, monitor: str) -> str:
 
 
 class EarlyStopping:
-    """keras.callbacks.EarlyStopping (Keras 3 logic, including when weights are restored:
-    only when training is stopped early, exactly as Keras does)."""
+    """keras.callbacks.EarlyStopping, Keras 3 logic (keras/src/callbacks/early_stopping.py):
+
+    - an epoch that improves on the best never stops training, even when it does not beat
+      `baseline` (it then only leaves `wait` counting);
+    - a NaN is never an improvement (NaN < best is False), but the first monitored epoch's
+      weights are kept as the best so far, so a run whose first value is NaN stops after
+      `patience` epochs and restores that epoch;
+    - restore_best_weights restores at the end of training (on_train_end) whenever best
+      weights were recorded, whether training stopped early or ran all its epochs.
+    """
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
@@ -66,21 +74,28 @@ class EarlyStopping:
         if current is None or epoch < self.start_from_epoch:
             return False
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = _copy_state(model)
+            # never set: the current weights are the best so far (Keras, even for a NaN)
+            self.best_weights, self.best_epoch = _copy_state(model), epoch
         self.wait += 1
         if self._improved(current, self.best):
             self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = _copy_state(model)
+            # only restart wait when beating both the baseline and the previous best
             if self.baseline is None or self._improved(current, self.baseline):
                 self.wait = 0
-                return False
+            return False  # Keras returns here: an improving epoch never stops training
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
-            if self.restore_best_weights and self.best_weights is not None:
-                model.load_state_dict(self.best_weights)
             return True
         return False
+
+    def on_train_end(self, model) -> int | None:
+        """Restore the best weights if asked and recorded; returns their 0-based epoch (or None)."""
+        if self.restore_best_weights and self.best_weights is not None:
+            model.load_state_dict(self.best_weights)
+            return self.best_epoch
+        return None
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("wait", "best", "best_epoch", "stopped_epoch", "best_weights")}

@@ -343,8 +343,7 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
                 if stopper is not None and stopper.on_epoch_end(epoch, row, model):
                     state.stopped = True
                     say(f"Early stopping after epoch {epoch + 1}: {stopper.monitor} has not improved "
-                        f"for {stopper.patience} epochs" + (" (weights of the best epoch restored)"
-                                                            if stopper.restore_best_weights else ""))
+                        f"for {stopper.patience} epochs")
                 schedule.on_epoch_end(epoch, row)
                 checkpoint()
                 if run_dir is None:  # the first checkpoint exists: the run becomes visible
@@ -362,6 +361,13 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
                 print("\nInterrupted before the first epoch finished; nothing was saved.", file=sys.stderr)
             raise
 
+    # Keras restores the best weights at the end of training, stopped early or not; the
+    # checkpoint keeps the last epoch's state, so resuming continues where training was.
+    evaluated_epoch = state.epoch
+    restored = stopper.on_train_end(model) if stopper is not None else None
+    if restored is not None:
+        evaluated_epoch = restored + 1
+        say(f"Restored the weights of epoch {evaluated_epoch} (best {stopper.monitor})")
     test_loss = test_acc = None
     if splits.x_test is not None:
         x_te, y_te = splits.x_test.to(device), splits.y_test.to(device)
@@ -372,7 +378,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
                "trainable_params": n_trainable,
                "epochs_run": state.epoch, "train_seconds": round(state.train_seconds, 3), "seed": cfg["seed"],
                "device": str(device), "versions": _versions(), "classes": list(splits.classes),
-               "stopped_early": state.stopped, "val_is_test": bool(splits.val_is_test)}
+               "stopped_early": state.stopped, "val_is_test": bool(splits.val_is_test),
+               "evaluated_epoch": evaluated_epoch}  # whose weights model.safetensors and test_* are
     if stopper is not None:
         metrics["best_epoch"] = stopper.best_epoch + 1
     write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
