@@ -4,7 +4,9 @@ Keras fidelity that matters for training like the notebooks:
 - `same` padding as TF computes it, the odd pixel going to the bottom/right, max pooling
   padding with -inf and average pooling not counting the padding;
 - glorot_uniform kernels and zero biases by default, he_normal (truncated, like Keras);
-- BatchNormalization momentum 0.99 / epsilon 1e-3 (torch momentum = 1 - Keras momentum);
+- BatchNormalization momentum 0.99 / epsilon 1e-3 (torch momentum = 1 - Keras momentum),
+  its moving variance updated with the biased batch variance as Keras does (torch uses the
+  unbiased one, n/(n-1) larger);
 - Flatten in Keras (H, W, C) order, so a dense layer's weights line up with Keras's.
 Tensors are NCHW inside; shapes in specs and summaries are (H, W, C) like Keras prints them.
 """
@@ -126,8 +128,40 @@ class SeparableConv2d(nn.Module):
         return self.pointwise(self.depthwise(x))
 
 
+class _KerasMovingStats:
+    """Training-mode forward of keras.layers.BatchNormalization for a torch BatchNorm.
+
+    Keras: moving = moving * momentum + batch * (1 - momentum) with the BIASED batch variance
+    (ops.moments); torch's own update multiplies the variance by n/(n-1). Normalising is the
+    same in both (biased batch statistics), so only the update is done here. Parameters,
+    buffers and state_dict keys are torch's, so checkpoints, resume and the ONNX export
+    (eval mode: running statistics only) are unchanged.
+    """
+
+    def forward(self, x):
+        if not (self.training and self.track_running_stats):
+            return super().forward(x)
+        self._check_input_dim(x)
+        with torch.no_grad():
+            dims = [0] + list(range(2, x.dim()))  # every axis but the channels
+            var, mean = torch.var_mean(x.detach().float(), dim=dims, correction=0)
+            # lerp(r, b, 1 - keras_momentum) = r * keras_momentum + b * (1 - keras_momentum)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var, self.momentum)
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+class KerasBatchNorm2d(_KerasMovingStats, nn.BatchNorm2d):
+    """BatchNormalization after a conv (NCHW)."""
+
+
+class KerasBatchNorm1d(_KerasMovingStats, nn.BatchNorm1d):
+    """BatchNormalization after Dense/Flatten (N, C)."""
+
+
 def batchnorm(shape, a) -> nn.Module:
-    cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+    cls = KerasBatchNorm2d if len(shape) == 3 else KerasBatchNorm1d
     return cls(shape[-1], eps=a["epsilon"], momentum=1.0 - a["momentum"])
 
 
