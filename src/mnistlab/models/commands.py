@@ -1,14 +1,15 @@
 """CLI: `mnistlab summary SPEC_OR_ZOO_NAME [--json] [--max-params N]`, `mnistlab models list|show`."""
 from __future__ import annotations
 
+from mnistlab.models.summary import add_budget_arguments
+
 
 def register(sub, common) -> None:
     p = sub.add_parser("summary", parents=[common],
                        help="Keras-style summary of a model: shapes, parameters, MACs, weight bytes")
     p.add_argument("model", metavar="SPEC_OR_ZOO_NAME", help="zoo name (see `mnistlab models list`) or YAML spec path")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--max-params", type=int, metavar="N",
-                   help="fail (exit 2) when the model has more than N parameters")
+    add_budget_arguments(p)
     p.set_defaults(func=_summary)
 
     models = sub.add_parser("models", parents=[common], help="the notebooks' model zoo")
@@ -25,8 +26,8 @@ def _summary(args) -> int:
     from mnistlab.models import check_budget, summary
     s = summary(args.model)
     print(s.to_json() if args.json else s)
-    if args.max_params is not None:
-        check_budget(args.model, args.max_params)
+    check_budget(args.model, args.max_params, max_macs=args.max_macs, max_ram_bytes=args.max_ram_bytes,
+                 max_flash_bytes=args.max_flash_bytes)
     return 0
 
 

@@ -34,6 +34,7 @@ class LayerRow:
     trainable: int
     non_trainable: int
     macs: int
+    flash_int8: int = 0     # bytes in the C export: int8 weights + int32 bias and float scale per channel
 
 
 @dataclass
@@ -70,6 +71,23 @@ class Summary:
     def bytes_int8(self) -> int:
         return self.total
 
+    @property
+    def ram_int8(self) -> int:
+        """Peak activation bytes (input included) with int8 values: see models/memory.py."""
+        from mnistlab.models.memory import peak_ram_bytes
+        return peak_ram_bytes(self, 1)
+
+    @property
+    def ram_fp32(self) -> int:
+        from mnistlab.models.memory import peak_ram_bytes
+        return peak_ram_bytes(self, 4)
+
+    @property
+    def flash_int8(self) -> int:
+        """Bytes of weights and constants in the int8 C export: see models/memory.py."""
+        from mnistlab.models.memory import flash_bytes
+        return flash_bytes(self, "int8")
+
     def largest(self, n: int = 3) -> list[LayerRow]:
         return sorted(self.layers, key=lambda r: -r.params)[:n]
 
@@ -78,18 +96,20 @@ class Summary:
                 "output_shape": list(self.output_shape),
                 "layers": [{**asdict(r), "output_shape": list(r.output_shape)} for r in self.layers],
                 "total": self.total, "trainable": self.trainable, "non_trainable": self.non_trainable,
-                "macs": self.macs, "bytes_fp32": self.bytes_fp32, "bytes_int8": self.bytes_int8}
+                "macs": self.macs, "bytes_fp32": self.bytes_fp32, "bytes_int8": self.bytes_int8,
+                "ram_int8": self.ram_int8, "ram_fp32": self.ram_fp32, "flash_int8": self.flash_int8}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     def __str__(self) -> str:
-        head = ("Layer (type)", "Output Shape", "Param #", "MACs")
+        from mnistlab.models.memory import values
+        head = ("Layer (type)", "Output Shape", "Param #", "MACs", "Act. bytes")
         cells = [(f"{r.name} ({r.type})", "(None, " + ", ".join(map(str, r.output_shape)) + ")",
-                  str(r.params), f"{r.macs:,}") for r in self.layers]
-        widths = [max(len(c[j]) for c in [head, *cells]) + 2 for j in range(4)]
+                  str(r.params), f"{r.macs:,}", f"{values(r.output_shape):,}") for r in self.layers]
+        widths = [max(len(c[j]) for c in [head, *cells]) + 2 for j in range(5)]
         line = lambda c: (" " + c[0].ljust(widths[0]) + c[1].ljust(widths[1]) + c[2].ljust(widths[2])
-                          + c[3].rjust(widths[3] - 2)).rstrip()
+                          + c[3].rjust(widths[3] - 2) + c[4].rjust(widths[4])).rstrip()
         rule = sum(widths) + 1
         out = [f'Model: "{self.name}"', "_" * rule, line(head), "=" * rule]
         for k, c in enumerate(cells):
@@ -100,6 +120,9 @@ class Summary:
                 f"Non-trainable params: {self.non_trainable:,} ({_size(4 * self.non_trainable)})",
                 f"Total MACs: {self.macs:,}",
                 f"Weights: {self.bytes_fp32:,} bytes fp32, {self.bytes_int8:,} bytes int8",
+                f"Peak RAM (activations, input included): {self.ram_int8:,} bytes int8, {self.ram_fp32:,} bytes fp32",
+                f"Flash (int8 C export): {self.flash_int8:,} bytes",
+                "(Act. bytes: one layer's output in int8; x4 in fp32)",
                 "_" * rule]
         return "\n".join(out)
 
@@ -122,39 +145,51 @@ def conv_cost(in_shape, out_shape, kernel, filters, use_bias=True):
 
 
 def _rows(step: Step):
-    """(type, output shape, trainable, non_trainable, macs) rows for one planned layer."""
+    """(type, output shape, trainable, non_trainable, macs, int8 flash bytes) rows for one planned layer."""
     a, kind, inp, out = step.args, step.type, step.in_shape, step.out_shape
     if kind == "conv2d":
         p, m = conv_cost(inp, out, a["kernel"], a["filters"], a["use_bias"])
-        return [("conv2d", out, p, 0, m)]
+        return [("conv2d", out, p, 0, m, _conv_flash(inp, a["kernel"], a["filters"]))]
     if kind == "separable_conv2d":
         kh, kw = pair(a["kernel"])
         mid = inp[2] * a["depth_multiplier"]
         p = kh * kw * mid + mid * a["filters"] + (a["filters"] if a["use_bias"] else 0)
         m = out[0] * out[1] * (mid * kh * kw + mid * a["filters"])
-        return [("separable_conv2d", out, p, 0, m)]
+        flash = kh * kw * mid + mid * a["filters"] + _PER_CHANNEL * (mid + a["filters"])
+        return [("separable_conv2d", out, p, 0, m, flash)]
     if kind == "dense":
-        return [("dense", out, inp[0] * a["units"] + (a["units"] if a["use_bias"] else 0), 0, inp[0] * a["units"])]
+        return [("dense", out, inp[0] * a["units"] + (a["units"] if a["use_bias"] else 0), 0, inp[0] * a["units"],
+                 inp[0] * a["units"] + _PER_CHANNEL * a["units"])]
     if kind == "batchnorm":
         c = inp[-1]
-        return [("batchnorm", out, 2 * c, 2 * c, 0)]
+        return [("batchnorm", out, 2 * c, 2 * c, 0, 0)]  # folded into the conv before it
     if kind == "residual_block":
         return _residual_rows(a, inp, out)
-    return [(kind, out, 0, 0, 0)]
+    return [(kind, out, 0, 0, 0, 0)]
+
+
+# int8 C export: an int32 bias and a float requantisation multiplier per output channel
+_PER_CHANNEL = 8
+
+
+def _conv_flash(in_shape, kernel, filters) -> int:
+    kh, kw = pair(kernel)
+    return kh * kw * in_shape[2] * filters + _PER_CHANNEL * filters
 
 
 def _residual_rows(a, inp, out):
     # BN-ReLU-conv(strides), BN-conv, [1x1 conv(strides) on the shortcut], add, ReLU
     f, k = a["filters"], a["kernel"]
     conv1, conv2 = conv_cost(inp, out, k, f), conv_cost(out, out, k, f)
-    rows = [("batchnorm", inp, 2 * inp[2], 2 * inp[2], 0), ("activation", inp, 0, 0, 0),
-            ("conv2d", out, conv1[0], 0, conv1[1]),
-            ("batchnorm", out, 2 * f, 2 * f, 0),
-            ("conv2d", out, conv2[0], 0, conv2[1])]
+    # the first BN runs on the block input (no conv before it to fold into): float scale + shift
+    rows = [("batchnorm", inp, 2 * inp[2], 2 * inp[2], 0, _PER_CHANNEL * inp[2]), ("activation", inp, 0, 0, 0, 0),
+            ("conv2d", out, conv1[0], 0, conv1[1], _conv_flash(inp, k, f)),
+            ("batchnorm", out, 2 * f, 2 * f, 0, 0),
+            ("conv2d", out, conv2[0], 0, conv2[1], _conv_flash(out, k, f))]
     if needs_projection(a, inp):
         proj = conv_cost(inp, out, 1, f)
-        rows.append(("conv2d", out, proj[0], 0, proj[1]))
-    return rows + [("add", out, 0, 0, 0), ("activation", out, 0, 0, 0)]
+        rows.append(("conv2d", out, proj[0], 0, proj[1], _conv_flash(inp, 1, f)))
+    return rows + [("add", out, 0, 0, 0, 0), ("activation", out, 0, 0, 0, 0)]
 
 
 def needs_projection(a: dict, in_shape) -> bool:
@@ -170,12 +205,12 @@ def summary(spec) -> Summary:
     result = Summary(spec["name"], tuple(spec["input_shape"]))
     seen: dict[str, int] = {}
     for step in plan(spec):
-        for kind, shape, trainable, frozen, macs in _rows(step):
+        for kind, shape, trainable, frozen, macs, flash in _rows(step):
             cls, base = KERAS[kind]
             n = seen.get(base, 0)
             seen[base] = n + 1
             result.layers.append(LayerRow(step.index, base if n == 0 else f"{base}_{n}", cls, tuple(shape),
-                                          trainable + frozen, trainable, frozen, macs))
+                                          trainable + frozen, trainable, frozen, macs, flash))
     return result
 
 
@@ -184,12 +219,52 @@ def count_params(spec) -> int:
     return summary(spec).total
 
 
-def check_budget(spec, max_params: int) -> Summary:
-    """Refuse a model whose total parameter count is over `max_params`; returns its summary."""
+BUDGETS = {  # recipe / CLI key -> (what it limits, the Summary figure, unit)
+    "max_params": ("parameters", "total", "parameters"),
+    "max_macs": ("multiply-accumulates", "macs", "MACs"),
+    "max_ram_bytes": ("peak int8 activation RAM", "ram_int8", "bytes"),
+    "max_flash_bytes": ("int8 flash", "flash_int8", "bytes"),
+}
+
+
+def add_budget_arguments(parser, *, params: bool = True) -> None:
+    """The budget flags `summary`, `train` and `search` share (argparse)."""
+    flags = [("--max-macs", "multiply-accumulates"), ("--max-ram-bytes", "peak int8 activation bytes, input included"),
+             ("--max-flash-bytes", "int8 C-export weights and constants")]
+    if params:
+        flags.insert(0, ("--max-params", "parameters (Keras count)"))
+    for flag, what in flags:
+        parser.add_argument(flag, type=int, metavar="N", help=f"budget: at most N {what}, checked before any training")
+
+
+def check_budget(spec, max_params: int | None = None, *, max_macs: int | None = None,
+                 max_ram_bytes: int | None = None, max_flash_bytes: int | None = None) -> Summary:
+    """Refuse a model over any budget given (params, MACs, RAM, flash); returns its summary."""
     s = summary(spec)
-    if s.total > max_params:
-        top = ", ".join(f"{r.name} ({r.type}) {r.params:,}" for r in s.largest(3))
-        raise MnistlabError(f"model '{s.name}' has {s.total:,} parameters ({s.trainable:,} trainable), "
-                            f"over the budget of {max_params:,} by {s.total - max_params:,}; "
-                            f"largest layers: {top}; shrink those or raise max_params")
+    limits = {"max_params": max_params, "max_macs": max_macs, "max_ram_bytes": max_ram_bytes,
+              "max_flash_bytes": max_flash_bytes}
+    for key, limit in limits.items():
+        if limit is None:
+            continue
+        what, attr, unit = BUDGETS[key]
+        value = getattr(s, attr)
+        if value <= limit:
+            continue
+        if key == "max_params":
+            top = ", ".join(f"{r.name} ({r.type}) {r.params:,}" for r in s.largest(3))
+            raise MnistlabError(f"model '{s.name}' has {s.total:,} parameters ({s.trainable:,} trainable), "
+                                f"over the budget of {limit:,} by {s.total - limit:,}; "
+                                f"largest layers: {top}; shrink those or raise max_params")
+        if key == "max_macs":
+            top = ", ".join(f"{r.name} ({r.type}) {r.macs:,}" for r in sorted(s.layers, key=lambda r: -r.macs)[:3])
+        elif key == "max_ram_bytes":
+            from mnistlab.models.memory import layer_live_values
+            live = layer_live_values(s)
+            top = ", ".join(f"{s.layers[i].name} ({s.layers[i].type}) {live[i]:,}"
+                            for i in sorted(range(len(live)), key=lambda i: -live[i])[:3])
+        else:
+            top = ", ".join(f"{r.name} ({r.type}) {r.flash_int8:,}"
+                            for r in sorted(s.layers, key=lambda r: -r.flash_int8)[:3])
+        raise MnistlabError(f"model '{s.name}' needs {value:,} {unit} ({what}), over the budget of {limit:,} "
+                            f"by {value - limit:,}; largest layers: {top}; shrink those or raise {key}")
     return s

@@ -9,11 +9,16 @@ def register(sub, common) -> None:
     p = sub.add_parser("export", parents=[common],
                        help="export a run's model to ONNX (checked with onnxruntime), optionally int8")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: onnx)")
+    p.add_argument("--format", choices=["onnx", "c"], default="onnx",
+                   help="onnx (default), or c: DIR/model.h + DIR/model.c, portable C99 for a microcontroller, "
+                        "compiled and checked on the test set")
+    p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
+                   help="with --format c: int8 weights and activations (default) or float")
     p.add_argument("--int8", action="store_true",
                    help="also write FILE.int8.onnx (static quantisation calibrated on training "
                         "images) and compare accuracy, size and latency with fp32")
-    p.add_argument("--out", metavar="FILE", help="where to write the model (default: RUN_DIR/model.onnx)")
+    p.add_argument("--out", metavar="FILE", help="where to write the model (default: RUN_DIR/model.onnx; "
+                                                  "with --format c a folder, default RUN_DIR/c)")
     p.set_defaults(func=export_cmd)
 
     p = sub.add_parser("predict", parents=[common],
@@ -33,6 +38,9 @@ def register(sub, common) -> None:
 
 
 def export_cmd(args) -> int:
+    if args.format == "c":
+        from mnistlab.serve.export_c import export_run_c
+        return 0 if export_run_c(args.run_dir, args.out, precision=args.precision).ok else 1
     from mnistlab.serve.export import export_run
     result = export_run(args.run_dir, args.out, int8=args.int8)
     if not result.parity.ok:

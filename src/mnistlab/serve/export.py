@@ -223,18 +223,21 @@ class ExportResult:
     rows: list[Benchmark] | None = None
 
 
+def eval_split(splits, run_dir) -> tuple[np.ndarray, np.ndarray, str]:
+    """The images an export is checked on: the test set, else the validation set."""
+    if splits.x_test is not None:
+        return np.asarray(splits.x_test), np.asarray(splits.y_test), "test"
+    if splits.x_val is not None:
+        return np.asarray(splits.x_val), np.asarray(splits.y_val), "validation"
+    raise MnistlabError(f"{run_dir}: the run's data has no test or validation set to check the export on")
+
+
 def export_run(run_dir, out=None, *, int8: bool = False, log=print) -> ExportResult:
     """Export a run's model to ONNX, check it on the test set, optionally add int8."""
     from mnistlab.train import load_run
     run = load_run(run_dir)
     splits = run.splits()
-    if splits.x_test is not None:
-        x_eval, y_eval, eval_set = splits.x_test, splits.y_test, "test"
-    elif splits.x_val is not None:
-        x_eval, y_eval, eval_set = splits.x_val, splits.y_val, "validation"
-    else:
-        raise MnistlabError(f"{run_dir}: the run's data has no test or validation set to check the export on")
-    x_eval = np.asarray(x_eval)
+    x_eval, y_eval, eval_set = eval_split(splits, run_dir)
     out = Path(out) if out else Path(run.dir) / "model.onnx"
     if out.suffix != ".onnx":
         raise MnistlabError(f"--out {out}: use a file name ending in .onnx")

@@ -6,6 +6,7 @@ command is one more function and one more line there.
 from __future__ import annotations
 
 from mnistlab.errors import count_arg
+from mnistlab.models.summary import add_budget_arguments
 
 
 def _add_sweep(sub, common) -> None:
@@ -95,6 +96,7 @@ def _add_search(sub, common) -> None:
                     "across processes/machines like `mnistlab tune`. See docs/records.md.")
     p.add_argument("--max-params", type=count_arg, required=True, metavar="N",
                    help="parameter budget (Keras count, BatchNorm statistics included)")
+    add_budget_arguments(p, params=False)
     p.add_argument("--dataset", default="mnist", help="built-in name or path (default: mnist)")
     p.add_argument("--epochs", type=count_arg, default=3, metavar="E", help="epochs per candidate (default: 3)")
     p.add_argument("--trials", type=count_arg, default=20, metavar="T",
@@ -119,7 +121,8 @@ def _search(args) -> int:
     from pathlib import Path
 
     base = read_yaml(Path(args.recipe)) if args.recipe else None
-    cfg = SearchConfig(max_params=args.max_params, dataset=args.dataset, epochs=args.epochs,
+    cfg = SearchConfig(max_params=args.max_params, max_macs=args.max_macs, max_ram_bytes=args.max_ram_bytes,
+                       max_flash_bytes=args.max_flash_bytes, dataset=args.dataset, epochs=args.epochs,
                        trials=args.trials, validation_split=args.validation_split, seed=args.seed,
                        base=base, quiet=args.quiet)
     out = run_search(cfg, study=args.study, storage=args.storage, out=args.out)

@@ -130,10 +130,16 @@ def suggest_spec(trial, input_shape: list[int], num_classes: int, max_params: in
 
 # ---------------------------------------------------------------------- the objective
 
+MCU_BUDGETS = ("max_macs", "max_ram_bytes", "max_flash_bytes")
+
+
 @dataclasses.dataclass
 class SearchConfig:
     max_params: int
     dataset: str = "mnist"
+    max_macs: int | None = None         # microcontroller budgets, checked like max_params
+    max_ram_bytes: int | None = None
+    max_flash_bytes: int | None = None
     epochs: int = 3
     trials: int = 20
     validation_split: float = 0.1
@@ -150,10 +156,11 @@ def candidate_recipe(spec: dict, cfg: SearchConfig, *, name: str, seed: int) -> 
     data = dict(training.pop("data", None) or {})
     data.update(dataset=cfg.dataset, validation_split=cfg.validation_split, validation="split")
     data.pop("split", None)
-    for key in ("name", "model", "max_params", "epochs", "seed"):
+    for key in ("name", "model", "max_params", "epochs", "seed", *MCU_BUDGETS):
         training.pop(key, None)
+    budgets = {key: getattr(cfg, key) for key in MCU_BUDGETS if getattr(cfg, key) is not None}
     # Key order as a person would write it: what, on which data, then how to train.
-    return {"name": name, "data": data, "model": spec, "max_params": cfg.max_params,
+    return {"name": name, "data": data, "model": spec, "max_params": cfg.max_params, **budgets,
             **training, "epochs": cfg.epochs, "seed": seed}
 
 
@@ -165,7 +172,7 @@ def without_test(ds):
 def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
     import optuna
 
-    from mnistlab.models import count_params
+    from mnistlab.models import check_budget, count_params
     from mnistlab.train import fit
     from mnistlab.train.run import load_run
 
@@ -183,6 +190,11 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
         if params > cfg.max_params:  # counted before training: no time spent on it
             trial.set_user_attr("rejected", f"{params} params > budget {cfg.max_params}")
             raise optuna.TrialPruned(f"{params} params over budget")
+        try:  # MACs, RAM and flash, likewise before training
+            check_budget(spec, **{key: getattr(cfg, key) for key in MCU_BUDGETS})
+        except MnistlabError as over:
+            trial.set_user_attr("rejected", str(over))
+            raise optuna.TrialPruned(str(over)) from None
         recipe = candidate_recipe(spec, cfg, name=f"trial-{trial.number}", seed=cfg.seed + trial.number)
         trial.set_user_attr("host", socket.gethostname())
         run_dir = fit(recipe, dataset=train_ds, out=out_dir / "trials", quiet=True, report=False)

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "model": None,                # zoo name or inline spec (Contract 2)
     "max_params": None,
+    "max_macs": None,             # microcontroller budgets (models/memory.py), checked like max_params
+    "max_ram_bytes": None,
+    "max_flash_bytes": None,
     "optimizer": {"name": "rmsprop"},
     "loss": {"label_smoothing": 0.0},
     "batch_size": 32,             # Keras' fit() default
@@ -214,7 +217,8 @@ def validate(config: dict) -> dict:
     if cfg["name"] is None:
         cfg["name"] = cfg["model"] if isinstance(cfg["model"], str) else "run"
     cfg["name"] = str(cfg["name"])
-    cfg["max_params"] = _number(cfg["max_params"], "max_params", lo=1, integer=True, allow_none=True)
+    for key in ("max_params", "max_macs", "max_ram_bytes", "max_flash_bytes"):
+        cfg[key] = _number(cfg[key], key, lo=1, integer=True, allow_none=True)
     cfg["optimizer"] = _named(cfg["optimizer"], OPTIMIZER_DEFAULTS, "optimizer", DEFAULTS["optimizer"]["name"])
     for key in ("lr", "decay", "weight_decay"):
         cfg["optimizer"][key] = _number(cfg["optimizer"][key], f"optimizer.{key}", lo=0.0)

@@ -116,8 +116,8 @@ def build_model(cfg: dict, splits=None) -> tuple[torch.nn.Module, dict]:
     """(module, resolved spec) for the recipe's model, checked against budget and data."""
     from mnistlab.models import build, check_budget, resolve_spec
     spec = resolve_spec(cfg["model"])
-    if cfg["max_params"] is not None:
-        check_budget(spec, cfg["max_params"])
+    check_budget(spec, cfg["max_params"], max_macs=cfg["max_macs"], max_ram_bytes=cfg["max_ram_bytes"],
+                 max_flash_bytes=cfg["max_flash_bytes"])
     if splits is not None:
         shape = list(splits.x_train.shape[1:])
         if list(spec["input_shape"]) != shape:
