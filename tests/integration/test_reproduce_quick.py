@@ -26,6 +26,7 @@ def test_reproduce_quick_writes_table_with_exact_params(nb, data_root, tmp_path,
         assert r["params_ours"] == r["params_notebook"], r["experiment"]
         assert len(r["accuracies"]) == 1 and 0.0 <= r["accuracies"][0] <= 1.0
         assert f"| {r['experiment']} |" in table
+    assert "diff" not in table and "ours acc" not in table  # a wiring check, not a result
 
 
 def test_quick_001_chain_continues_the_same_model(data_root, tmp_path):
