@@ -25,8 +25,15 @@ demo: install
 	$(BIN)/mnistlab data info mnist
 	$(BIN)/mnistlab train recipes/demo.yaml --out runs
 
+# The services some tests need are an explicit step, never a side effect of a test:
+# .ci/services.sh installs what is missing (apt-get, as root) and starts a throw-away
+# PostgreSQL on 127.0.0.1 for tests/services (and finds Chromium for tests/browser), then
+# stops it after pytest. tests/unit, tests/slow and tests/integration need neither.
 test: install
-	$(BIN)/python -m pytest -q
+	.ci/services.sh start .services.env; \
+	set -a; . ./.services.env; set +a; \
+	$(BIN)/python -m pytest -q; rc=$$?; \
+	.ci/services.sh stop .services.env; exit $$rc
 
 bench: install
 	$(BIN)/python benchmarks/epoch_speed.py

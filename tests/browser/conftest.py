@@ -1,8 +1,8 @@
 """Headless Chromium for browser tests: a `chromium` fixture (path to the binary) and helpers.
 
-The fixture finds Debian's chromium, or installs it with apt when running as root
-(`apt-get install -y chromium`, then once more after `apt-get update` if that fails).
-Where it cannot be installed the browser tests skip, except in CI, where they fail.
+The fixture finds Chromium ($CHROMIUM, else on PATH). It never installs it: `make test`
+does that first, as its explicit services step (.ci/services.sh). Where there is none the
+browser tests skip, except in CI, where they fail.
 
     def test_page(browser, tmp_path):          # browser.path is the `chromium` fixture
         dom = browser.dump_dom(tmp_path / "page.html")            # a file path or a URL
@@ -39,34 +39,13 @@ def find_chromium() -> str | None:
     return None
 
 
-def _apt(*args: str) -> bool:
-    # DPkg::Lock::Timeout: other test sessions may be installing at the same moment.
-    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=600", *args]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-def install_chromium() -> str | None:
-    """apt-get install chromium (root only); `apt-get update` first only if that fails."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    install = ("install", "-y", "--no-install-recommends", "chromium")
-    if not _apt(*install):
-        if not (_apt("update") and _apt(*install)):
-            return None
-    return find_chromium()
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Path to a headless-capable Chromium binary (installed on first use when possible)."""
-    path = find_chromium() or install_chromium()
+    """Path to a headless-capable Chromium binary."""
+    path = find_chromium()
     if path is None:
-        msg = "no Chromium found and it could not be installed (apt-get install chromium as root)"
+        msg = ("no Chromium found: `make test` installs it (.ci/services.sh start), or "
+               "apt-get install chromium, or set CHROMIUM=/path/to/chromium")
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)

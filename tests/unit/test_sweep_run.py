@@ -1,13 +1,8 @@
-"""Sweeps that really train (tiny synthetic data): results, failures, resume after SIGKILL,
-worker processes."""
+"""Sweeps that really train (tiny synthetic data): results, failures, resume from a
+checkpoint, worker processes (a sweep killed with SIGKILL: tests/slow)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -116,50 +111,3 @@ def test_unfinished_trial_continues_from_its_checkpoint(tmp_path, data):
     assert (run / "history.csv").read_text() == history
     again = json.loads((run / "metrics.json").read_text())
     assert again["test_accuracy"] == metrics["test_accuracy"]
-
-
-def test_resume_after_sigkill_runs_only_what_is_missing(tmp_path, data):
-    """Kill a sweep subprocess with SIGKILL mid-way, start it again (with 2 workers): every
-    trial ends with exactly one finished run, and the ones finished before are untouched."""
-    recipe = tiny_recipe(data, epochs=4)
-    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
-        "recipe": "r.yaml", "grid": {"model.layers.*.l2": [1e-2, 1e-4, 1e-6]}, "repeats": 2}))
-    out = tmp_path / "sw"
-    cmd = [sys.executable, "-m", "mnistlab", "sweep", str(tmp_path / "s.yaml"), "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:
-            if len(list(out.glob("trials/*/*/metrics.json"))) >= 2:
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.05)
-        else:
-            pytest.fail("the sweep did not finish 2 trials in time")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    before = {p.parent: p.stat().st_mtime_ns for p in out.glob("trials/*/*/metrics.json")}
-    assert 2 <= len(before) < 6, "kill the sweep before it finished"
-
-    done = subprocess.run(cmd + ["--workers", "2"], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert f"{len(before)} already done" in done.stdout
-
-    rows = read_rows(out / "results.csv")
-    assert sorted(r["trial"] for r in rows) == sorted(
-        f"{c:03d}-r{r}" for c in range(3) for r in range(2))
-    assert all(r["status"] == "done" for r in rows)
-    for trial_dir in (out / "trials").iterdir():
-        runs = finished_runs(trial_dir)
-        assert len(runs) == 1, f"{trial_dir.name}: {runs}"  # never run twice
-        leftovers = [p for p in trial_dir.iterdir() if p.is_dir() and p not in runs]
-        assert leftovers == []  # the run that was killed half-way was cleaned up
-    for run_dir, mtime in before.items():  # finished trials were not touched
-        assert (run_dir / "metrics.json").stat().st_mtime_ns == mtime
-    assert {str(out / r["run_dir"]) for r in rows} >= {str(p) for p in before}

@@ -1,9 +1,6 @@
-"""Tuning on tiny synthetic data: outputs, pruning hook, two processes on one SQLite study."""
+"""Tuning on tiny synthetic data: outputs, pruning hook (two processes on one study: tests/slow)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -110,34 +107,3 @@ def test_tune_reports_every_epoch_to_the_pruner(tmp_path, data):
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
     for t in study.trials:
         assert sorted(t.intermediate_values) == [1, 2, 3]
-
-
-def test_two_processes_share_one_sqlite_study(tmp_path, data):
-    (tmp_path / "r.yaml").write_text(yaml.safe_dump(tiny_recipe(data, epochs=1)))
-    (tmp_path / "space.yaml").write_text(yaml.safe_dump(SPACE))
-    out = tmp_path / "st"
-    cmd = [sys.executable, "-m", "mnistlab", "tune", str(tmp_path / "r.yaml"), "--space",
-           str(tmp_path / "space.yaml"), "--trials", "3", "--study", "shared", "--out", str(out),
-           "--pruner", "none"]  # this test is about sharing a study; pruning has its own test
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=300)
-        assert p.returncode == 0, stderr
-    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{out / 'study.db'}")
-    trials = study.trials
-    assert len(trials) == 6  # 3 + 3
-    assert sorted(t.number for t in trials) == list(range(6))
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    run_dirs = [t.user_attrs["run_dir"] for t in trials]
-    assert len(set(run_dirs)) == 6  # no trial ran twice or shared a run directory
-    for number in range(6):
-        runs = list((out / "trials" / f"{number:04d}").glob("*/metrics.json"))
-        assert len(runs) == 1
-    # --trials 0 only writes the study's results (what one does once all machines are done)
-    tune(tmp_path / "r.yaml", tmp_path / "space.yaml", trials=0, study="shared", out=out,
-         quiet=True)
-    rows = read_rows(out / "trials.csv")
-    assert [r["number"] for r in rows] == [str(n) for n in range(6)]
-    assert {r["run_dir"] for r in rows} == set(run_dirs)
