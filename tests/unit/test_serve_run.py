@@ -224,3 +224,26 @@ def test_blank_drawing_and_protocol_errors(server):
 
     # still serving after all of that
     assert request(server, "GET", "/api/info")[0] == 200
+
+
+def test_fifty_concurrent_clients_get_every_answer(server):
+    """Issue 17 item 10: 200 POST /api/predict from 50 clients connecting at once, 0 failures
+    (the standard library's default listen backlog of 5 reset some of these connections)."""
+    from concurrent.futures import ThreadPoolExecutor
+    body = png_bytes(shape_image("ring"))
+    start = threading.Barrier(50)
+
+    def client(i):
+        start.wait()  # all 50 connect in the same instant: a burst, as from a page under load
+        failures = 0
+        for _ in range(4):
+            try:
+                status, _ = request(server, "POST", "/api/predict", body, {"Content-Type": "image/png"})
+                failures += status != 200
+            except OSError:  # connection refused / reset / timed out
+                failures += 1
+        return failures
+
+    with ThreadPoolExecutor(50) as pool:
+        failures = sum(pool.map(client, range(50)))
+    assert failures == 0
