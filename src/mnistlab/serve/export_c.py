@@ -861,6 +861,9 @@ class CExport:
                    f"(fp32 model {self.fp32_accuracy:.2%}, {100 * (self.accuracy - self.fp32_accuracy):+.2f} pp); "
                    f"same class as the {ref} reference on {self.reference_agreement:.2%} (limit 99.9%); "
                    f"{self.us_per_image:.1f} µs/image on this CPU -> {'OK' if self.ok else 'FAILED'}")
+        if self.precision == "int8" and self.fp32_accuracy - self.accuracy > 0.003:
+            out.append(f"int8 loses {100 * (self.fp32_accuracy - self.accuracy):.2f} points against fp32 (limit 0.3): "
+                       "retrain with `--set quantize_aware=true` (quantisation-aware training), then export again")
         return out
 
 

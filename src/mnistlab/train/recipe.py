@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_batch": "auto",         # auto | N: batch size of evaluation passes
     "callbacks": {"early_stopping": None, "lr_schedule": None},
     "augment": None,              # issue 8; passed through untouched
+    "quantize_aware": False,      # train with int8 rounding in the forward pass (train/qat.py)
 }
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -245,6 +246,8 @@ def validate(config: dict) -> dict:
     if cb["early_stopping"] is not None:
         cb["early_stopping"] = _merge(EARLY_STOPPING_DEFAULTS, cb["early_stopping"], "callbacks.early_stopping")
     cb["lr_schedule"] = _named(cb["lr_schedule"], SCHEDULE_DEFAULTS, "callbacks.lr_schedule")
+    if not isinstance(cfg["quantize_aware"], bool):
+        raise MnistlabError(f"'quantize_aware' must be true or false, got {cfg['quantize_aware']!r}")
     from mnistlab.train.augment import validate_augment
     cfg["augment"] = validate_augment(cfg["augment"])
     return cfg

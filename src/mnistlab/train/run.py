@@ -237,6 +237,9 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
     torch.manual_seed(seed)  # weights and dropout; the batch order has its own generator
     splits = make_run_splits(cfg["data"], dataset)
     model, spec = build_model(cfg, splits)
+    if cfg["quantize_aware"]:
+        from mnistlab.train.qat import enable
+        enable(model)
     model.to(device)
     cfg.update(resolve_speed(cfg, model, device))  # every `auto` made concrete, into config.yaml
     if cfg["channels_last"]:  # the saved weights are made contiguous again
