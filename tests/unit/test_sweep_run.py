@@ -111,3 +111,25 @@ def test_unfinished_trial_continues_from_its_checkpoint(tmp_path, data):
     assert (run / "history.csv").read_text() == history
     again = json.loads((run / "metrics.json").read_text())
     assert again["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_worker_warnings_reach_the_user_once_as_one_line(tmp_path):
+    """Issue 17 item 14: two workers meeting the same warning print it once, in the CLI's
+    one-line format, not as Python's `file:line: UserWarning:` once per worker."""
+    import subprocess
+    import sys
+    rng = np.random.default_rng(0)
+    y = np.sort(rng.integers(0, 3, 240))  # sorted by class: validation_split warns
+    x = rng.integers(0, 255, (240, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "sorted.npz", x_train=x, y_train=y, x_test=x[:30], y_test=y[:30])
+    sweep = {"name": "w", "recipe": tiny_recipe(tmp_path / "sorted.npz", epochs=1),
+             "grid": {"optimizer.lr": [0.1, 0.2]}, "repeats": 1}
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(sweep))
+    proc = subprocess.run([sys.executable, "-m", "mnistlab", "sweep", str(tmp_path / "w.yaml"), "--workers",
+                           "2", "--quiet", "--out", str(tmp_path / "sw")], capture_output=True, text=True,
+                          timeout=300)
+    err = proc.stderr
+    assert proc.returncode == 0, err
+    lines = [line for line in err.splitlines() if "lacks" in line]
+    assert len(lines) == 1 and lines[0].startswith("mnistlab: warning: validation_split"), err
+    assert "UserWarning" not in err and ".py:" not in err, err

@@ -31,6 +31,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -282,6 +283,18 @@ def _init_worker(threads: int, dataset) -> None:
     _worker_dataset = dataset
 
 
+def _pool_trial(recipe: dict, trial_dir: str):
+    """run_trial in a worker process, its warnings handed back instead of printed: a worker
+    would print Python's raw `file:line: UserWarning:` lines, once in every worker. The
+    parent shows each message once, through the CLI's one-line format."""
+    with warnings.catch_warnings(record=True) as caught:
+        run, failure = run_trial(recipe, trial_dir)
+    seen = {}
+    for w in caught:
+        seen.setdefault(str(w.message), w.category)
+    return run, failure, list(seen.items())
+
+
 def run_trial(recipe: dict, trial_dir: str, quiet: bool = True) -> tuple[str | None, dict | None]:
     """Train one trial with `mnistlab.train.fit`; (run_dir, None) or (None, error record).
     Any exception is caught and recorded so that one bad trial does not stop the others."""
@@ -479,6 +492,7 @@ def _run_in_pool(next_trial, tdir: dict, workers: int, dataset, record) -> None:
     else:
         ctx = mp.get_context("spawn")
     exhausted = False
+    warned: set[str] = set()
     while not exhausted:
         with ProcessPoolExecutor(workers, mp_context=ctx,
                                  initializer=_init_worker, initargs=(threads, dataset)) as pool:
@@ -490,15 +504,19 @@ def _run_in_pool(next_trial, tdir: dict, workers: int, dataset, record) -> None:
                         if t is None:
                             exhausted = True
                             break
-                        fut = pool.submit(run_trial, t.recipe, str(tdir[t.id]))
+                        fut = pool.submit(_pool_trial, t.recipe, str(tdir[t.id]))
                         running[fut] = (t, time.perf_counter())
                     if not running:
                         break
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in done:
                         t, start = running[fut]
-                        run, failure = fut.result()  # BrokenProcessPool if a worker died
+                        run, failure, caught = fut.result()  # BrokenProcessPool if a worker died
                         del running[fut]
+                        for message, category in caught:
+                            if message not in warned:  # once per sweep, not once per worker
+                                warned.add(message)
+                                warnings.warn(message, category, stacklevel=1)
                         record(t, run, failure, time.perf_counter() - start)
             except BrokenProcessPool:
                 for t, start in running.values():
