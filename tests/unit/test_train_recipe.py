@@ -68,7 +68,7 @@ def test_schedule_and_missing_model():
         Recipe({"model": "m", "data": {"validation_split": 0.1, "split": [0.8, 0.1, 0.1]}})
 
 
-RECIPES = sorted(str(p) for p in (ROOT / "recipes").rglob("*.yaml") if not p.stem.endswith("-sweep"))
+RECIPES = sorted(str(p) for p in (ROOT / "recipes").rglob("*.yaml") if not p.stem.endswith(("-sweep", "-space")))  # sweep and tune-space files are not recipes
 
 
 @pytest.mark.parametrize("path", RECIPES)

@@ -29,14 +29,31 @@ def _add_sweep(sub, common) -> None:
                         "file against it takes the next untrained trial; results are gathered "
                         "there. Default: the trial folders under --out, one process")
     p.add_argument("--quiet", action="store_true", help="print no progress or table, only where the results are")
+    _add_recipe_overrides(p)
     p.set_defaults(func=_sweep)
+
+
+def _add_recipe_overrides(p) -> None:
+    """`--set` and `--epochs`, exactly as `mnistlab train` takes them."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of the base recipe, e.g. --set optimizer.lr=1e-3 (repeatable)")
+    p.add_argument("--epochs", type=count_arg, metavar="N", help="epochs per trial (overrides the recipe)")
+
+
+def _overrides(args) -> dict:
+    from mnistlab.train.recipe import parse_set
+    sets = parse_set(args.overrides)
+    if args.epochs is not None:
+        sets["epochs"] = args.epochs
+    return sets
 
 
 def _sweep(args) -> int:
     from mnistlab.sweep.grid import run_sweep
 
     out = run_sweep(args.sweep_file, out=args.out, workers=args.workers, quiet=args.quiet,
-                    retry_failed=not args.no_retry_failed, storage=args.storage)
+                    retry_failed=not args.no_retry_failed, storage=args.storage,
+                    overrides=_overrides(args))
     print(f"Sweep saved to {out}")
     return 0
 
@@ -64,6 +81,7 @@ def _add_tune(sub, common) -> None:
     p.add_argument("--pruner", default="median", choices=["median", "none"])
     p.add_argument("--seed", type=int, help="sampler seed (leave unset when several processes share a study)")
     p.add_argument("--quiet", action="store_true")
+    _add_recipe_overrides(p)
     p.set_defaults(func=_tune)
 
 
@@ -72,7 +90,7 @@ def _tune(args) -> int:
 
     out = tune(args.recipe, args.space, trials=args.trials, storage=args.storage,
                study=args.study, out=args.out, metric=args.metric, sampler=args.sampler,
-               pruner=args.pruner, seed=args.seed, quiet=args.quiet)
+               pruner=args.pruner, seed=args.seed, quiet=args.quiet, overrides=_overrides(args))
     print(f"Study results in {out}")
     return 0
 

@@ -110,7 +110,8 @@ def _expand_values(key: str, spec: Any) -> list:
                         f"{{{', '.join(RANGE_FORMS)}: [start, stop, n]}}, got {spec!r}")
 
 
-def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None) -> Sweep:
+def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None,
+               overrides: dict | None = None) -> Sweep:
     """Validate a sweep file (path or dict) into a Sweep; every configuration is checked
     as a recipe now, so a typo fails before any training."""
     name = None
@@ -143,6 +144,9 @@ def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None
         raise MnistlabError("sweep file needs `recipe:` (a recipe path relative to the sweep "
                             "file, or an inline recipe)")
     base = K.apply(base, spec.get("set") or {})
+    if overrides:  # the command line's --set / --epochs, applied as `mnistlab train` does
+        from mnistlab.train.recipe import apply_overrides
+        base = apply_overrides(copy.deepcopy(base), overrides)
     name = str(spec.get("name") or name or base.get("name") or "sweep")
 
     grid = spec.get("grid") or {}
@@ -358,8 +362,10 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
 
 def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
               dataset=None, quiet: bool = False, retry_failed: bool = True,
-              storage: str | None = None) -> Path:
+              storage: str | None = None, overrides: dict | None = None) -> Path:
     """Run (or resume) a sweep; returns the sweep directory.
+
+    `overrides` {recipe key: value} changes the base recipe like `train --set`.
 
     `dataset` (a mnistlab Dataset) replaces the recipe's data source, as in `fit`.
     Failed trials are retried when the sweep is started again unless retry_failed=False.
@@ -367,7 +373,7 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
     other process running the same sweep file against it (mnistlab.sweep.gridstudy);
     without it the trial folders under `out` are the record and one process runs them.
     """
-    sweep = source if isinstance(source, Sweep) else load_sweep(source)
+    sweep = source if isinstance(source, Sweep) else load_sweep(source, overrides=overrides)
     if workers < 1:
         raise MnistlabError(f"--workers must be at least 1, got {workers}")
     sweep_dir = Path(out) if out is not None else Path("sweeps") / sweep.name

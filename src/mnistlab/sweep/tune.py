@@ -15,6 +15,7 @@ never on the test set.
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import socket
@@ -149,8 +150,9 @@ class PruningHook:
 def tune(recipe, space, *, trials: int, storage: str | None = None, study: str | None = None,
          out: str | os.PathLike | None = None, dataset=None, metric: str = "max_val_accuracy",
          sampler: str = "tpe", pruner: str = "median", seed: int | None = None,
-         quiet: bool = False) -> Path:
+         quiet: bool = False, overrides: dict | None = None) -> Path:
     """Run `trials` trials of the study in this process, then write the study's results.
+    `overrides` {recipe key: value} changes the base recipe like `train --set`.
     Several processes (or machines) calling this with the same storage and study share it.
     Returns the study directory."""
     import optuna
@@ -167,7 +169,10 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
     if not isinstance(trials, int) or trials < 0:
         raise MnistlabError(f"--trials must be 0 or more, got {trials!r}")
     base = (_load_recipe_dict(Path(recipe)) if isinstance(recipe, (str, os.PathLike))
-            else dict(recipe))
+            else copy.deepcopy(recipe))
+    if overrides:
+        from mnistlab.train.recipe import apply_overrides
+        apply_overrides(base, overrides)
     space = load_space(space)
     for key in space:  # typos and impossible values fail here, not in every trial
         K.resolve(key, K.apply(base, {}))

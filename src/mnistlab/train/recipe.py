@@ -94,7 +94,14 @@ def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe
         config = read_yaml(Path(source))
     else:
         raise MnistlabError(f"a recipe must be a YAML path, a dict or a Recipe, not {type(source).__name__}")
-    for item in overrides or []:
+    apply_overrides(config, parse_set(overrides), updates)
+    return Recipe(config)
+
+
+def parse_set(items) -> dict:
+    """`--set KEY=VALUE` strings -> {key: value}, each value read as YAML (1e-3 a number)."""
+    out = {}
+    for item in items or []:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise MnistlabError(f"--set expects key=value (e.g. --set optimizer.lr=0.01), got '{item}'")
@@ -102,11 +109,19 @@ def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe
             value = load_yaml(text)
         except yaml.YAMLError:
             value = text
-        set_dotted(config, key.strip(), value)
-    for key, value in updates.items():
+        out[key.strip()] = value
+    return out
+
+
+def apply_overrides(config: dict, sets: dict, updates: dict | None = None) -> dict:
+    """`--set` values then keyword updates (None = not given) into a recipe dict, in place;
+    the one way train, sweep and tune apply their command-line overrides."""
+    for key, value in sets.items():
+        set_dotted(config, key, value)
+    for key, value in (updates or {}).items():
         if value is not None:
             set_dotted(config, key, value)
-    return Recipe(config)
+    return config
 
 
 def read_yaml(path: Path) -> dict:
