@@ -430,6 +430,7 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
                     f"{redact(storage)}, {n_done} done so far; running what is left -> {sweep_dir}")
 
             finished = 0
+            of = "" if shared is not None else f"/{n_todo}"  # a shared grid: others take some
 
             def record(t: Trial, run: str | None, failure: dict | None, seconds: float) -> None:
                 nonlocal finished
@@ -437,10 +438,10 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
                 m = shared.finish(t, run, failure) if shared is not None else None
                 if failure is not None:
                     _record_failure(tdir[t.id], failure)
-                    say(f"[{finished}] {t.id} seed {t.seed} FAILED: {failure['error']}")
+                    say(f"[{finished}{of}] {t.id} seed {t.seed} FAILED: {failure['error']}")
                 else:
                     m = m or R.trial_metrics(Path(run))
-                    say(f"[{finished}] {t.id} seed {t.seed} "
+                    say(f"[{finished}{of}] {t.id} seed {t.seed} "
                         f"{sweep.metrics[0]} {R.format_value(m[sweep.metrics[0]])} ({seconds:.1f} s)")
                 save_results()
 
