@@ -90,3 +90,21 @@ def test_cli_rejects_bad_arguments_in_one_line(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and "\n" not in err and "Traceback" not in err
+
+
+def test_one_line_per_candidate_trained_or_skipped():
+    """Issue 17 item 13: params, MACs, validation accuracy and seconds, or why it was skipped."""
+    import optuna
+
+    from mnistlab.sweep.search import candidate_line
+    S = optuna.trial.TrialState
+    done = optuna.trial.create_trial(state=S.COMPLETE, values=[0.98125, 5874],
+                                     user_attrs={"params": 5874, "macs": 812345})
+    done.number = 3
+    line = candidate_line(done)
+    assert line.startswith("trial 3: 5,874 params, 812,345 MACs, val_accuracy 0.9812, ") and line.endswith(" s")
+    over = optuna.trial.create_trial(state=S.PRUNED, user_attrs={"params": 7210, "macs": 9000,
+                                                                 "rejected": "7210 params > budget 6000"})
+    over.number = 4
+    assert candidate_line(over) == ("trial 4: 7,210 params, 9,000 MACs, over budget: skipped without "
+                                    "training (7210 params > budget 6000)")

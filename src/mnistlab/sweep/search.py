@@ -21,6 +21,7 @@ import dataclasses
 import io
 import math
 import socket
+import sys
 import warnings
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def without_test(ds):
 def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
     import optuna
 
-    from mnistlab.models import check_budget, count_params
+    from mnistlab.models import check_budget, count_params, summary
     from mnistlab.train import fit
     from mnistlab.train.run import load_run
 
@@ -186,6 +187,7 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
             raise optuna.TrialPruned(str(why)) from None
         params = count_params(spec)
         trial.set_user_attr("params", params)
+        trial.set_user_attr("macs", summary(spec).macs)
         trial.set_user_attr("spec", spec)
         if params > cfg.max_params:  # counted before training: no time spent on it
             trial.set_user_attr("rejected", f"{params} params > budget {cfg.max_params}")
@@ -256,22 +258,59 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
     # Over-budget candidates cost nothing, so they do not count as trials: this process
     # stops once it has trained `trials` architectures (capped so a tiny budget still ends).
     trained = 0
+    bar = _trials_bar(cfg.trials, cfg.quiet)
 
     def count(study, trial):
         nonlocal trained
         if trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL):
             trained += 1
-            if not cfg.quiet and trial.state == optuna.trial.TrialState.COMPLETE:
-                print(f"trial {trial.number}: {int(trial.values[1])} params, val_accuracy {trial.values[0]:.4f}")
+            if bar is not None:
+                bar.update(1)
+        if not cfg.quiet:  # every candidate, trained or skipped, gets its line
+            (bar.write if bar is not None else print)(candidate_line(trial))
         if trained >= cfg.trials:
             study.stop()
 
     # catch: a candidate that crashes (e.g. diverges) is recorded as FAIL; the study goes on
-    if cfg.trials:
-        st.optimize(objective, n_trials=cfg.trials * 50, callbacks=[count], catch=(Exception,),
-                    gc_after_trial=True, show_progress_bar=False)
+    try:
+        if cfg.trials:
+            st.optimize(objective, n_trials=cfg.trials * 50, callbacks=[count], catch=(Exception,),
+                        gc_after_trial=True, show_progress_bar=False)
+    finally:
+        if bar is not None:
+            bar.close()
     write_front(st, out_dir, cfg, ds)
     return out_dir
+
+
+def _trials_bar(total: int, quiet: bool):
+    """A tqdm bar over the architectures to train (stderr, terminals only), or None."""
+    if quiet or not total or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="search", unit="trial", dynamic_ncols=True, file=sys.stderr)
+
+
+def candidate_line(trial) -> str:
+    """One line per candidate: its size and cost, then its result or why it was skipped."""
+    import optuna
+    a = trial.user_attrs
+    line = f"trial {trial.number}:"
+    if "params" in a:
+        line += f" {a['params']:,} params"
+    if "macs" in a:
+        line += f", {a['macs']:,} MACs"
+    seconds = (trial.duration.total_seconds() if trial.duration is not None else 0.0)
+    state = trial.state
+    if state == optuna.trial.TrialState.COMPLETE:
+        return f"{line}, val_accuracy {trial.values[0]:.4f}, {seconds:.1f} s"
+    if state == optuna.trial.TrialState.PRUNED:
+        why = a.get("rejected", "pruned")
+        over = "params >" in why or "budget" in why
+        sep = "," if line.endswith(("params", "MACs")) else ""
+        return f"{line}{sep} {'over budget' if over else 'rejected'}: skipped without training ({why})"
+    sep = "," if line.endswith(("params", "MACs")) else ""
+    return f"{line}{sep} failed after {seconds:.1f} s"
 
 
 # ---------------------------------------------------------------------- outputs
