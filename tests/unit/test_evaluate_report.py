@@ -148,3 +148,31 @@ def test_report_escapes_run_text(tmp_path):
     run_dir = make_run(tmp_path, "20240101-000000-x<script>")
     page = write_report(run_dir, predictions=hand_predictions()).read_text()
     assert "<script>" not in page and "x&lt;script&gt;" in page
+
+
+def test_durations_read_like_a_person_would():
+    from mnistlab.evaluate.report import duration
+    assert duration(92.9740) == "1 min 33 s"
+    assert [duration(s) for s in (9.87, 60, 3725)] == ["9.9 s", "1 min", "1 h 02 min"]
+
+
+def test_report_says_which_epoch_was_evaluated_and_plots_the_learning_rate(tmp_path):
+    """Issue 17 item 16: evaluated weights, the learning-rate curve, durations."""
+    run_dir = make_run(tmp_path, epochs=4)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics.update(evaluated_epoch=2, best_epoch=2, train_seconds=92.974, stopped_early=False)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    rows = list(csv.reader(open(run_dir / "history.csv")))
+    for i, lr in zip(range(1, 5), [0.1, 0.1, 0.01, 0.001]):  # a step schedule
+        rows[i][5] = str(lr)
+    with open(run_dir / "history.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    page = write_report(run_dir, predictions=hand_predictions()).read_text()
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert "weights evaluated" in text and "epoch 2 of 4 (best, restored)" in text
+    assert "1 min 33 s" in text and "92.974" not in text
+    assert "learning-rate" in page
+    no_lr = [{k: v for k, v in row.items() if k != "lr"} for row in read_run(run_dir).history]
+    with Image.open(run_dir / "plots" / "history.png") as three, \
+            Image.open(plots.plot_history(no_lr, tmp_path / "two.png")) as two:
+        assert three.size[0] > two.size[0] * 1.3  # a third panel: the learning rate

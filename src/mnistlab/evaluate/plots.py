@@ -40,9 +40,21 @@ def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 
 def plot_history(history: list[dict], path, title: str = "") -> Path:
-    """Training and validation loss and accuracy per epoch, side by side (as in every notebook)."""
-    fig = Figure(figsize=(10, 3.8))
-    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
+    """Training and validation loss and accuracy per epoch, side by side (as in every notebook),
+    and the learning rate per epoch when the history has it (schedules, ReduceLROnPlateau)."""
+    epochs_lr, lrs = _series(history, "lr")
+    fig = Figure(figsize=(15 if lrs else 10, 3.8))
+    axes = fig.subplots(1, 3 if lrs else 2)
+    if lrs:
+        ax = axes[2]
+        ax.plot(epochs_lr, lrs, "-o", markersize=3, color="tab:green")
+        if min(lrs) > 0 and max(lrs) / min(lrs) >= 10:  # decades apart: a log axis shows the steps
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("learning rate (last step)")
+        ax.grid(alpha=0.3)
+    for ax, metric in zip(axes[:2], ("loss", "accuracy")):
         for key, style in ((metric, "-o"), (f"val_{metric}", "-s")):
             x, y = _series(history, key)
             if x:

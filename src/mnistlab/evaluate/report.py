@@ -49,6 +49,27 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def duration(seconds) -> str:
+    """Seconds as a person reads them: 9.87 -> '9.9 s', 92.974 -> '1 min 33 s', 3725 -> '1 h 02 min'."""
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.1f} s"
+    whole = int(round(s))
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s" if whole % 60 else f"{whole // 60} min"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def evaluated_weights(m: dict) -> str | None:
+    """Which epoch's weights the test numbers and model.safetensors are, in words."""
+    epoch = m.get("evaluated_epoch")
+    if epoch is None:
+        return None
+    if m.get("best_epoch") == epoch and epoch != m.get("epochs_run"):
+        return f"epoch {epoch} of {m.get('epochs_run')} (best, restored)"
+    return f"epoch {epoch} of {m.get('epochs_run')} (last)" if m.get("epochs_run") else f"epoch {epoch}"
+
+
 def table(header: list[str], rows: list[list], *, id: str = "", left: int = 1,
           total_rows: int = 0) -> str:
     """An HTML table; the first `left` columns are left-aligned (names), the rest numbers."""
@@ -110,12 +131,15 @@ def _shape(shape) -> str:
 def _summary_section(run: RunFiles, ev: dict | None) -> str:
     m = run.metrics
     kpis = []
+    train_time = m.get("train_seconds")
     for label, value in (("test accuracy", m.get("test_accuracy")), ("test loss", m.get("test_loss")),
                          ("parameters", m.get("params")), ("epochs", m.get("epochs_run")),
-                         ("train seconds", m.get("train_seconds"))):
+                         ("weights evaluated", evaluated_weights(m)),
+                         ("training time", None if train_time is None else duration(train_time))):
         if value is not None:
             kpis.append(f"<div>{_e(label)}<b>{_e(_fmt(value))}</b></div>")
-    flat = [[k, v] for k, v in m.items() if k not in ("versions", "classes")]
+    flat = [[k, duration(v) if k.endswith("seconds") and isinstance(v, (int, float)) else v]
+            for k, v in m.items() if k not in ("versions", "classes")]
     flat += [[f"versions.{k}", v] for k, v in (m.get("versions") or {}).items()]
     parts = [f'<div class="kpi">{"".join(kpis)}</div>'] if kpis else []
     parts.append(table(["metric", "value"], flat, id="metrics-table", left=2) if flat
@@ -167,8 +191,9 @@ def _history_section(history: list[dict], curves: Path | None) -> str:
     if not history:
         return _section("curves", "Training curves", _note("history.csv is missing or empty"))
     cols = [c for c in history[0]]
-    rows = [[row.get(c) if row.get(c) is not None else "" for c in cols] for row in history]
-    return _section("curves", "Training curves", image(curves, "loss and accuracy curves"),
+    rows = [[("" if row.get(c) is None else duration(row[c]) if c == "seconds" else row[c]) for c in cols]
+            for row in history]
+    return _section("curves", "Training curves", image(curves, "loss, accuracy and learning-rate curves"),
                     f"<details><summary>History ({len(history)} epochs)</summary>"
                     f"{table(cols, rows, id='history-table', left=0)}</details>")
 
