@@ -252,3 +252,35 @@ def test_best_weights_restored_after_all_epochs_and_evaluated_epoch_recorded(tmp
     assert best < 5, val  # the seed and lr above make an earlier epoch the best: a real restore
     plain = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True, report=False))
     assert plain.metrics["evaluated_epoch"] == 2  # no early stopping: the last epoch's weights
+
+
+def test_divergence_rule():
+    from mnistlab.train.divergence import DivergenceGuard
+    guard = DivergenceGuard(10)  # limit 100 x ln(10) = 230.3
+    assert guard.check({"loss": 2.3}) is None and guard.check({"loss": 200.0}) is None
+    assert "over 100 x ln(10) = 230" in guard.check({"loss": 6e5})
+    assert "nan" in guard.check({"loss": float("nan")})
+
+
+def test_finite_divergence_is_a_verdict_not_a_success(tmp_path, monkeypatch):
+    """Issue 17 item 8: a loss that explodes without NaN (Adam lr 1e6: 4e25, then 6e5) stops
+    training, keeps and evaluates the last good epoch, says so in metrics.json, exits 2."""
+    real = run_mod.train_epoch
+
+    def explode_in_epoch_3(*args, **kw):
+        logs = real(*args, **kw)
+        if len(explode_in_epoch_3.seen) == 2:  # finite but far beyond any healthy loss
+            logs["sums"] = logs["sums"].clone().index_fill_(0, torch.tensor([0]), 6e5 * 72)
+        explode_in_epoch_3.seen.append(1)
+        return logs
+    explode_in_epoch_3.seen = []
+    monkeypatch.setattr(run_mod, "train_epoch", explode_in_epoch_3)
+    with pytest.raises(MnistlabError, match=r"training diverged: .* in epoch 3; lower the learning rate.*epoch 2"):
+        fit(recipe(epochs=5), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+    (run_dir,) = list(tmp_path.iterdir())
+    run = load_run(run_dir)
+    assert run.metrics["verdict"] == "diverged" and run.metrics["diverged"]["epoch"] == 3
+    assert run.metrics["evaluated_epoch"] == 2 and run.metrics["epochs_run"] == 2
+    assert run.metrics["test_accuracy"] is not None and len(run.history) == 2
+    ok = load_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True, report=False))
+    assert ok.metrics["verdict"] == "ok"

@@ -132,6 +132,9 @@ def _summary_section(run: RunFiles, ev: dict | None) -> str:
     m = run.metrics
     kpis = []
     train_time = m.get("train_seconds")
+    if m.get("verdict") == "diverged":  # first and loud: these numbers are not a success
+        d = m.get("diverged") or {}
+        kpis.append(f'<div>verdict<b>diverged in epoch {_e(d.get("epoch"))}</b></div>')
     for label, value in (("test accuracy", m.get("test_accuracy")), ("test loss", m.get("test_loss")),
                          ("parameters", m.get("params")), ("epochs", m.get("epochs_run")),
                          ("weights evaluated", evaluated_weights(m)),

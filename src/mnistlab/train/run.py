@@ -12,7 +12,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import platform
 import shutil
@@ -31,6 +30,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.hardware import resolve_speed
 from mnistlab.models import count_params
 from mnistlab.train.callbacks import make_early_stopping, make_schedule
+from mnistlab.train.divergence import DivergenceGuard
 from mnistlab.train.loop import Timer, epoch_values, evaluate, progress_bar, train_epoch
 from mnistlab.train.optim import make_optimizer
 from mnistlab.train.parallel import BatchSplit, resolve_split
@@ -256,6 +256,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
     optimizer = make_optimizer(model.parameters(), cfg["optimizer"])
     schedule = make_schedule(cfg["callbacks"]["lr_schedule"], cfg["optimizer"]["lr"], cfg["epochs"])
     stopper = make_early_stopping(cfg["callbacks"]["early_stopping"])
+    guard = DivergenceGuard(len(splits.classes))
+    diverged = None  # (epoch, reason) once the guard trips
     order = torch.Generator().manual_seed(seed)
     augment, aug_gen = None, None
     if cfg["augment"] is not None:
@@ -335,8 +337,12 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
                     val = (evaluate(net, x_va, y_va, penalty=penalty, label_smoothing=smoothing, split=split,
                                     batch_size=cfg["eval_batch"], sync=False) if has_val else None)
                     logs["loss"], logs["accuracy"], val_loss, val_acc = epoch_values(logs.pop("sums"), val)
-                    if not math.isfinite(logs["loss"]):
-                        raise _nan_error(epoch + 1, logs["loss"], cfg, run_dir)
+                    diverged = (epoch + 1, guard.check(logs))
+                if diverged[1] is not None:
+                    if run_dir is None:  # the first epoch: nothing good to keep
+                        raise _diverged_error(*diverged, cfg, None)
+                    break  # the last good checkpoint stays; it is evaluated below
+                diverged = None
                 row = {"epoch": epoch + 1, "loss": logs["loss"], "accuracy": logs["accuracy"],
                        "val_loss": val_loss, "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
                 state.history.append(row)
@@ -367,6 +373,10 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
     # Keras restores the best weights at the end of training, stopped early or not; the
     # checkpoint keeps the last epoch's state, so resuming continues where training was.
     evaluated_epoch = state.epoch
+    if diverged is not None:
+        ck = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        say(f"Diverged in epoch {diverged[0]}: {diverged[1]}; evaluating epoch {state.epoch}'s weights")
     restored = stopper.on_train_end(model) if stopper is not None else None
     if restored is not None:
         evaluated_epoch = restored + 1
@@ -382,7 +392,11 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
                "epochs_run": state.epoch, "train_seconds": round(state.train_seconds, 3), "seed": cfg["seed"],
                "device": str(device), "versions": _versions(), "classes": list(splits.classes),
                "stopped_early": state.stopped, "val_is_test": bool(splits.val_is_test),
-               "evaluated_epoch": evaluated_epoch}  # whose weights model.safetensors and test_* are
+               "evaluated_epoch": evaluated_epoch,  # whose weights model.safetensors and test_* are
+               "verdict": "ok" if diverged is None else "diverged"}
+    if diverged is not None:
+        metrics["diverged"] = {"epoch": diverged[0], "reason": diverged[1],
+                               "rule": "training loss not finite or above 100 x ln(classes)"}
     if stopper is not None:
         metrics["best_epoch"] = stopper.best_epoch + 1
     write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -391,6 +405,8 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
     if report:
         _write_report(run_dir, say, dataset)
     say(f"Run saved to {run_dir}")
+    if diverged is not None:  # after the files: the run is kept, but it is not a success
+        raise _diverged_error(*diverged, cfg, run_dir)
     return run_dir
 
 
@@ -406,11 +422,11 @@ def _write_report(run_dir: Path, say, dataset=None) -> None:
         say(f"Report not written: {err}")
 
 
-def _nan_error(epoch: int, value: float, cfg: dict, run_dir) -> MnistlabError:
+def _diverged_error(epoch: int, reason: str, cfg: dict, run_dir) -> MnistlabError:
     lr = cfg["optimizer"]["lr"]
-    kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir}" if run_dir is not None
-            else "nothing was saved")
-    return MnistlabError(f"the training loss became {value} in epoch {epoch}; lower the learning rate "
+    kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir} (evaluated; metrics.json "
+            "verdict: diverged)" if run_dir is not None else "nothing was saved")
+    return MnistlabError(f"training diverged: {reason} in epoch {epoch}; lower the learning rate "
                          f"(e.g. --set optimizer.lr={lr / 10:g}); {kept}")
 
 
