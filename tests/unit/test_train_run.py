@@ -284,3 +284,23 @@ def test_finite_divergence_is_a_verdict_not_a_success(tmp_path, monkeypatch):
     assert run.metrics["test_accuracy"] is not None and len(run.history) == 2
     ok = load_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True, report=False))
     assert ok.metrics["verdict"] == "ok"
+
+
+def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys):
+    """Issue 17 item 11: like calling Keras fit again; runtime options allowed on resume."""
+    from mnistlab.cli import main
+    ds = tiny_dataset()
+    run_dir = fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True, report=False)
+    two = load_run(run_dir)
+    with pytest.raises(MnistlabError, match="pass --epochs N with N > 2"):
+        fit(resume=run_dir, dataset=ds, quiet=True, report=False)
+    fit(resume=run_dir, dataset=ds, quiet=True, report=False, epochs=4, threads=1, device="cpu")
+    four = load_run(run_dir)
+    assert four.metrics["epochs_run"] == 4 and len(four.history) == 4
+    assert strip(four.history[:2]) == strip(two.history)  # the first two epochs are kept as they were
+    # the same as training 4 epochs straight away
+    straight = load_run(fit(recipe(epochs=4), dataset=ds, out=tmp_path / "s", quiet=True, report=False))
+    assert strip(four.history) == strip(straight.history)
+    # CLI: runtime options are fine, recipe options are named
+    assert main(["train", "--resume", str(run_dir), "--threads", "1", "--seed", "3"]) == 2
+    assert "drop --seed" in capsys.readouterr().err

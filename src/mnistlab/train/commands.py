@@ -38,7 +38,9 @@ def register(sub, common) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                    help="auto (default): bf16 where the hardware runs it natively (AVX512-BF16/AMX, bf16 GPUs), else fp32")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default: runs)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint; with --epochs N, train a "
+                        "finished run on to N epochs in all (like calling Keras fit again)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     p.add_argument("--no-report", action="store_true", help="skip report.html and plots/ at the end")
     p.set_defaults(func=_train)
@@ -49,9 +51,14 @@ def _train(args) -> int:
     from mnistlab.train import fit, load_recipe
 
     if args.resume:
-        if args.recipe or args.model or args.overrides or args.epochs or args.dataset or args.precision or args.threads:
-            raise MnistlabError("--resume continues a run with its own config.yaml; drop the recipe/--model/--set")
-        fit(resume=args.resume, quiet=args.quiet, report=not args.no_report)
+        recipe_options = [name for name, given in (
+            ("RECIPE", args.recipe), ("--model", args.model), ("--set", args.overrides),
+            ("--dataset", args.dataset), ("--precision", args.precision), ("--seed", args.seed is not None)) if given]
+        if recipe_options:
+            raise MnistlabError(f"--resume continues a run with its own config.yaml; drop {', '.join(recipe_options)} "
+                                "(--epochs N extends it; --threads, --device, --quiet, --no-report apply)")
+        fit(resume=args.resume, quiet=args.quiet, report=not args.no_report, epochs=args.epochs,
+            threads=args.threads, device=args.device)
         return 0
     if bool(args.recipe) == bool(args.model):
         raise MnistlabError("give a recipe (mnistlab train RECIPE.yaml) or --model ZOO_NAME, not both or neither")

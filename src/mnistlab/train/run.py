@@ -185,26 +185,44 @@ class _State:
 
 
 def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, report=True,
-        on_epoch_end=None) -> Path:
+        on_epoch_end=None, epochs=None, threads=None, device=None) -> Path:
     """Train a recipe (Recipe, dict or YAML path) and write a run directory; returns its path.
 
     `dataset` (a mnistlab.data.Dataset) replaces the recipe's data source. `resume` is an
     unfinished run directory to continue (its config.yaml is the recipe). `on_epoch_end(epoch,
     row)` is called after each epoch's checkpoint (epoch 0-based, row = the history row);
     tuning uses it to report to Optuna's pruner, and whatever it raises leaves fit unchanged.
+
+    With `resume`: `epochs` larger than the epochs run extends the run, finished or not, as
+    calling Keras' fit again would (EarlyStopping starts counting afresh); `threads` and
+    `device` change only how it runs. Without `resume` the recipe says all three.
     """
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").is_file():
             raise MnistlabError(f"{run_dir} is not a run directory (no config.yaml); pass a folder under runs/")
-        if (run_dir / "metrics.json").is_file():
-            raise MnistlabError(f"{run_dir} already finished (metrics.json exists); start a new run instead")
         if not (run_dir / "checkpoint.pt").is_file():
             raise MnistlabError(f"{run_dir} has no checkpoint.pt to resume from")
-        recipe = Recipe(read_yaml(run_dir / "config.yaml"))
+        config = read_yaml(run_dir / "config.yaml")
+        finished = run_dir / "metrics.json"
+        if finished.is_file():
+            done = int(json.loads(finished.read_text()).get("epochs_run") or config.get("epochs") or 0)
+            if epochs is None or int(epochs) <= done:
+                raise MnistlabError(f"{run_dir} already finished after {done} epochs; pass --epochs N with N > "
+                                    f"{done} to train it further (like calling Keras fit again)")
+        if epochs is not None:
+            config["epochs"] = int(epochs)
+            recipe = Recipe(config)  # validated before the run directory changes
+            write_atomic(run_dir / "config.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+            # no longer finished: interrupted from here on, a plain resume completes it
+            finished.unlink(missing_ok=True)
+        recipe = Recipe(config)
         work_dir = run_dir
     else:
+        if epochs is not None or threads is not None or device is not None:
+            raise MnistlabError("epochs, threads and device are recipe keys for a new run "
+                                "(load_recipe(..., epochs=N)); as fit() keywords they apply to resume=")
         if recipe is None:
             raise MnistlabError("fit() needs a recipe (a Recipe, a dict or a YAML path) or resume=RUN_DIR")
         recipe = load_recipe(recipe)
@@ -213,6 +231,10 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, repo
         run_dir = None
         work_dir = Path(tempfile.mkdtemp(dir=out, prefix=f".{recipe.name}.partial-"))
     cfg = recipe.to_dict()
+    if threads is not None:  # runtime only: not written to config.yaml
+        cfg["threads"] = int(threads)
+    if device is not None:
+        cfg["device"] = device
     if dataset is not None:
         cfg["data"]["dataset"] = dataset.name
     threads = torch.get_num_threads()
@@ -295,6 +317,10 @@ def _fit(cfg, dataset, work_dir, run_dir, out, say, quiet, report, on_epoch_end,
         if split is not None and ck["rng"].get("split") is not None:
             split.set_state(ck["rng"]["split"])
         state = _State(**ck["state"])
+        if state.stopped and state.epoch < cfg["epochs"]:  # extended: a new fit, as in Keras
+            state.stopped = False
+            if stopper is not None:  # Keras' on_train_begin: wait and best weights start afresh
+                stopper.wait, stopper.stopped_epoch, stopper.best_weights = 0, 0, None
         say(f"Resuming {run_dir} after epoch {state.epoch}/{cfg['epochs']}")
     else:
         sizes = f"{len(y_tr)} train, {len(y_va) if has_val else 0} val"
