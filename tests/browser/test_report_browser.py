@@ -47,7 +47,7 @@ def test_report_images_decode_and_tables_render(browser, report, tmp_path):
     assert found, f"probe did not run; DOM starts: {dom[:500]}"
     result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     images = result["images"]
-    assert [i["alt"] for i in images] == ["loss and accuracy curves", "confusion matrix heatmap",
+    assert [i["alt"] for i in images] == ["loss, accuracy and learning-rate curves", "confusion matrix heatmap",
                                           "misclassified samples", "sample images"]
     for img in images:  # decoded by the browser (naturalWidth is 0 for a broken image) and laid out
         assert img["complete"] and img["w"] > 100 and img["h"] > 50 and img["shown"] > 100, img
