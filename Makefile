@@ -13,7 +13,8 @@ endif
 
 install: $(STAMP)
 
-# torch first, pinned: on this machine pip resolves it to the local CPU wheel, so no CUDA
+# torch first, pinned for development (pyproject.toml declares a range so that a user's
+# torch is kept): on this machine pip resolves it to the local CPU wheel, so no CUDA
 # build is ever pulled in by a looser requirement later.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -21,7 +21,6 @@ from mnistlab.io import load_yaml
 from mnistlab.reproduce import fashion5
 from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
 
-REPO = Path(__file__).resolve().parents[3]
 QUICK_TRAIN, QUICK_TEST = 512, 256    # images per split in --quick
 FASHION5 = "fashion-mnist-5class.npy"
 
@@ -38,11 +37,10 @@ class Result:
 
 
 def recipe_path(rel: str) -> Path:
-    """A recipe named in notebooks.py: from the working directory, else the repository."""
-    for base in (Path.cwd(), REPO):
-        if (base / rel).is_file():
-            return base / rel
-    raise MnistlabError(f"recipe {rel} not found; run from the mnistlab repository root")
+    """A recipe named in notebooks.py (recipes/<file>.yaml): from the working directory,
+    else the copy shipped in the package (so an installed wheel runs from any folder)."""
+    from mnistlab.recipes import find
+    return find(rel)
 
 
 def load_recipe_dict(exp: Experiment) -> dict:

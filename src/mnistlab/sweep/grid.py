@@ -118,6 +118,9 @@ def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None
     if not isinstance(source, dict):
         path = Path(source)
         if not path.is_file():
+            from mnistlab.recipes import packaged  # a shipped sweep file, e.g. nb003-l2-sweep
+            path = packaged(str(source)) or path
+        if not path.is_file():
             raise MnistlabError(f"sweep file '{path}' not found")
         try:
             spec = load_yaml(path.read_text())

@@ -1,5 +1,5 @@
-"""CLI: `mnistlab train RECIPE.yaml [--set k=v ...]`, `mnistlab train --model ZOO_NAME`,
-`mnistlab train --resume RUN_DIR`."""
+"""CLI: `mnistlab train RECIPE [--set k=v ...]`, `mnistlab train --model ZOO_NAME`,
+`mnistlab train --resume RUN_DIR`; `mnistlab recipes list|copy` for the packaged recipes."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,7 @@ QUICK_DEFAULTS = {"optimizer": {"name": "adam", "lr": 0.001}, "batch_size": 128,
 
 EPILOG = """\
 examples:
+  mnistlab train nb000-cnn --epochs 3               # a packaged recipe, by name, from any folder
   mnistlab train recipes/nb000-cnn.yaml --epochs 3
   mnistlab train recipes/nb002-cnn.yaml --set optimizer.lr=0.002 --set callbacks.early_stopping.patience=3
   mnistlab train --model nb002-cnn --dataset fashion-mnist --epochs 2
@@ -26,7 +27,8 @@ def register(sub, common) -> None:
                        description="Train a model and write runs/<timestamp>-<name>/ (config.yaml, "
                                    "history.csv, metrics.json, model.safetensors, checkpoint.pt, report.html).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", nargs="?", metavar="RECIPE.yaml", help="the recipe to train")
+    p.add_argument("recipe", nargs="?", metavar="RECIPE",
+                   help="a recipe file, or the name of a packaged recipe (see `mnistlab recipes list`)")
     p.add_argument("--model", metavar="ZOO_NAME", help="train a zoo model with the defaults below (no recipe)")
     p.add_argument("--dataset", metavar="NAME_OR_PATH", help="dataset for --model (default: mnist)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -44,6 +46,28 @@ def register(sub, common) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     p.add_argument("--no-report", action="store_true", help="skip report.html and plots/ at the end")
     p.set_defaults(func=_train)
+
+    r = sub.add_parser("recipes", parents=[common], help="list the packaged recipes or copy one to edit",
+                       description="The recipes shipped with mnistlab; any of them trains by name "
+                                   "(mnistlab train NAME) from any folder.")
+    rs = r.add_subparsers(dest="recipes_command", required=True, metavar="ACTION")
+    rs.add_parser("list", help="the packaged recipe names").set_defaults(func=_recipes_list)
+    c = rs.add_parser("copy", help="copy a packaged recipe into a folder")
+    c.add_argument("name", help="recipe name, e.g. nb002-cnn")
+    c.add_argument("dest", nargs="?", default=".", metavar="DIR", help="target folder (default: .)")
+    c.set_defaults(func=_recipes_copy)
+
+
+def _recipes_list(args) -> int:
+    from mnistlab.recipes import names
+    print("\n".join(names()))
+    return 0
+
+
+def _recipes_copy(args) -> int:
+    from mnistlab.recipes import copy
+    print(copy(args.name, args.dest))
+    return 0
 
 
 def _train(args) -> int:

@@ -81,7 +81,8 @@ class Recipe:
 
 
 def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe:
-    """A Recipe from a Recipe, a dict or a YAML path, with `key=value` overrides applied.
+    """A Recipe from a Recipe, a dict, a YAML path or a packaged recipe's name, with
+    `key=value` overrides applied.
 
     `updates` are dotted keys set directly (the CLI's --epochs/--seed/--device), e.g.
     load_recipe("r.yaml", ["optimizer.lr=0.01"], epochs=3).
@@ -91,7 +92,8 @@ def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe
     elif isinstance(source, dict):
         config = copy.deepcopy(source)
     elif isinstance(source, (str, os.PathLike)):
-        config = read_yaml(Path(source))
+        from mnistlab.recipes import find
+        config = read_yaml(find(source))
     else:
         raise MnistlabError(f"a recipe must be a YAML path, a dict or a Recipe, not {type(source).__name__}")
     apply_overrides(config, parse_set(overrides), updates)
