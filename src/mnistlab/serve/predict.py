@@ -156,14 +156,15 @@ class Predictor:
         run = load_run(run_dir)
         return cls(run.model, run.classes, run_input_shape(run))
 
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, H, W) uint8 MNIST-style images -> (N, K) class probabilities."""
+    def probabilities(self, images) -> np.ndarray:
+        """(N, K) class probabilities for images as serve.arrays accepts them: numpy or
+        torch, (N, H, W), (N, H, W, 1) or (H, W), uint8 0..255 or float 0..1."""
         import torch
-        H, W, C = self.input_shape
-        x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).float().div_(255)
-        x = x.reshape(-1, 1, H, W).expand(-1, C, H, W)  # gray replicated for colour models
+
+        from mnistlab.serve.arrays import to_unit_float
+        x = torch.from_numpy(to_unit_float(images, self.input_shape)).permute(0, 3, 1, 2)
         with torch.inference_mode():
-            return torch.softmax(self.model(x), dim=1).numpy()
+            return torch.softmax(self.model(x.contiguous()), dim=1).numpy()
 
     def predict(self, sources, top: int = 3) -> list[Prediction]:
         """One Prediction per source, in order; bad images carry an error, not an exception."""

@@ -134,8 +134,10 @@ def epoch_values(train_sums: torch.Tensor, val_pair: torch.Tensor | None = None)
 
 
 def progress_bar(epoch: int, epochs: int, steps: int, *, quiet: bool, device: torch.device):
-    """A tqdm bar for one epoch, or None when quiet or stderr is not a terminal."""
-    if quiet or not sys.stderr.isatty():
+    """A tqdm bar for one epoch: on a terminal, and in a Jupyter/Colab kernel (whose stderr
+    is never a TTY; tqdm.auto draws a widget there). None when quiet or in a log file."""
+    from mnistlab.display import in_notebook
+    if quiet or not (sys.stderr.isatty() or in_notebook()):
         return None
     from tqdm.auto import tqdm
     bar = tqdm(total=steps, desc=f"Epoch {epoch}/{epochs}", unit="step", leave=False,

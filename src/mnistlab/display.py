@@ -1,0 +1,53 @@
+"""How objects show themselves: in a Jupyter/Colab kernel as HTML, in a terminal as text.
+
+Kept free of torch and matplotlib at import time, so `import mnistlab` stays cheap.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import sys
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter or Colab kernel (which never has a TTY on stderr)."""
+    ipython = sys.modules.get("IPython")  # only if the user's process already loaded it
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # an IPython too old or half-initialised: treat as plain Python
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
+    """PNG bytes of a matplotlib Figure; the modest dpi keeps notebooks small."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def figure_img(fig, dpi: int = 80) -> str:
+    """An <img> tag with the figure inlined, then the figure closed (no double display)."""
+    import matplotlib.pyplot as plt
+    data = base64.b64encode(figure_png(fig, dpi)).decode("ascii")
+    plt.close(fig)
+    return f'<img src="data:image/png;base64,{data}"/>'
+
+
+def html_table(header, rows, caption: str | None = None) -> str:
+    """A plain HTML table; cells are escaped, numbers right-aligned."""
+    def cell(tag, v):
+        align = ' style="text-align:right"' if isinstance(v, (int, float)) else ""
+        return f"<{tag}{align}>{html.escape(str(v))}</{tag}>"
+    head = "".join(cell("th", h) for h in header)
+    body = "".join("<tr>" + "".join(cell("td", v) for v in r) + "</tr>" for r in rows)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def pre(text: str) -> str:
+    """Monospaced text for HTML (the Keras tables line up in columns)."""
+    return f"<pre>{html.escape(text)}</pre>"
