@@ -39,7 +39,7 @@ SETTINGS = {
 def epoch_seconds(recipe, ds, epochs: int) -> float:
     """Median training-epoch seconds (history.csv's `seconds`), first epoch left out as warm-up."""
     with tempfile.TemporaryDirectory() as out:
-        run = load_run(fit(recipe, dataset=ds, out=out, quiet=True, report=False))
+        run = load_run(fit(recipe, dataset=ds, out=out, quiet=True))
         seconds = [row["seconds"] for row in run.history]
     return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
 

@@ -52,7 +52,7 @@ def mnistlab_epochs(model: str, bs: int, opt: str, epochs: int, dataset, precisi
     recipe = {"model": model, "data": {"validation_split": 0.2}, "optimizer": {"name": opt},
               "batch_size": bs, "epochs": epochs, "device": "cpu", "precision": precision}
     with tempfile.TemporaryDirectory() as out:
-        run = load_run(fit(recipe, dataset=dataset, out=out, quiet=True, report=False))
+        run = load_run(fit(recipe, dataset=dataset, out=out, quiet=True))
         return [row["seconds"] for row in run.history]
 
 

@@ -43,7 +43,7 @@ def one_run(args) -> dict:
     recipe = load_recipe(args.recipe, args.overrides, seed=args.one)
     start, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as out:
-        run = load_run(fit(recipe, out=out, quiet=True, report=False))
+        run = load_run(fit(recipe, out=out, quiet=True))
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
     setup = total - sum(r["seconds"] for r in run.history)
     elapsed, reached = setup, None

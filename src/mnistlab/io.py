@@ -25,3 +25,25 @@ Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-
 def load_yaml(text: str):
     """yaml.safe_load(text), but `1e-3`, `5E4`, `1.0e3` are floats (raises yaml.YAMLError)."""
     return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader subclass
+
+
+def write_atomic(path, data: bytes | str) -> None:
+    """Write a temp file next to `path`, then rename it over `path`: never a torn file.
+
+    Every file mnistlab writes gets the same mode, 0644 (readable like any tool's output):
+    mkstemp makes its temp file 0600, which os.replace would otherwise carry over.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -52,7 +52,7 @@ def run_dir(tmp_path_factory, shapes):
     recipe = {"name": "shapes", "data": {"dataset": str(shapes.shapes_npz(tmp / "shapes.npz"))},
               "model": shapes.SPEC, "optimizer": {"name": "adam", "lr": 0.01},
               "batch_size": 32, "epochs": 3, "device": "cpu"}
-    return fit(recipe, out=tmp / "runs", quiet=True, report=False)
+    return fit(recipe, out=tmp / "runs", quiet=True)
 
 
 @pytest.fixture(scope="module")

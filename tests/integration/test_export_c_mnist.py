@@ -16,7 +16,7 @@ def test_int8_c_export_of_a_trained_cnn_matches_onnxruntime_on_the_test_set(data
     torch.set_num_threads(1)
     recipe = {"name": "c-export", "model": "nb000-cnn", "data": {"dataset": "mnist", "validation": "none"},
               "optimizer": {"name": "rmsprop"}, "batch_size": 128, "epochs": 1, "seed": 0, "device": "cpu"}
-    run_dir = fit(recipe, out=tmp_path, quiet=True, report=False)
+    run_dir = fit(recipe, out=tmp_path, quiet=True)
     capsys.readouterr()
     assert main(["export", str(run_dir), "--format", "c", "--out", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out

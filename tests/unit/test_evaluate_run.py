@@ -45,8 +45,9 @@ def runs(tmp_path_factory):
     recipe = {"name": "five", "data": {"dataset": str(npz), "validation_split": 0.2}, "model": SPEC,
               "optimizer": {"name": "adam", "lr": 0.01}, "batch_size": 32, "epochs": 3, "device": "cpu",
               "loss": {"label_smoothing": 0.1}}
-    a = fit(recipe, out=root / "runs", quiet=True, report=True)
-    b = fit({**recipe, "epochs": 2, "seed": 1}, out=root / "runs", quiet=True, report=False)
+    a = fit(recipe, out=root / "runs", quiet=True)
+    write_report(a)
+    b = fit({**recipe, "epochs": 2, "seed": 1}, out=root / "runs", quiet=True)
     return root, a, b, y_test
 
 

@@ -84,6 +84,6 @@ def test_fit_records_the_resolved_settings(monkeypatch, tmp_path):
     from tests.unit.test_train_run import recipe, tiny_dataset
     from mnistlab.train import fit, load_run
     fake(monkeypatch, LAPTOP)
-    run = load_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False))
+    run = load_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True))
     assert run.config["precision"] == "fp32" and run.config["channels_last"] is True
     assert run.config["eval_batch"] == 512 and isinstance(run.config["threads"], int)

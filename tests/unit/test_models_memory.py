@@ -54,5 +54,5 @@ def test_train_refuses_before_training(tmp_path):
     r = tiny_recipe(write_tiny_data(tmp_path / "d.npz"))
     r["max_ram_bytes"] = 70  # input 64 + flatten in place 64 + dense 64 + 16 = 80 > 70
     with pytest.raises(MnistlabError, match="over the budget of 70"):
-        fit(r, out=tmp_path / "runs", quiet=True, report=False)
+        fit(r, out=tmp_path / "runs", quiet=True)
     assert not any((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True

@@ -60,7 +60,7 @@ def run_dir(tmp_path_factory):
     recipe = {"name": "shapes", "data": {"dataset": str(shapes_npz(tmp / "shapes.npz"))},
               "model": SPEC, "optimizer": {"name": "adam", "lr": 0.01},
               "batch_size": 32, "epochs": 3, "device": "cpu"}
-    return fit(recipe, out=tmp / "runs", quiet=True, report=False)
+    return fit(recipe, out=tmp / "runs", quiet=True)
 
 
 @pytest.fixture()

@@ -27,7 +27,7 @@ def test_activation_rounding_has_256_levels_with_an_exact_zero():
 def test_quantize_aware_recipe_trains_and_saves_plain_weights(tmp_path):
     r = tiny_recipe(write_tiny_data(tmp_path / "d.npz"), epochs=2)
     r["quantize_aware"] = True
-    run = load_run(fit(r, out=tmp_path / "runs", quiet=True, report=False))
+    run = load_run(fit(r, out=tmp_path / "runs", quiet=True))
     assert run.config["quantize_aware"] is True
     assert set(run.model.state_dict()) == set(build(r["model"]).state_dict())
     assert run.history[-1]["accuracy"] > 0.5

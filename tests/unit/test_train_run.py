@@ -9,7 +9,8 @@ import torch
 from mnistlab.data import Dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.train import fit, load_run
-from mnistlab.train import run as run_mod
+from mnistlab import io as io_mod
+from mnistlab.train import training as run_mod
 
 SPEC = {"input_shape": [6, 6, 1], "layers": [
     {"type": "conv2d", "filters": 3, "kernel": 3, "activation": "relu"},
@@ -39,7 +40,7 @@ def strip(history):
 
 
 def test_run_directory_files_and_load_run(tmp_path):
-    run_dir = fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+    run_dir = fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     names = sorted(p.name for p in run_dir.iterdir())
     assert names == ["checkpoint.pt", "config.yaml", "history.csv", "metrics.json", "model.safetensors"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
@@ -63,14 +64,14 @@ def test_run_directory_files_and_load_run(tmp_path):
 
 def test_same_seed_same_history_different_seed_differs(tmp_path):
     ds = tiny_dataset()
-    runs = [load_run(fit(recipe(seed=s), dataset=ds, out=tmp_path, quiet=True, report=False)) for s in (3, 3, 4)]
+    runs = [load_run(fit(recipe(seed=s), dataset=ds, out=tmp_path, quiet=True)) for s in (3, 3, 4)]
     assert strip(runs[0].history) == strip(runs[1].history)
     assert strip(runs[0].history) != strip(runs[2].history)
 
 
 def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkeypatch):
     ds = tiny_dataset()
-    full = load_run(fit(recipe(), dataset=ds, out=tmp_path / "a", quiet=True, report=False))
+    full = load_run(fit(recipe(), dataset=ds, out=tmp_path / "a", quiet=True))
 
     real, calls = run_mod.train_epoch, []
 
@@ -82,13 +83,13 @@ def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkey
 
     monkeypatch.setattr(run_mod, "train_epoch", interrupt_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
-        fit(recipe(), dataset=ds, out=tmp_path / "b", quiet=True, report=False)
+        fit(recipe(), dataset=ds, out=tmp_path / "b", quiet=True)
     monkeypatch.setattr(run_mod, "train_epoch", real)
     (partial,) = list((tmp_path / "b").iterdir())
     assert not (partial / "metrics.json").exists()
     with pytest.raises(MnistlabError, match="--resume"):
         load_run(partial)
-    resumed = fit(resume=partial, dataset=ds, quiet=True, report=False)
+    resumed = fit(resume=partial, dataset=ds, quiet=True)
     assert resumed == partial
     assert strip(load_run(resumed).history) == strip(full.history)
     assert load_run(resumed).metrics["test_loss"] == full.metrics["test_loss"]
@@ -106,7 +107,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, mo
     nan_in_epoch_2.seen = []
     monkeypatch.setattr(run_mod, "train_epoch", nan_in_epoch_2)
     with pytest.raises(MnistlabError, match=r"epoch 2; lower the learning rate.*epoch 1 is kept"):
-        fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+        fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     (run_dir,) = list(tmp_path.iterdir())
     ck = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert ck["state"]["epoch"] == 1
@@ -115,7 +116,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, mo
 def test_real_divergence_is_caught(tmp_path):
     with pytest.raises(MnistlabError, match="lower the learning rate"):
         fit(recipe(optimizer={"name": "sgd", "lr": 1e30}), dataset=tiny_dataset(), out=tmp_path,
-            quiet=True, report=False)
+            quiet=True)
     assert list(tmp_path.iterdir()) == []  # failed in epoch 1: nothing half-written is left
 
 
@@ -123,7 +124,7 @@ def test_early_stopping_restores_best_weights(tmp_path):
     es = {"monitor": "val_loss", "patience": 1, "restore_best_weights": True}
     r = recipe(epochs=30, optimizer={"name": "sgd", "lr": 0.5},
                callbacks={"early_stopping": es})
-    run = load_run(fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False))
+    run = load_run(fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True))
     assert run.metrics["stopped_early"] and run.metrics["epochs_run"] < 30
     best = min(range(len(run.history)), key=lambda i: run.history[i]["val_loss"])
     assert run.metrics["best_epoch"] == best + 1
@@ -132,26 +133,26 @@ def test_early_stopping_restores_best_weights(tmp_path):
 def test_val_monitor_without_validation_is_a_user_error(tmp_path):
     r = recipe(data={"validation": "none"}, callbacks={"early_stopping": {"patience": 2}})
     with pytest.raises(MnistlabError, match="no validation data"):
-        fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+        fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True)
 
 
 def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
     target = tmp_path / "metrics.json"
-    run_mod.write_atomic(target, "old")
+    io_mod.write_atomic(target, "old")
 
     def boom(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
-        run_mod.write_atomic(target, "new")
+        io_mod.write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
 def test_config_yaml_reruns_as_the_same_recipe(tmp_path):
     ds = tiny_dataset()
-    first = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True, report=False))
-    second = load_run(fit(first.config, dataset=ds, out=tmp_path, quiet=True, report=False))
+    first = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True))
+    second = load_run(fit(first.config, dataset=ds, out=tmp_path, quiet=True))
     assert second.config == first.config
     assert strip(second.history) == strip(first.history)
     assert json.loads((second.dir / "metrics.json").read_text())["test_loss"] == first.metrics["test_loss"]
@@ -159,7 +160,7 @@ def test_config_yaml_reruns_as_the_same_recipe(tmp_path):
 
 def test_bf16_autocast_trains_keeps_fp32_weights_and_is_deterministic(tmp_path):
     ds = tiny_dataset()
-    runs = [load_run(fit(recipe(precision=p), dataset=ds, out=tmp_path, quiet=True, report=False))
+    runs = [load_run(fit(recipe(precision=p), dataset=ds, out=tmp_path, quiet=True))
             for p in ("bf16", "bf16", "fp32")]
     assert strip(runs[0].history) == strip(runs[1].history)
     assert strip(runs[0].history) != strip(runs[2].history)  # the forward really ran in bfloat16
@@ -170,7 +171,7 @@ def test_bf16_autocast_trains_keeps_fp32_weights_and_is_deterministic(tmp_path):
 def test_threads_apply_during_the_run_only(tmp_path):
     before = torch.get_num_threads()
     seen = []
-    fit(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False,
+    fit(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True,
         on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))
     assert seen == [1] and torch.get_num_threads() == before
 
@@ -204,7 +205,7 @@ def test_batch_split_is_the_same_step_as_one_batch():
 def test_batch_split_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
     ds = tiny_dataset()
     r = recipe(batch_split=2, epochs=3)
-    runs = [load_run(fit(r, dataset=ds, out=tmp_path / "a", quiet=True, report=False)) for _ in range(2)]
+    runs = [load_run(fit(r, dataset=ds, out=tmp_path / "a", quiet=True)) for _ in range(2)]
     assert runs[0].config["batch_split"] == 2
     assert strip(runs[0].history) == strip(runs[1].history)
     # interrupt after epoch 2, resume: the same history (the chunk generators are checkpointed)
@@ -218,10 +219,10 @@ def test_batch_split_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypa
         return real(*args, **kwargs)
     monkeypatch.setattr(run_mod, "train_epoch", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
-        fit(r, dataset=ds, out=tmp_path / "b", quiet=True, report=False)
+        fit(r, dataset=ds, out=tmp_path / "b", quiet=True)
     monkeypatch.setattr(run_mod, "train_epoch", real)
     (partial,) = list((tmp_path / "b").iterdir())
-    resumed = load_run(fit(resume=partial, dataset=ds, quiet=True, report=False))
+    resumed = load_run(fit(resume=partial, dataset=ds, quiet=True))
     assert strip(resumed.history) == strip(runs[0].history)
 
 
@@ -230,10 +231,10 @@ def test_batch_split_auto_skips_batchnorm_and_explicit_split_explains(tmp_path):
         {"type": "conv2d", "filters": 3, "kernel": 3}, {"type": "batchnorm"}, {"type": "flatten"},
         {"type": "dense", "units": 3, "activation": "softmax"}]}
     run = load_run(fit(recipe(model=bn_spec, batch_size=64, epochs=1), dataset=tiny_dataset(), out=tmp_path,
-                       quiet=True, report=False))
+                       quiet=True))
     assert run.config["batch_split"] == 1
     with pytest.raises(MnistlabError, match="batch_split: 2 is not possible here: the model has BatchNorm"):
-        fit(recipe(model=bn_spec, batch_split=2), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+        fit(recipe(model=bn_spec, batch_split=2), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -244,13 +245,13 @@ def test_best_weights_restored_after_all_epochs_and_evaluated_epoch_recorded(tmp
     # lr 1.0 makes validation loss bounce, so the best epoch is not the last
     r = recipe(epochs=5, optimizer={"name": "adam", "lr": 1.0},
                callbacks={"early_stopping": {"patience": 10, "restore_best_weights": True}})
-    run = load_run(fit(r, dataset=ds, out=tmp_path, quiet=True, report=False))
+    run = load_run(fit(r, dataset=ds, out=tmp_path, quiet=True))
     val = [row["val_loss"] for row in run.history]
     best = min(range(len(val)), key=lambda i: (val[i], i)) + 1
     assert run.metrics["epochs_run"] == 5 and not run.metrics["stopped_early"]
     assert run.metrics["evaluated_epoch"] == best == run.metrics["best_epoch"]
     assert best < 5, val  # the seed and lr above make an earlier epoch the best: a real restore
-    plain = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True, report=False))
+    plain = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True))
     assert plain.metrics["evaluated_epoch"] == 2  # no early stopping: the last epoch's weights
 
 

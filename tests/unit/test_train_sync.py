@@ -97,6 +97,6 @@ def test_cuda_epoch_keeps_data_on_the_device_and_syncs_once(tmp_path):
     ds = Dataset("tiny", x, y, x[:30].clone(), y[:30].clone(), ["a", "b", "c"])
     run = load_run(fit({"name": "tiny", "model": SPEC, "data": {"validation_split": 0.25}, "batch_size": 16,
                         "epochs": 2, "device": "cuda", "optimizer": {"name": "adam", "lr": 0.01}},
-                       dataset=ds, out=tmp_path, quiet=True, report=False))
+                       dataset=ds, out=tmp_path, quiet=True))
     assert run.metrics["device"].startswith("cuda") and len(run.history) == 2
     assert run.config["eval_batch"] == 4096

@@ -76,7 +76,7 @@ def test_tune_writes_trials_best_recipe_and_plots(tmp_path, data):
     # the best recipe is ready to run as it is
     from mnistlab.train import fit
 
-    run = fit(out / "best_recipe.yaml", out=tmp_path / "runs", quiet=True, report=False)
+    run = fit(out / "best_recipe.yaml", out=tmp_path / "runs", quiet=True)
     assert (run / "metrics.json").exists()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistlab.data.tensors import to_model_input
 from mnistlab.errors import MnistlabError, did_you_mean
 from mnistlab.evaluate.metrics import compute_metrics
 
@@ -55,7 +56,7 @@ def predict(run, split: str = "test", *, splits=None, batch_size: int = 2048) ->
     logits = []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].to(device).permute(0, 3, 1, 2).float().div_(255)
+            xb = to_model_input(x[i:i + batch_size].to(device))
             logits.append(model(xb).float().cpu())
         logits = torch.cat(logits)
         y = torch.as_tensor(y).long().cpu()
@@ -73,6 +74,6 @@ def evaluate(run_dir, split: str = "test") -> dict:
 
     Loads the dataset named in the run's config.yaml, split exactly as the run split it.
     """
-    from mnistlab.train import load_run
+    from mnistlab.runs import load_run
 
     return predict(load_run(Path(run_dir)), split).metrics()

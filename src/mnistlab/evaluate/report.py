@@ -257,8 +257,8 @@ def _default_predictions(run_dir: Path, split: str, dataset=None) -> tuple[Predi
     """Predictions of the saved model on `split`, or None and why not."""
     if not (run_dir / "model.safetensors").is_file():
         return None, "model.safetensors is missing, so there are no predictions to evaluate."
-    from mnistlab.train import load_run
-    from mnistlab.train.run import make_run_splits
+    from mnistlab.runs import load_run
+    from mnistlab.runs import make_run_splits
     try:
         run = load_run(run_dir)
         splits = make_run_splits(run.config["data"], dataset) if dataset is not None else run.splits()
@@ -287,3 +287,15 @@ def write_report(run_dir, *, split: str = "test", predictions: Predictions | Non
     _write_text(out, render(run, ev, paths, note))
     return out
 
+
+
+def report_line(run_dir, say, dataset=None) -> Path | None:
+    """Write the report after training and say where it is; a report that cannot be made is
+    one line, not a failed run (the run itself is complete)."""
+    try:
+        path = write_report(run_dir, dataset=dataset)
+    except MnistlabError as err:
+        say(f"Report not written: {err}")
+        return None
+    say(f"Report: {path}")
+    return path

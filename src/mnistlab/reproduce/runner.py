@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import yaml
 
 from mnistlab.errors import MnistlabError
+from mnistlab.runs.fork import fork_run, merge
 from mnistlab.io import load_yaml
 from mnistlab.reproduce import fashion5
 from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
@@ -46,14 +45,7 @@ def recipe_path(rel: str) -> Path:
 def load_recipe_dict(exp: Experiment) -> dict:
     cfg = load_yaml(recipe_path(exp.recipe).read_text())
     cfg.pop("sweep", None)  # the grid section is read by run_grid, not by fit
-    return _merge(cfg, exp.overrides if exp.kind != "grid" else {})
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) else v
-    return out
+    return merge(cfg, exp.overrides if exp.kind != "grid" else {})
 
 
 # ------------------------------------------------------------------ data
@@ -101,14 +93,15 @@ def _prepare(exp: Experiment, cfg: dict, data: DataCache, quick: bool, seed: int
 
 
 def _metrics(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
+    from mnistlab.runs.files import read_metrics
+    return read_metrics(run_dir)
 
 
 def accuracy_on_all_training_images(run_dir: Path, ds) -> float:
     """Notebook 001's number: model.evaluate(x_train, y_train) over every training image,
     the validation part included, through mnistlab.evaluate's predictor."""
     from mnistlab.evaluate.evaluation import predict
-    from mnistlab.train import load_run
+    from mnistlab.runs import load_run
 
     run = load_run(run_dir)
     if ds is None:
@@ -135,6 +128,7 @@ def _record(res: Result, run_dir: Path, ds, seconds: float) -> None:
 
 
 def run_single(exp, data, out, quick, seeds) -> Result:
+    from mnistlab.evaluate.report import report_line
     from mnistlab.train import fit
 
     res = Result(exp)
@@ -145,9 +139,11 @@ def run_single(exp, data, out, quick, seeds) -> Result:
         if done is not None:  # an earlier `reproduce` already trained this seed
             run_dir = done
         elif unfinished is not None:  # interrupted: continue from its last checkpoint
-            run_dir = fit(dataset=ds, quiet=True, report=not quick, resume=unfinished)
+            run_dir = fit(dataset=ds, quiet=True, resume=unfinished)
         else:
-            run_dir = fit(cfg, dataset=ds, out=str(out / exp.key), quiet=True, report=not quick)
+            run_dir = fit(cfg, dataset=ds, out=str(out / exp.key), quiet=True)
+        if not quick:
+            report_line(run_dir, lambda *a: None, dataset=ds)
         # the run's own training time (all epochs, across resumes)
         _record(res, Path(run_dir), ds, float(_metrics(run_dir)["train_seconds"]))
     return res
@@ -169,26 +165,6 @@ def previous_runs(folder: Path, cfg: dict) -> tuple[Path | None, Path | None]:
     return done, unfinished
 
 
-def fork_run(prev_dir: Path, dest: Path, cfg: dict) -> Path:
-    """A copy of a finished run that `fit(resume=)` continues under the changed `cfg`.
-
-    The copy keeps checkpoint.pt (weights, optimiser state, RNG, history, epoch count) and
-    drops what marks a run finished, so resuming it trains the next epochs on the same model
-    and optimiser: what calling Keras' model.fit() again does."""
-    import shutil
-
-    prev_dir = Path(prev_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    fork = dest / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg['name']}"
-    if fork.exists():
-        shutil.rmtree(fork)
-    shutil.copytree(prev_dir, fork, ignore=shutil.ignore_patterns(
-        "metrics.json", "model.safetensors", "report.html", "plots"))
-    old = load_yaml((fork / "config.yaml").read_text())
-    (fork / "config.yaml").write_text(yaml.safe_dump(_merge(old, cfg), sort_keys=False))
-    return fork
-
-
 def run_chain(exp, data, out, quick, previous: Result) -> Result:
     """One more epoch on the previous step's model and optimiser (Keras: fit() again)."""
     from mnistlab.train import fit
@@ -200,7 +176,7 @@ def run_chain(exp, data, out, quick, previous: Result) -> Result:
         steps["epochs"] = int(_metrics(prev_dir)["epochs_run"]) + 1  # epochs count on
         fork = fork_run(Path(prev_dir), out / exp.key, steps)
         t0 = time.perf_counter()
-        run_dir = fit(dataset=ds, quiet=True, report=False, resume=fork)
+        run_dir = fit(dataset=ds, quiet=True, resume=fork)
         _record(res, Path(run_dir), ds, time.perf_counter() - t0)
     return res
 

@@ -52,7 +52,8 @@ def _atomic_path(path: Path):
 def to_input(x_uint8: np.ndarray | torch.Tensor) -> np.ndarray:
     """uint8 (N, H, W, C) images -> float32 (N, C, H, W) in [0, 1], as the training loop does."""
     x = x_uint8 if isinstance(x_uint8, torch.Tensor) else torch.from_numpy(np.array(x_uint8))
-    return x.permute(0, 3, 1, 2).float().div_(255).numpy()
+    from mnistlab.data.tensors import to_model_input
+    return to_model_input(x).numpy()
 
 
 def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
@@ -234,7 +235,7 @@ def eval_split(splits, run_dir) -> tuple[np.ndarray, np.ndarray, str]:
 
 def export_run(run_dir, out=None, *, int8: bool = False, log=print) -> ExportResult:
     """Export a run's model to ONNX, check it on the test set, optionally add int8."""
-    from mnistlab.train import load_run
+    from mnistlab.runs import load_run
     run = load_run(run_dir)
     splits = run.splits()
     x_eval, y_eval, eval_set = eval_split(splits, run_dir)

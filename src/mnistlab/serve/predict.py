@@ -152,7 +152,7 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run_dir) -> "Predictor":
-        from mnistlab.train import load_run
+        from mnistlab.runs import load_run
         run = load_run(run_dir)
         return cls(run.model, run.classes, run_input_shape(run))
 

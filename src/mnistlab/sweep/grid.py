@@ -323,11 +323,11 @@ def run_trial(recipe: dict, trial_dir: str, quiet: bool = True) -> tuple[str | N
     try:
         if partial is not None:
             try:
-                run = fit(dataset=_worker_dataset, resume=partial, quiet=quiet, report=False)
+                run = fit(dataset=_worker_dataset, resume=partial, quiet=quiet)
                 return str(run), None
             except Exception:  # noqa: BLE001 - cannot continue it: train it from the start
                 shutil.rmtree(partial, ignore_errors=True)
-        run = fit(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet, report=False)
+        run = fit(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet)
         return str(run), None
     except Exception as err:  # noqa: BLE001 - recorded per trial, see docstring
         msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -498,7 +498,7 @@ def _run_in_pool(next_trial, tdir: dict, workers: int, dataset, record) -> None:
     # (mnistlab.train.optim), so a trial never needs it.
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["torch", "mnistlab.train.run"])
+        ctx.set_forkserver_preload(["torch", "mnistlab.train.training"])
     else:
         ctx = mp.get_context("spawn")
     exhausted = False

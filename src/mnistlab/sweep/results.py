@@ -9,11 +9,12 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mnistlab.io import write_atomic
 
 # What a trial row records, read from the run directory.
 TRIAL_METRICS = ["max_val_accuracy", "val_accuracy", "min_val_loss", "val_loss",
@@ -21,17 +22,7 @@ TRIAL_METRICS = ["max_val_accuracy", "val_accuracy", "min_val_loss", "val_loss",
 STATS = ["mean", "std", "min", "max"]
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a temp file in the same directory, then rename over the target."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+write_text_atomic = write_atomic  # the name the sweep modules use
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -66,11 +57,11 @@ def _float(v: Any) -> float:
 
 def trial_metrics(run_dir: Path) -> dict:
     """The numbers a sweep compares, from metrics.json and history.csv of one run."""
-    run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    from mnistlab.runs.files import read_history, read_metrics
+    metrics = read_metrics(run_dir)
     out = {k: _float(metrics.get(k)) for k in
            ("test_accuracy", "test_loss", "epochs_run", "train_seconds", "params")}
-    history = read_csv(run_dir / "history.csv") if (run_dir / "history.csv").exists() else []
+    history = read_history(run_dir)
     val_acc = np.array([_float(r.get("val_accuracy")) for r in history], dtype=float)
     val_loss = np.array([_float(r.get("val_loss")) for r in history], dtype=float)
     have_acc, have_loss = val_acc[~np.isnan(val_acc)], val_loss[~np.isnan(val_loss)]

@@ -175,7 +175,7 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
 
     from mnistlab.models import check_budget, count_params, summary
     from mnistlab.train import fit
-    from mnistlab.train.run import load_run
+    from mnistlab.runs import load_run
 
     input_shape = list(train_ds.x_train.shape[1:])
 
@@ -199,7 +199,7 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
             raise optuna.TrialPruned(str(over)) from None
         recipe = candidate_recipe(spec, cfg, name=f"trial-{trial.number}", seed=cfg.seed + trial.number)
         trial.set_user_attr("host", socket.gethostname())
-        run_dir = fit(recipe, dataset=train_ds, out=out_dir / "trials", quiet=True, report=False)
+        run_dir = fit(recipe, dataset=train_ds, out=out_dir / "trials", quiet=True)
         history = load_run(run_dir).history
         val_acc = float(history[-1]["val_accuracy"])  # final epoch: no best-epoch picking
         trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
@@ -319,13 +319,14 @@ def front_test_accuracy(run_dir: str, ds) -> float:
     """The one look at the test set: a front member's final weights on ds's test split."""
     import torch
 
-    from mnistlab.train.run import load_run
+    from mnistlab.data.tensors import to_model_input
+    from mnistlab.runs import load_run
 
     model = load_run(run_dir).model
     correct = 0
     with torch.inference_mode():
         for i in range(0, len(ds.x_test), 4096):
-            x = ds.x_test[i:i + 4096].permute(0, 3, 1, 2).float().div_(255)
+            x = to_model_input(ds.x_test[i:i + 4096])
             correct += (model(x).argmax(1) == ds.y_test[i:i + 4096]).sum().item()
     return correct / len(ds.x_test)
 

@@ -212,7 +212,7 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
         trial.set_user_attr("host", socket.gethostname())
         start = time.perf_counter()
         try:
-            run = fit(cfg, dataset=dataset, out=trial_dir, quiet=True, report=False,
+            run = fit(cfg, dataset=dataset, out=trial_dir, quiet=True,
                       on_epoch_end=PruningHook(trial, monitor))
         except optuna.TrialPruned:
             say(f"trial {trial.number}: pruned at epoch {trial.user_attrs.get('pruned_at_epoch')} "

@@ -13,7 +13,9 @@ import importlib
 
 _API = {
     "Recipe": "mnistlab.train.recipe", "load_recipe": "mnistlab.train.recipe",
-    "Run": "mnistlab.train.run", "fit": "mnistlab.train.run", "load_run": "mnistlab.train.run",
+    "fit": "mnistlab.train.training",
+    # the run directory is mnistlab.runs'; these two stay here for `from mnistlab.train import ...`
+    "Run": "mnistlab.runs.run", "load_run": "mnistlab.runs.run",
 }
 
 __all__ = sorted(_API)

@@ -81,9 +81,8 @@ def _train(args) -> int:
         if recipe_options:
             raise MnistlabError(f"--resume continues a run with its own config.yaml; drop {', '.join(recipe_options)} "
                                 "(--epochs N extends it; --threads, --device, --quiet, --no-report apply)")
-        fit(resume=args.resume, quiet=args.quiet, report=not args.no_report, epochs=args.epochs,
-            threads=args.threads, device=args.device)
-        return 0
+        return _report(lambda: fit(resume=args.resume, quiet=args.quiet, epochs=args.epochs,
+                                   threads=args.threads, device=args.device), args)
     if bool(args.recipe) == bool(args.model):
         raise MnistlabError("give a recipe (mnistlab train RECIPE.yaml) or --model ZOO_NAME, not both or neither")
     if args.model:
@@ -95,5 +94,20 @@ def _train(args) -> int:
         source = args.recipe
     recipe = load_recipe(source, args.overrides, epochs=args.epochs, seed=args.seed, device=args.device,
                          threads=args.threads, precision=args.precision)
-    fit(recipe, out=args.out, quiet=args.quiet, report=not args.no_report)
+    return _report(lambda: fit(recipe, out=args.out, quiet=args.quiet), args)
+
+
+def _report(train, args) -> int:
+    """Train, then write the run's report.html + plots/ (unless --no-report): composed here, so
+    train never imports evaluate. A diverged run is kept and reported, then fails."""
+    from mnistlab.train.training import Diverged
+    try:
+        run_dir, failure = train(), None
+    except Diverged as err:
+        run_dir, failure = err.run_dir, err
+    if not args.no_report and run_dir is not None:
+        from mnistlab.evaluate.report import report_line
+        report_line(run_dir, print if not args.quiet else (lambda *a: None))
+    if failure is not None:
+        raise failure
     return 0

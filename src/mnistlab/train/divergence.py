@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 FACTOR = 100.0
+RULE = "training loss not finite or above 100 x ln(classes)"  # as metrics.json states it
 
 
 class DivergenceGuard:

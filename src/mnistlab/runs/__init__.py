@@ -1,0 +1,31 @@
+"""The run directory (Contract 4): its only reader and writer.
+
+    runs/<timestamp>-<name>/
+      config.yaml         the resolved recipe (re-running it gives the same run)
+      history.csv         epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds
+      checkpoint.pt       model, optimiser, schedule, RNG states, progress (weights_only-safe)
+      metrics.json        written last: a run without it is unfinished (resumable)
+      model.safetensors   the weights that were evaluated
+      report.html, plots/ written by mnistlab.evaluate
+
+`files` reads and writes each file (one-line errors for damaged ones), `layout` names runs
+and makes them visible, `run` gives `Run`/`load_run`, `fork` copies a finished run to be
+continued. Names load on first use (PEP 562): importing the package costs nothing.
+"""
+from __future__ import annotations
+
+import importlib
+
+_API = {
+    "Run": "mnistlab.runs.run", "load_run": "mnistlab.runs.run", "build_model": "mnistlab.runs.run",
+    "make_run_splits": "mnistlab.runs.run", "RunFiles": "mnistlab.runs.files", "read_run": "mnistlab.runs.files",
+    "find_runs": "mnistlab.runs.layout", "is_run_dir": "mnistlab.runs.layout", "fork_run": "mnistlab.runs.fork",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'mnistlab.runs' has no attribute {name!r}")

@@ -1,0 +1,37 @@
+"""Fork a finished run so that resuming it trains more epochs: what calling Keras' fit() again does."""
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from pathlib import Path
+
+from mnistlab.runs.files import read_config, write_config
+from mnistlab.runs.layout import CONFIG, publish
+
+
+def merge(base: dict, over: dict) -> dict:
+    """`over` laid onto `base`, nested dicts merged key by key (a copy; neither is changed)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out.get(k) or {}, v) if isinstance(v, dict) else v
+    return out
+
+
+def fork_run(prev_dir, dest, cfg: dict) -> Path:
+    """A copy of a finished run that `fit(resume=)` continues under `cfg` laid onto its config.
+
+    The copy keeps checkpoint.pt (weights, optimiser state, RNG, history, epoch count) and
+    drops what marks a run finished. It is built in a hidden folder and renamed into place
+    whole, so an interrupted fork leaves no half-copied run behind."""
+    prev_dir, dest = Path(prev_dir), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{cfg['name']}.partial-"))
+    try:
+        shutil.copytree(prev_dir, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            "metrics.json", "model.safetensors", "report.html", "plots", CONFIG))
+        write_config(work, merge(read_config(prev_dir), cfg))
+        return publish(work, dest, cfg["name"])
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

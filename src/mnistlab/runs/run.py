@@ -1,0 +1,85 @@
+"""`load_run(dir) -> Run`: a finished run read back (config, history, metrics, model, data).
+
+`build_model` and `make_run_splits` turn a run's (validated) config into its model and its
+data split; training uses the same two, so a run reads back exactly as it was trained.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnistlab.errors import MnistlabError
+from mnistlab.runs.files import load_weights, read_config, read_history, read_metrics
+from mnistlab.runs.layout import is_finished, require_run
+
+
+def make_run_splits(data: dict, dataset=None):
+    """The recipe's splits of `dataset` (or of the dataset the recipe names)."""
+    from mnistlab.data import load_dataset
+    from mnistlab.data.splits import make_splits
+    if dataset is None:
+        dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
+    return make_splits(dataset, validation_split=data["validation_split"], split=data["split"],
+                       split_seed=data["split_seed"], stratify=data["stratify"],
+                       validation=data["validation"])
+
+
+def build_model(cfg: dict, splits=None):
+    """(module, resolved spec) for a config's model, checked against its budgets and the data."""
+    import torch
+
+    from mnistlab.data.tensors import to_model_input
+    from mnistlab.models import build, check_budget, resolve_spec
+    spec = resolve_spec(cfg["model"])
+    check_budget(spec, cfg.get("max_params"), max_macs=cfg.get("max_macs"), max_ram_bytes=cfg.get("max_ram_bytes"),
+                 max_flash_bytes=cfg.get("max_flash_bytes"))
+    if splits is not None:
+        shape = list(splits.x_train.shape[1:])
+        if list(spec["input_shape"]) != shape:
+            raise MnistlabError(f"the model expects input_shape {list(spec['input_shape'])} but the images "
+                                f"are {shape} (H, W, C); change the spec's input_shape or the dataset")
+    model = build(spec)
+    if splits is not None:
+        with torch.no_grad():
+            k = model.eval()(to_model_input(splits.x_train[:1])).shape[-1]
+        if k != len(splits.classes):
+            raise MnistlabError(f"the model outputs {k} classes but the data has {len(splits.classes)}; "
+                                f"make the last dense layer units: {len(splits.classes)}")
+    return model, spec
+
+
+class Run:
+    """A finished run directory, read back: config, history, metrics, model and data."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = require_run(run_dir)
+        if not is_finished(self.dir):
+            raise MnistlabError(f"{self.dir} is unfinished (no metrics.json); continue it with "
+                                f"`mnistlab train --resume {self.dir}`")
+        self.config = read_config(self.dir)
+        self.history = read_history(self.dir)
+        self.metrics = read_metrics(self.dir)
+        self.classes = list(self.metrics.get("classes") or [])
+        self._model = None
+        self._splits = None
+
+    @property
+    def model(self):
+        """The evaluated weights in the config's architecture, on the CPU, in eval mode."""
+        if self._model is None:
+            model, _ = build_model(self.config)
+            load_weights(model, self.dir)
+            self._model = model.eval()
+        return self._model
+
+    def splits(self):
+        """The data split exactly as the run saw it (loads the dataset named in config.yaml)."""
+        if self._splits is None:
+            self._splits = make_run_splits(self.config["data"])
+        return self._splits
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.dir)!r})"
+
+
+def load_run(run_dir) -> Run:
+    return Run(Path(run_dir))

@@ -1,0 +1,182 @@
+"""Everything a training run builds from its recipe: device, data on the device, model, optimiser,
+schedule, early stopping, generators; and the resumable state of all of them.
+
+The recipe is only read here: the values resolved per machine (`auto` speed settings, the batch
+split) go into `Session.cfg`, a copy, which is what config.yaml records.
+"""
+from __future__ import annotations
+
+import platform
+import warnings
+
+import torch
+
+from mnistlab.errors import MnistlabError
+from mnistlab.hardware import resolve_speed
+from mnistlab.models import count_params
+from mnistlab.runs import build_model, make_run_splits
+from mnistlab.train.callbacks import make_early_stopping, make_schedule
+from mnistlab.train.loop import evaluate
+from mnistlab.train.optim import make_optimizer
+from mnistlab.train.parallel import BatchSplit, resolve_split
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not available[name]:
+        raise MnistlabError(f"device '{name}' is not available on this machine; use --device cpu (or auto)")
+    return torch.device(name)
+
+
+class Session:
+    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None):
+        cfg = recipe.to_dict()
+        if threads is not None:  # runtime only (resume): config.yaml is not rewritten for it
+            cfg["threads"] = int(threads)
+        if device is not None:
+            cfg["device"] = device
+        if dataset is not None:
+            cfg["data"]["dataset"] = dataset.name
+        if cfg["threads"] is not None:
+            torch.set_num_threads(cfg["threads"])
+        self.device = device = pick_device(cfg["device"])
+        if cfg["precision"] == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            warnings.warn("precision bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX), so it is emulated "
+                          "and slower than fp32; drop --set precision=bf16")
+        seed = cfg["seed"]
+        torch.manual_seed(seed)  # weights and dropout; the batch order has its own generator
+        self.splits = splits = make_run_splits(cfg["data"], dataset)
+        self.model, self.spec = model, _ = build_model(cfg, splits)
+        if cfg["quantize_aware"]:
+            from mnistlab.train.qat import enable
+            enable(model)
+        model.to(device)
+        cfg.update(resolve_speed(cfg, model, device))  # every `auto` made concrete, into config.yaml
+        if cfg["channels_last"]:  # the saved weights are made contiguous again
+            model.to(memory_format=torch.channels_last)
+        self.net = torch.compile(model) if cfg["compile"] else model
+        cfg["batch_split"] = resolve_split(cfg["batch_split"], model, device, cfg["batch_size"], cfg["compile"])
+        self.split = None
+        if cfg["batch_split"] > 1:  # config.yaml records the resolved count: a rerun splits alike
+            self.split = BatchSplit(model, cfg["batch_split"], seed)
+            cleanup.callback(self.split.close)
+            torch.set_num_threads(1)  # each worker thread runs its chunk on one core
+        self.cfg = cfg
+        self.epochs = cfg["epochs"]
+        self.optimizer = make_optimizer(model.parameters(), cfg["optimizer"])
+        self.schedule = make_schedule(cfg["callbacks"]["lr_schedule"], cfg["optimizer"]["lr"], cfg["epochs"])
+        self.stopper = make_early_stopping(cfg["callbacks"]["early_stopping"])
+        self.order = torch.Generator().manual_seed(seed)
+        self.augment, self.aug_gen = None, None
+        if cfg["augment"] is not None:
+            from mnistlab.train.augment import augment_batch
+            aug_cfg = cfg["augment"]  # validated with the recipe
+            self.aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
+            self.augment = lambda xb: augment_batch(xb, aug_cfg, self.aug_gen)  # noqa: E731
+
+        self.has_val = splits.x_val is not None
+        for what in (self.stopper, self.schedule):
+            monitor = getattr(what, "monitor", "")
+            if monitor.startswith("val_") and not self.has_val:
+                raise MnistlabError(f"a callback monitors {monitor} but the run has no validation data; "
+                                    f"set data.validation_split (e.g. 0.1) or monitor: {monitor[4:]}")
+        self.x_tr, self.y_tr = splits.x_train.to(device), splits.y_train.to(device)
+        self.x_va, self.y_va = ((splits.x_val.to(device), splits.y_val.to(device)) if self.has_val
+                                else (None, None))
+        self.steps = (len(self.y_tr) + cfg["batch_size"] - 1) // cfg["batch_size"]
+        self.penalty = _penalty(model)
+        self.smoothing = cfg["loss"]["label_smoothing"]
+
+    def start_line(self) -> str:
+        cfg, device = self.cfg, self.device
+        sizes = f"{len(self.y_tr)} train, {len(self.y_va) if self.has_val else 0} val"
+        where = str(device)
+        if device.type == "cpu":
+            where += (f" ({cfg['batch_split']} threads, each batch split across them)" if self.split is not None
+                      else f" ({torch.get_num_threads()} threads)")
+        where += (f", {cfg['precision']}" + (", channels_last" if cfg["channels_last"] else "")
+                  + f", eval batch {cfg['eval_batch']}")
+        return (f"Training {cfg['name']} ({count_params(self.spec):,} params) on {where}: {sizes} samples, "
+                f"{cfg['epochs']} epochs, batch {cfg['batch_size']}")
+
+    def validate(self):
+        if not self.has_val:
+            return None
+        return evaluate(self.net, self.x_va, self.y_va, penalty=self.penalty, label_smoothing=self.smoothing,
+                        split=self.split, batch_size=self.cfg["eval_batch"], sync=False)
+
+    def test(self) -> tuple[float | None, float | None]:
+        if self.splits.x_test is None:
+            return None, None
+        x_te, y_te = self.splits.x_test.to(self.device), self.splits.y_test.to(self.device)
+        return evaluate(self.net, x_te, y_te, penalty=self.penalty, label_smoothing=self.smoothing,
+                        split=self.split, batch_size=self.cfg["eval_batch"])
+
+    def restart_early_stopping(self) -> None:
+        """Keras' on_train_begin for an extended run: wait and best weights start afresh."""
+        if self.stopper is not None:
+            self.stopper.wait, self.stopper.stopped_epoch, self.stopper.best_weights = 0, 0, None
+
+    # ---------------------------------------------------------------- resumable state
+
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "order": self.order.get_state(),
+               "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+               "augment": self.aug_gen.get_state() if self.aug_gen is not None else None,
+               "split": self.split.get_state() if self.split is not None else None}
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "rng": rng,
+                "early_stopping": self.stopper.state_dict() if self.stopper is not None else None}
+
+    def restore(self, ck: dict) -> dict:
+        """Load a checkpoint's states; returns its progress (epoch, history, ...)."""
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.schedule.load_state_dict(ck["schedule"])
+        if self.stopper is not None:
+            self.stopper.load_state_dict(ck["early_stopping"])
+        rng = ck["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        if self.device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"].cpu())
+        self.order.set_state(rng["order"].cpu())
+        if self.aug_gen is not None and rng.get("augment") is not None:
+            self.aug_gen.set_state(rng["augment"].cpu())
+        if self.split is not None and rng.get("split") is not None:
+            self.split.set_state(rng["split"])
+        return ck["state"]
+
+    def metrics(self, progress, test_loss, test_acc, evaluated_epoch: int) -> dict:
+        m = {"test_loss": test_loss, "test_accuracy": test_acc, "params": count_params(self.spec),
+             "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+             "epochs_run": progress.epoch, "train_seconds": round(progress.train_seconds, 3),
+             "seed": self.cfg["seed"], "device": str(self.device), "versions": _versions(),
+             "classes": list(self.splits.classes), "stopped_early": progress.stopped,
+             "val_is_test": bool(self.splits.val_is_test),
+             "evaluated_epoch": evaluated_epoch}  # whose weights model.safetensors and test_* are
+        if self.stopper is not None:
+            m["best_epoch"] = self.stopper.best_epoch + 1
+        return m
+
+
+def _penalty(model):
+    """models.l2_penalty, or None when no layer has L2 (saves a call per step)."""
+    if not any(getattr(m, "l2", 0) for m in model.modules()):
+        return None
+    from mnistlab.models import l2_penalty
+    return l2_penalty
+
+
+def _versions() -> dict:
+    import numpy
+
+    import mnistlab
+    return {"mnistlab": mnistlab.__version__, "torch": torch.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}

@@ -1,0 +1,231 @@
+"""fit(): a Recipe and a Dataset in, a run directory out (Contract 4, written through mnistlab.runs).
+
+Read it top to bottom: set-up -> maybe resume -> epoch loop -> finish. The pieces it calls
+(`Session` for everything built from the recipe, `checkpoint`/`restore` for the resumable
+state) live below it; the run directory's files belong to mnistlab.runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mnistlab.errors import MnistlabError
+from mnistlab.runs import files, layout
+from mnistlab.train.divergence import RULE, DivergenceGuard
+from mnistlab.train.loop import Timer, epoch_values, progress_bar, train_epoch
+from mnistlab.train.recipe import Recipe, load_recipe
+from mnistlab.train.session import Session
+
+
+class Diverged(MnistlabError):
+    """Training diverged; the run (when there is one) is kept, evaluated and marked so."""
+
+    def __init__(self, message: str, run_dir):
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+@dataclass
+class Progress:
+    """What a checkpoint holds besides the weights, optimiser and RNG states."""
+    epoch: int = 0                 # epochs finished
+    history: list = field(default_factory=list)
+    train_seconds: float = 0.0
+    stopped: bool = False          # early stopping ended training
+
+
+def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, callbacks=None,
+        on_epoch_end=None, epochs=None, threads=None, device=None) -> Path:
+    """Train a recipe (Recipe, dict or YAML path) and write a run directory; returns its path.
+
+    `dataset` (a mnistlab.data.Dataset) replaces the recipe's data source. `resume` is an
+    unfinished run directory to continue (its config.yaml is the recipe). `callbacks` are
+    objects with any of Keras' hooks `on_train_begin(logs)`, `on_epoch_end(epoch, logs)`,
+    `on_train_end(logs)`; `on_epoch_end(epoch, row)` alone is the short form (tuning reports
+    to Optuna's pruner with it). Hooks run after the epoch's checkpoint, so whatever they
+    raise leaves a resumable run. The report is written by the caller (mnistlab.evaluate).
+
+    With `resume`: `epochs` larger than the epochs run extends the run, finished or not, as
+    calling Keras' fit again would (EarlyStopping starts counting afresh); `threads` and
+    `device` change only how it runs. Without `resume` the recipe says all three.
+    A run whose loss diverges (train/divergence.py) keeps its last good epoch, evaluated, with
+    `verdict: diverged` in metrics.json, and fit raises `Diverged`.
+    """
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    hooks = list(callbacks or []) + ([_EpochEnd(on_epoch_end)] if on_epoch_end is not None else [])
+    recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs)
+    if resume is None and (epochs is not None or threads is not None or device is not None):
+        raise MnistlabError("epochs, threads and device are recipe keys for a new run "
+                            "(load_recipe(..., epochs=N)); as fit() keywords they apply to resume=")
+    work_dir = run_dir or layout.start_partial(out, recipe.name)
+    threads = torch.get_num_threads()
+    try:
+        with contextlib.ExitStack() as cleanup, _sigterm_as_interrupt():
+            # ---- set-up: data, model, optimiser, callbacks, all from the recipe
+            s = Session(recipe, dataset, cleanup, threads=threads, device=device)
+            guard, diverged = DivergenceGuard(len(s.splits.classes)), None
+            progress = Progress()
+            if run_dir is not None:  # ---- maybe resume
+                progress = Progress(**s.restore(files.load_checkpoint(run_dir, map_location=s.device)))
+                if progress.stopped and progress.epoch < s.epochs:  # extended: a new fit, as in Keras
+                    progress.stopped = False
+                    s.restart_early_stopping()
+                say(f"Resuming {run_dir} after epoch {progress.epoch}/{s.epochs}")
+            else:
+                say(s.start_line())
+            _call(hooks, "on_train_begin", {})
+            try:  # ---- the epoch loop
+                while progress.epoch < s.epochs and not progress.stopped:
+                    epoch = progress.epoch  # 0-based, as Keras passes it to callbacks
+                    row = _one_epoch(s, epoch, quiet)
+                    reason = guard.check(row)
+                    if reason is not None:
+                        diverged = (epoch + 1, reason)
+                        if run_dir is None:  # the first epoch: nothing good to keep
+                            raise _diverged_error(*diverged, s.cfg, None)
+                        break  # the last good checkpoint stays; it is evaluated below
+                    progress.history.append(row)
+                    progress.train_seconds += row["seconds"]
+                    progress.epoch = epoch + 1
+                    say(_epoch_line(row, s.epochs))
+                    if s.stopper is not None and s.stopper.on_epoch_end(epoch, row, s.model):
+                        progress.stopped = True
+                        say(f"Early stopping after epoch {epoch + 1}: {s.stopper.monitor} has not improved "
+                            f"for {s.stopper.patience} epochs")
+                    s.schedule.on_epoch_end(epoch, row)
+                    files.save_checkpoint(work_dir, {**s.state_dict(), "state": vars(progress).copy()})
+                    files.write_history(work_dir, progress.history)
+                    if run_dir is None:  # the first checkpoint exists: the run becomes visible
+                        files.write_config(work_dir, s.cfg)
+                        run_dir = work_dir = layout.publish(work_dir, out, s.cfg["name"])
+                    _call(hooks, "on_epoch_end", epoch, dict(row))
+            except KeyboardInterrupt:
+                _say_interrupted(run_dir, progress.epoch, s.epochs)
+                raise
+            # ---- finish: Keras restores the best weights at the end of training, stopped
+            # early or not; the checkpoint keeps the last epoch's state for resuming.
+            evaluated = progress.epoch
+            if diverged is not None:
+                s.model.load_state_dict(files.load_checkpoint(run_dir, map_location=s.device)["model"])
+                say(f"Diverged in epoch {diverged[0]}: {diverged[1]}; evaluating epoch {progress.epoch}'s weights")
+            restored = s.stopper.on_train_end(s.model) if s.stopper is not None else None
+            if restored is not None:
+                evaluated = restored + 1
+                say(f"Restored the weights of epoch {evaluated} (best {s.stopper.monitor})")
+            test_loss, test_acc = s.test()
+            files.save_weights(s.model, run_dir)
+            metrics = s.metrics(progress, test_loss, test_acc, evaluated)
+            metrics["verdict"] = "ok" if diverged is None else "diverged"
+            if diverged is not None:
+                metrics["diverged"] = {"epoch": diverged[0], "reason": diverged[1], "rule": RULE}
+            files.write_metrics(run_dir, metrics)
+            if test_acc is not None:
+                say(f"Test loss {test_loss:.4f}, test accuracy {test_acc:.4f}")
+            _call(hooks, "on_train_end", {"test_loss": test_loss, "test_accuracy": test_acc})
+            say(f"Run saved to {run_dir}")
+            if diverged is not None:  # after the files: the run is kept, but it is not a success
+                raise _diverged_error(*diverged, s.cfg, run_dir)
+            return run_dir
+    finally:
+        torch.set_num_threads(threads)
+        if run_dir is None:
+            layout.discard_partial(work_dir)  # failed before the first checkpoint
+
+
+def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
+    """Train one epoch and validate it: the history row."""
+    with Timer() as t:
+        bar = progress_bar(epoch + 1, s.epochs, s.steps, quiet=quiet, device=s.device)
+        try:
+            logs = train_epoch(s.net, s.optimizer, s.x_tr, s.y_tr, batch_size=s.cfg["batch_size"],
+                               generator=s.order, lr_at=lambda i, n: s.schedule.lr(epoch, i, n),
+                               penalty=s.penalty, label_smoothing=s.smoothing, bar=bar, augment=s.augment,
+                               precision=s.cfg["precision"], split=s.split, sync=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        val = s.validate()
+        loss, acc, val_loss, val_acc = epoch_values(logs.pop("sums"), val)
+    return {"epoch": epoch + 1, "loss": loss, "accuracy": acc, "val_loss": val_loss,
+            "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
+
+
+def _recipe_and_place(recipe, resume, out, epochs) -> tuple[Recipe, Path | None, Path]:
+    """(the validated recipe, the run to resume or None, the folder new runs go in)."""
+    if resume is None:
+        if recipe is None:
+            raise MnistlabError("fit() needs a recipe (a Recipe, a dict or a YAML path) or resume=RUN_DIR")
+        return load_recipe(recipe), None, Path(out)
+    run_dir = layout.require_run(resume)
+    if not (run_dir / layout.CHECKPOINT).is_file():
+        raise MnistlabError(f"{run_dir} has no checkpoint.pt to resume from")
+    config = files.read_config(run_dir)
+    if layout.is_finished(run_dir):
+        done = int(files.read_metrics(run_dir).get("epochs_run") or config.get("epochs") or 0)
+        if epochs is None or int(epochs) <= done:
+            raise MnistlabError(f"{run_dir} already finished after {done} epochs; pass --epochs N with N > "
+                                f"{done} to train it further (like calling Keras fit again)")
+    if epochs is not None:
+        recipe = Recipe({**config, "epochs": int(epochs)})  # validated before the run directory changes
+        files.write_config(run_dir, recipe.to_dict())
+        (run_dir / layout.METRICS).unlink(missing_ok=True)  # unfinished from here: a plain resume completes it
+        return recipe, run_dir, run_dir.parent
+    return Recipe(config), run_dir, run_dir.parent
+
+
+class _EpochEnd:
+    def __init__(self, fn):
+        self.on_epoch_end = fn
+
+
+def _call(hooks, name: str, *args) -> None:
+    for hook in hooks:
+        method = getattr(hook, name, None)
+        if method is not None:
+            method(*args)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """`kill` stops a run like Ctrl-C does: at a point where the last checkpoint is intact."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _say_interrupted(run_dir, epoch: int, epochs: int) -> None:
+    if run_dir is not None:
+        print(f"\nInterrupted: {run_dir} keeps the checkpoint of epoch {epoch}/{epochs}. "
+              f"Resume with: mnistlab train --resume {run_dir}", file=sys.stderr)
+    else:
+        print("\nInterrupted before the first epoch finished; nothing was saved.", file=sys.stderr)
+
+
+def _diverged_error(epoch: int, reason: str, cfg: dict, run_dir) -> Diverged:
+    lr = cfg["optimizer"]["lr"]
+    kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir} (evaluated; metrics.json "
+            "verdict: diverged)" if run_dir is not None else "nothing was saved")
+    return Diverged(f"training diverged: {reason} in epoch {epoch}; lower the learning rate "
+                    f"(e.g. --set optimizer.lr={lr / 10:g}); {kept}", run_dir)
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    parts = [f"Epoch {row['epoch']}/{epochs}", f"{row['seconds']:.1f}s",
+             f"loss: {row['loss']:.4f}", f"accuracy: {row['accuracy']:.4f}"]
+    if row["val_loss"] is not None:
+        parts += [f"val_loss: {row['val_loss']:.4f}", f"val_accuracy: {row['val_accuracy']:.4f}"]
+    parts.append(f"lr: {row['lr']:.3g}")
+    return " - ".join(parts)
