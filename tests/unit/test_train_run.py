@@ -277,13 +277,13 @@ def test_finite_divergence_is_a_verdict_not_a_success(tmp_path, monkeypatch):
     explode_in_epoch_3.seen = []
     monkeypatch.setattr(run_mod, "train_epoch", explode_in_epoch_3)
     with pytest.raises(MnistlabError, match=r"training diverged: .* in epoch 3; lower the learning rate.*epoch 2"):
-        fit(recipe(epochs=5), dataset=tiny_dataset(), out=tmp_path, quiet=True, report=False)
+        fit(recipe(epochs=5), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     (run_dir,) = list(tmp_path.iterdir())
     run = load_run(run_dir)
     assert run.metrics["verdict"] == "diverged" and run.metrics["diverged"]["epoch"] == 3
     assert run.metrics["evaluated_epoch"] == 2 and run.metrics["epochs_run"] == 2
     assert run.metrics["test_accuracy"] is not None and len(run.history) == 2
-    ok = load_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True, report=False))
+    ok = load_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True))
     assert ok.metrics["verdict"] == "ok"
 
 
@@ -291,16 +291,16 @@ def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys):
     """Issue 17 item 11: like calling Keras fit again; runtime options allowed on resume."""
     from mnistlab.cli import main
     ds = tiny_dataset()
-    run_dir = fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True, report=False)
+    run_dir = fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True)
     two = load_run(run_dir)
     with pytest.raises(MnistlabError, match="pass --epochs N with N > 2"):
-        fit(resume=run_dir, dataset=ds, quiet=True, report=False)
-    fit(resume=run_dir, dataset=ds, quiet=True, report=False, epochs=4, threads=1, device="cpu")
+        fit(resume=run_dir, dataset=ds, quiet=True)
+    fit(resume=run_dir, dataset=ds, quiet=True, epochs=4, threads=1, device="cpu")
     four = load_run(run_dir)
     assert four.metrics["epochs_run"] == 4 and len(four.history) == 4
     assert strip(four.history[:2]) == strip(two.history)  # the first two epochs are kept as they were
     # the same as training 4 epochs straight away
-    straight = load_run(fit(recipe(epochs=4), dataset=ds, out=tmp_path / "s", quiet=True, report=False))
+    straight = load_run(fit(recipe(epochs=4), dataset=ds, out=tmp_path / "s", quiet=True))
     assert strip(four.history) == strip(straight.history)
     # CLI: runtime options are fine, recipe options are named
     assert main(["train", "--resume", str(run_dir), "--threads", "1", "--seed", "3"]) == 2

@@ -41,7 +41,7 @@ def find(source) -> Path:
     found = packaged(str(source))
     if found is not None:
         return found
-    raise MnistlabError(f"recipe not found: {source} is no file and no packaged recipe"
+    raise MnistlabError(f"recipe file not found: {source} is no file and no packaged recipe"
                         f"{did_you_mean(str(source), names())}; see `mnistlab recipes list`")
 
 
