@@ -39,6 +39,19 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def show(self, n: int = 40, split: str = "train", cols: int | None = None):
+        """A matplotlib Figure with the first `n` images of a split and their labels."""
+        from mnistlab.data.card import show
+        return show(self, n, split, cols)
+
+    def __repr__(self) -> str:
+        from mnistlab.data.card import card_text
+        return card_text(self)
+
+    def _repr_html_(self) -> str:
+        from mnistlab.data.card import card_html
+        return card_html(self)
+
 
 # ------------------------------------------------------------------- conversion
 

@@ -27,12 +27,28 @@ def _mosaic(images: np.ndarray, rows: int, cols: int, pad: int) -> np.ndarray:
 
 def save_grid(images, labels=None, path="grid.png", cols: int = 20, *, titles=None,
               title: str | None = None, colors=None, scale: float = 0.45) -> Path:
-    """Write a PNG grid of uint8 NHWC images with a caption above each tile.
+    """Write grid_figure(...) as a PNG, atomically; returns the path."""
+    fig = grid_figure(images, labels, cols, titles=titles, title=title, colors=colors, scale=scale)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png.tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", facecolor="white")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def grid_figure(images, labels=None, cols: int = 20, *, titles=None, title: str | None = None,
+                colors=None, scale: float = 0.45):
+    """A matplotlib Figure: a grid of uint8 NHWC images with a caption above each tile.
 
     labels: one string per image (the class names), or None.
     titles: optional per-image captions that replace the labels (e.g. "7 (pred 1)" for
             misclassified samples); colors: optional per-caption matplotlib colours.
-    title:  optional figure title. Returns the path; the file is written atomically."""
+    title:  optional figure title."""
     from matplotlib.figure import Figure
 
     x = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
@@ -71,13 +87,4 @@ def save_grid(images, labels=None, path="grid.png", cols: int = 20, *, titles=No
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.08 / fig.get_figheight(), va="top")
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png.tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", facecolor="white")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return fig

@@ -10,6 +10,8 @@ scikit-learn, matplotlib or torch.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 _API = {
     "evaluate": "mnistlab.evaluate.evaluation", "predict": "mnistlab.evaluate.evaluation",
@@ -25,3 +27,23 @@ def __getattr__(name: str):
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'mnistlab.evaluate' has no attribute {name!r}")
+
+
+class _CallablePackage(types.ModuleType):
+    """`mnistlab.evaluate(run)` is the public function (mnistlab.api.evaluate) although the
+    name is also this package: Python binds `mnistlab.evaluate` to the package whenever it
+    is imported, so the package itself answers the call."""
+
+    def __call__(self, *args, **kwargs):
+        from mnistlab.api import evaluate as api_evaluate
+        return api_evaluate(*args, **kwargs)
+
+    @property
+    def __signature__(self):
+        import inspect
+
+        from mnistlab.api import evaluate as api_evaluate
+        return inspect.signature(api_evaluate)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

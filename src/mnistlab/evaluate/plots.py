@@ -1,7 +1,8 @@
-"""PNG plots of a run: learning curves, confusion heatmap, misclassified samples, comparisons.
+"""Plots of a run: learning curves, confusion heatmap, misclassified samples, comparisons.
 
-Figures are built with matplotlib's object API on the Agg canvas (no pyplot state, no
-display needed) and written atomically.
+Each `*_figure` function returns a matplotlib Figure (what a notebook shows); the `plot_*`
+functions write that figure as a PNG atomically (what the CLI and the report use). Figures
+are built with matplotlib's object API (no pyplot state, no display needed).
 """
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 
 def plot_history(history: list[dict], path, title: str = "") -> Path:
+    return save_figure(history_figure(history, title), path)
+
+
+def history_figure(history: list[dict], title: str = "") -> Figure:
     """Training and validation loss and accuracy per epoch, side by side (as in every notebook),
     and the learning rate per epoch when the history has it (schedules, ReduceLROnPlateau)."""
     epochs_lr, lrs = _series(history, "lr")
@@ -66,10 +71,14 @@ def plot_history(history: list[dict], path, title: str = "") -> Path:
         ax.legend()
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_confusion(cm, classes: list[str], path, title: str = "Confusion matrix") -> Path:
+    return save_figure(confusion_figure(cm, classes, title), path)
+
+
+def confusion_figure(cm, classes: list[str], title: str = "Confusion matrix") -> Figure:
     """The confusion matrix as a heatmap (colour: share of the true class; text: counts)."""
     cm = np.asarray(cm)
     k = len(classes)
@@ -91,7 +100,7 @@ def plot_confusion(cm, classes: list[str], path, title: str = "Confusion matrix"
                 if cm[i, j]:
                     ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
                             color="white" if share[i, j] > 0.5 else "black")
-    return save_figure(fig, path)
+    return fig
 
 
 def misclassified(y_true, probs, n: int = 36) -> np.ndarray:
@@ -128,6 +137,10 @@ def plot_samples(images, y, classes: list[str], path, n: int = 40) -> Path:
 
 
 def plot_compare(histories: dict[str, list[dict]], path) -> Path:
+    return save_figure(compare_figure(histories), path)
+
+
+def compare_figure(histories: dict[str, list[dict]]) -> Figure:
     """Several runs' validation (dashed: training) loss and accuracy overlaid."""
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
@@ -146,4 +159,4 @@ def plot_compare(histories: dict[str, list[dict]], path) -> Path:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, loc="lower right")
-    return save_figure(fig, path)
+    return fig

@@ -102,6 +102,13 @@ class Summary:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def __repr__(self) -> str:
+        return str(self)  # the Keras table, also as a cell's last line in a terminal IPython
+
+    def _repr_html_(self) -> str:
+        from mnistlab.display import pre
+        return pre(str(self))
+
     def __str__(self) -> str:
         from mnistlab.models.memory import values
         head = ("Layer (type)", "Output Shape", "Param #", "MACs", "Act. bytes")
@@ -199,8 +206,12 @@ def needs_projection(a: dict, in_shape) -> bool:
 
 # ---------------------------------------------------------------- public API
 
-def summary(spec) -> Summary:
-    """Keras-style summary of a zoo name, YAML path or spec dict (see `mnistlab summary`)."""
+def summary(spec, input_shape=None) -> Summary:
+    """Keras-style summary of a zoo name, YAML path or spec dict (see `mnistlab summary`), or
+    of any torch nn.Module (instance or class; `input_shape` (C, H, W), default (1, 28, 28))."""
+    if isinstance(spec, type) or hasattr(spec, "named_modules"):  # a torch module, without importing torch
+        from mnistlab.models.module_summary import module_summary
+        return module_summary(spec, tuple(input_shape or (1, 28, 28)))
     spec = resolve_spec(spec)
     result = Summary(spec["name"], tuple(spec["input_shape"]))
     seen: dict[str, int] = {}

@@ -1,0 +1,329 @@
+"""The notebook surface: Keras-shaped calls that return objects which show themselves.
+
+    ds = mnistlab.load_dataset("mnist")          # card: sizes, classes, per-class counts
+    ds.show(40)                                  # Figure
+    mnistlab.summary("nb000-cnn")                # Keras table (HTML in Jupyter)
+    run = mnistlab.fit("nb000-cnn", dataset=ds, epochs=3)   # -> Run
+    run.history["val_accuracy"]; run.plot(); run.evaluate(); run.predict(x)
+
+This module composes the packages (data, models, train, evaluate, serve, sweep) and is
+the only one besides the CLI allowed to; nothing below imports it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mnistlab.errors import MnistlabError
+
+# ---------------------------------------------------------------- data and models
+
+
+def load_dataset(name_or_path="mnist", **kwargs):
+    """A Dataset (shows a card; `.show(n)` -> Figure). See mnistlab.data.load_dataset."""
+    from mnistlab.data import load_dataset as _load
+    return _load(name_or_path, **kwargs)
+
+
+def summary(model, input_shape=None):
+    """Keras-style summary of a zoo name, recipe/spec, or any torch nn.Module (class or instance)."""
+    from mnistlab.models import summary as _summary
+    if isinstance(model, str) and ":" in model and not Path(model).exists():
+        model = import_object(model)
+    return _summary(model, input_shape) if input_shape is not None else _summary(model)
+
+
+def import_object(text: str):
+    """'package.module:Name' -> the object (a user's own model class)."""
+    import importlib
+    module, _, name = text.partition(":")
+    try:
+        obj = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise MnistlabError(f"cannot import '{text}': {err}; give 'module:ClassName' importable "
+                            "from the current folder or sys.path") from None
+    return obj
+
+
+# ---------------------------------------------------------------- history
+
+
+class History(dict):
+    """Keras' History.history: {'loss': [...], 'accuracy': [...], 'val_loss': ...} per epoch.
+
+    `.epoch` lists the epochs (1-based, as the run's history.csv); `.rows` the raw rows.
+    Shows as a table; `.plot()` -> Figure."""
+
+    KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+    def __init__(self, rows: list[dict]):
+        self.rows = [dict(r) for r in rows]
+        self.epoch = [int(r["epoch"]) for r in self.rows]
+        super().__init__({k: [_num(r.get(k)) for r in self.rows] for k in self.KEYS
+                          if any(r.get(k) not in (None, "") for r in self.rows)})
+
+    def plot(self, title: str = ""):
+        from mnistlab.evaluate.plots import history_figure
+        return history_figure(self.rows, title)
+
+    def _table(self):
+        keys = list(self)
+        rows = [[e] + [_fmt(self[k][i]) for k in keys] for i, e in enumerate(self.epoch)]
+        return ["epoch", *keys], rows
+
+    def __repr__(self) -> str:
+        head, rows = self._table()
+        cells = [head, *[[str(c) for c in r] for r in rows]]
+        widths = [max(len(r[j]) for r in cells) for j in range(len(head))]
+        return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells)
+
+    def _repr_html_(self) -> str:
+        from mnistlab.display import html_table
+        return html_table(*self._table())
+
+
+def _num(v):
+    if v in (None, ""):
+        return None
+    return float(v)
+
+
+def _fmt(v):
+    return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else v)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class Evaluation:
+    """A run's metrics on one split: .accuracy, .loss, .confusion_matrix (numpy), .report
+    (sklearn's classification report text), .metrics (all of it as plain data).
+    Shows as a card with the confusion-matrix figure; `.plot()` -> that Figure."""
+
+    def __init__(self, metrics: dict, name: str = ""):
+        self.metrics = metrics
+        self.name = name
+        self.split = metrics.get("split", "test")
+        self.accuracy = float(metrics["accuracy"])
+        self.loss = metrics.get("loss")
+        self.classes = list(metrics["classes"])
+        self.confusion_matrix = np.asarray(metrics["confusion_matrix"])
+        self.report = metrics["classification_report_text"]
+
+    def plot(self):
+        from mnistlab.evaluate.plots import confusion_figure
+        return confusion_figure(self.confusion_matrix, self.classes,
+                                f"{self.name} ({self.split})" if self.name else "Confusion matrix")
+
+    def _headline(self) -> str:
+        loss = f", loss {self.loss:.4f}" if self.loss is not None else ""
+        return (f"{self.name + ' ' if self.name else ''}on {self.split}: accuracy "
+                f"{self.accuracy:.4f}{loss} ({self.metrics['errors']:,} errors of {self.metrics['n']:,})")
+
+    def __repr__(self) -> str:
+        return f"Evaluation {self._headline()}\n{self.report}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from mnistlab.display import figure_img, pre
+        return (f"<div><b>Evaluation</b> {html.escape(self._headline())}"
+                f"<div style='display:flex;gap:1em;align-items:flex-start'>{pre(self.report)}"
+                f"{figure_img(self.plot())}</div></div>")
+
+
+def evaluate(run, split: str = "test", *, dataset=None) -> Evaluation:
+    """Evaluate a run (a Run, or its folder) on a split: test, val or train.
+
+    `dataset` gives the data back to a run trained on an in-memory Dataset; without it such
+    a run uses the test split fit() saved beside it (test_data.npz)."""
+    from mnistlab.evaluate.evaluation import predict
+    run = run if isinstance(run, Run) else load_run(run)
+    return Evaluation(predict(run.reader, split, splits=run.splits(dataset)).metrics(), run.name)
+
+
+# ---------------------------------------------------------------- runs
+
+TEST_DATA = "test_data.npz"  # an in-memory dataset's test split, saved by fit() beside the run
+
+
+class Run:
+    """A finished run folder, as a notebook holds it.
+
+    .path, .name, .config, .metrics, .classes, .history (History: dict of per-epoch lists),
+    .model (the torch module, lazily loaded); .plot() -> Figure; .evaluate(split) ->
+    Evaluation; .predict(x) -> labels; .predict_proba(x) -> (N, K) probabilities;
+    .report() -> path of report.html. Shows as a card with the learning curves."""
+
+    def __init__(self, path, model=None):
+        from mnistlab.train import load_run as _load_run
+        self.reader = _load_run(path)
+        if model is not None:
+            self.reader._model = _module(model).eval()  # the user's own architecture
+        self.path = Path(self.reader.dir)
+        self.name = self.path.name
+        self.config = self.reader.config
+        self.metrics = self.reader.metrics
+        self.classes = list(self.reader.classes)
+        self.history = History(self.reader.history)
+        self._predictor = None
+
+    @property
+    def model(self):
+        return self.reader.model
+
+    def splits(self, dataset=None):
+        """The run's data splits: from `dataset` if given, else as the recipe names them, else
+        (a run trained on an in-memory dataset) the test split saved beside the run."""
+        from mnistlab.train.run import make_run_splits
+        if dataset is not None:
+            return make_run_splits(self.config["data"], dataset)
+        saved = self.path / TEST_DATA
+        if saved.is_file():
+            return _saved_splits(saved)
+        return self.reader.splits()
+
+    def plot(self):
+        return self.history.plot(self.name)
+
+    def evaluate(self, split: str = "test", *, dataset=None) -> Evaluation:
+        return evaluate(self, split, dataset=dataset)
+
+    def _pred(self):
+        if self._predictor is None:
+            from mnistlab.serve.predict import Predictor, run_input_shape
+            shape = run_input_shape(self.reader) if _zoo_model(self.config) else self.config.get(
+                "input_shape", (28, 28, 1))
+            self._predictor = Predictor(self.model, self.classes, shape)
+        return self._predictor
+
+    def predict_proba(self, x) -> np.ndarray:
+        """(N, K) class probabilities; x: numpy or torch, (N,28,28), (N,28,28,1) or (28,28),
+        uint8 0..255 or float 0..1."""
+        return self._pred().probabilities(x)
+
+    def predict(self, x) -> np.ndarray:
+        """The predicted class of each image, in the dataset's own labels (ints when they are)."""
+        idx = self.predict_proba(x).argmax(axis=1)
+        names = np.array([int(c) if str(c).lstrip("-").isdigit() else c for c in self.classes])
+        return names[idx]
+
+    def report(self, dataset=None) -> Path:
+        """The run's report.html (written when it is missing or `dataset` is given); its path.
+        A run trained on an in-memory dataset got its report from fit(); pass the dataset to
+        write it again."""
+        from mnistlab.evaluate.report import write_report
+        existing = self.path / "report.html"
+        if dataset is None and existing.is_file():
+            return existing
+        return write_report(self.path, dataset=dataset) if dataset is not None else write_report(self.path)
+
+    def _headline(self) -> str:
+        m = self.metrics
+        acc = m.get("test_accuracy")
+        acc = f"test accuracy {acc:.4f}" if acc is not None else "no test set"
+        return f"{self.name}: {len(self.history.epoch)} epochs, {acc}"
+
+    def __repr__(self) -> str:
+        return f"Run {self._headline()} ({self.path})\n{self.history!r}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from mnistlab.display import figure_img
+        fig = figure_img(self.plot()) if self.history.epoch else ""
+        return f"<div><b>Run</b> {html.escape(self._headline())}<br><code>{html.escape(str(self.path))}</code><br>{fig}</div>"
+
+
+def load_run(path, model=None) -> Run:
+    """A finished run folder as a Run; `model=` gives the architecture of a run trained on your own module."""
+    return Run(path, model=model)
+
+
+def _zoo_model(config) -> bool:
+    return config.get("model") is not None and config["model"] != "custom"
+
+
+def _module(model):
+    import torch
+    if isinstance(model, str):
+        model = import_object(model)
+    if isinstance(model, type):
+        model = model()
+    if not isinstance(model, torch.nn.Module):
+        raise MnistlabError(f"model must be a torch nn.Module (instance or class) or 'module:Class', "
+                            f"not {type(model).__name__}")
+    return model
+
+
+def save_test_data(run_dir: Path, dataset) -> None:
+    """Keep an in-memory dataset's test split beside the run, so evaluate/report need no dataset."""
+    if dataset.x_test is None:
+        return
+    np.savez_compressed(run_dir / TEST_DATA, x_test=np.asarray(dataset.x_test), y_test=np.asarray(dataset.y_test),
+                        classes=np.array([str(c) for c in dataset.classes]), name=np.array(dataset.name))
+
+
+def _saved_splits(path: Path):
+    from types import SimpleNamespace
+
+    import torch
+    with np.load(path, allow_pickle=False) as z:
+        x, y, classes = torch.from_numpy(z["x_test"]), torch.from_numpy(z["y_test"]).long(), [str(c) for c in z["classes"]]
+    return SimpleNamespace(x_test=x, y_test=y, classes=classes, x_val=None, y_val=None, x_train=None, y_train=None)
+
+
+# ---------------------------------------------------------------- recipes from fit() keywords
+
+# fit() keywords that reach into a recipe section, besides the recipe's own top-level keys
+_DATA_KEYS = ("dataset", "allow_pickle", "validation_split", "split", "split_seed", "stratify", "validation")
+_SHORTCUTS = {"lr": "optimizer.lr", "learning_rate": "optimizer.lr", "label_smoothing": "loss.label_smoothing",
+              "early_stopping": "callbacks.early_stopping", "lr_schedule": "callbacks.lr_schedule",
+              **{k: f"data.{k}" for k in _DATA_KEYS}}
+
+
+def fit_keywords() -> list[str]:
+    """Every recipe keyword fit() takes (the recipe's top-level keys and the shortcuts)."""
+    from mnistlab.train.recipe import DEFAULTS
+    return sorted({k for k in DEFAULTS if k != "data"} | set(_SHORTCUTS))
+
+
+def make_recipe(source=None, overrides: dict | None = None):
+    """A validated Recipe from fit()'s first argument and its keyword overrides.
+
+    source: a packaged recipe's name or a YAML path ("nb000-cnn", "recipe.yaml"), a zoo model
+    name that is no recipe, a dict, a Recipe, or None (then `model=` must name a zoo model).
+    A wrong keyword fails like a wrong --set key: one line with a did-you-mean."""
+    from mnistlab.errors import did_you_mean
+    from mnistlab.recipes import packaged
+    from mnistlab.train.recipe import apply_overrides, load_recipe
+
+    overrides = dict(overrides or {})
+    allowed = fit_keywords()
+    for key in overrides:
+        if key.split(".")[0] not in allowed and key not in allowed:
+            raise MnistlabError(f"unknown recipe key '{key}'{did_you_mean(key, allowed)}; allowed here: "
+                                f"{', '.join(allowed)}")
+    if source is None:
+        config = {}
+    elif isinstance(source, (str, Path)) and not Path(source).exists() and packaged(str(source)) is None:
+        from mnistlab.models import ZOO
+        if str(source) not in ZOO:
+            from mnistlab.recipes import names
+            raise MnistlabError(f"'{source}' is no recipe file, packaged recipe or zoo model"
+                                f"{did_you_mean(str(source), [*names(), *ZOO])}; see `mnistlab recipes list`")
+        config = {"model": str(source)}
+    else:
+        config = load_recipe(source).to_dict()
+    if isinstance(overrides.get("optimizer"), str):  # Keras' optimizer="adam"
+        name = overrides.pop("optimizer").lower()
+        current = config.get("optimizer") or {}
+        same = isinstance(current, dict) and str(current.get("name", "")).lower() == name
+        config["optimizer"] = current if same else {"name": name}  # same name: keep its settings
+    updates = {_SHORTCUTS.get(k, k): v for k, v in overrides.items()}
+    # whole sections first, so that optimizer={...} and lr=... together both apply
+    updates = dict(sorted(updates.items(), key=lambda kv: "." in kv[0]))
+    return load_recipe(apply_overrides(config, {}, updates))

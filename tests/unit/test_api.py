@@ -1,0 +1,118 @@
+"""The notebook API: every public name callable after every subpackage is imported, objects
+that show themselves (text and HTML), Figures from every plot, fit() keywords."""
+import importlib
+import inspect
+import pkgutil
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import mnistlab
+from mnistlab.errors import MnistlabError
+from tests.unit.tinydata import tiny_recipe, write_tiny_data
+
+
+def _import_every_subpackage():
+    for mod in pkgutil.walk_packages(mnistlab.__path__, "mnistlab."):
+        if mod.name.endswith("__main__"):
+            continue
+        importlib.import_module(mod.name)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    data = write_tiny_data(tmp / "tiny.npz")
+    from mnistlab.train import fit
+    return mnistlab.load_run(fit(tiny_recipe(data), out=tmp / "runs", quiet=True))
+
+
+def test_every_public_name_works_after_every_subpackage_is_imported(run):
+    _import_every_subpackage()
+    assert callable(mnistlab.evaluate)  # was the subpackage: 'module' object is not callable
+    import mnistlab.evaluate as package  # and the subpackage stays importable as such
+    assert package is mnistlab.evaluate and hasattr(package, "report")
+    for name in mnistlab.__all__:
+        assert getattr(mnistlab, name) is not None, name
+    ev = mnistlab.evaluate(run)
+    assert ev.accuracy == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)  # float32 sums in training
+    assert mnistlab.evaluate(str(run.path)).accuracy == ev.accuracy
+    assert run.evaluate().accuracy == ev.accuracy
+    assert "dataset" in inspect.signature(mnistlab.evaluate).parameters
+
+
+def test_history_is_keras_shaped(run):
+    h = run.history
+    assert list(h) [:4] == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert h.epoch == [1, 2] and len(h["val_accuracy"]) == 2
+    assert all(isinstance(v, float) for v in h["loss"])
+    assert "val_accuracy" in h._repr_html_() and "val_accuracy" in repr(h)
+
+
+def test_displays_and_figures(run):
+    ev = run.evaluate()
+    assert ev.confusion_matrix.shape == (3, 3) and ev.confusion_matrix.sum() == 60
+    assert "precision" in ev.report and "<img" in ev._repr_html_() and "accuracy" in repr(ev)
+    assert isinstance(run.plot(), Figure) and isinstance(ev.plot(), Figure)
+    assert "<img" in run._repr_html_() and run.name in repr(run)
+    s = mnistlab.summary("nb000-cnn")
+    assert "Total params: 5,899" in repr(s) and s._repr_html_().startswith("<pre>")
+
+
+def test_dataset_card_and_show():
+    from mnistlab.data.datasets import Dataset
+    x = torch.zeros((30, 8, 8, 1), dtype=torch.uint8)
+    y = torch.tensor([0, 1, 2] * 10)
+    ds = Dataset("toy", x, y, x[:6], y[:6], ["a", "b", "c"])
+    assert "30 train + 6 test" in repr(ds) and "<table>" in ds._repr_html_()
+    assert "10" in repr(ds).splitlines()[2]  # per-class counts
+    fig = ds.show(12)
+    assert isinstance(fig, Figure)
+    with pytest.raises(MnistlabError, match="split"):
+        ds.show(5, split="val")
+
+
+def test_predict_takes_keras_floats(run):
+    x = np.load(run.config["data"]["dataset"])["x_test"][:10]
+    p_uint8 = run.predict_proba(x)
+    np.testing.assert_allclose(run.predict_proba(x.astype("float32") / 255), p_uint8, atol=1e-6)
+    assert run.predict(x).tolist() == p_uint8.argmax(1).tolist()
+    with pytest.raises(MnistlabError, match=r"\[0, 1\]"):
+        run.predict(x.astype("float32"))
+
+
+def test_module_summary_counts_every_parameter():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+            self.bn = torch.nn.BatchNorm2d(4)
+            self.fc = torch.nn.Linear(4 * 26 * 26, 10)
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.fc(self.bn(self.conv(x)).flatten(1)) * self.scale
+
+    s = mnistlab.summary(Net())
+    assert s.trainable == sum(p.numel() for p in Net().parameters())
+    assert [r.output_shape for r in s.layers[:3]] == [(4, 26, 26), (4, 26, 26), (10,)]
+    assert s.layers[0].macs == 4 * 26 * 26 * 9
+    assert "(other parameters)" in str(s) and mnistlab.summary(Net).total == s.total
+    with pytest.raises(MnistlabError, match="input_shape"):
+        mnistlab.summary(Net(), input_shape=(3, 28, 28))
+
+
+def test_fit_keywords_and_did_you_mean():
+    from mnistlab.api import make_recipe
+    r = make_recipe("nb000-cnn", {"epochs": 3, "batch_size": 512, "optimizer": "rmsprop",
+                                  "validation_split": 0.2, "lr": 0.002})
+    assert (r.epochs, r.batch_size, r.optimizer["name"], r.data["validation_split"], r.optimizer["lr"]) == \
+        (3, 512, "rmsprop", 0.2, 0.002)
+    assert make_recipe("nb003-mlp").model == "nb003-mlp" if "nb003-mlp" in __import__(
+        "mnistlab.models", fromlist=["ZOO"]).ZOO else True
+    with pytest.raises(MnistlabError, match=r"unknown recipe key 'epoch' \(did you mean 'epochs'\?\)"):
+        make_recipe("nb000-cnn", {"epoch": 3})
+    with pytest.raises(MnistlabError, match="did you mean 'nb000-cnn'"):
+        make_recipe("nb00-cnn")
