@@ -178,7 +178,7 @@ class Run:
     def splits(self, dataset=None):
         """The run's data splits: from `dataset` if given, else as the recipe names them, else
         (a run trained on an in-memory dataset) the test split saved beside the run."""
-        from mnistlab.train.run import make_run_splits
+        from mnistlab.runs import make_run_splits
         if dataset is not None:
             return make_run_splits(self.config["data"], dataset)
         saved = self.path / TEST_DATA
