@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from mnistlab.version import __version__
 
 # public name -> module that defines it
 _API = {

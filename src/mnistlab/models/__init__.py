@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 
 from mnistlab.models.spec import resolve_spec
-from mnistlab.models.summary import Summary, check_budget, count_params, summary
-from mnistlab.models.zoo import ZOO, list_models
+from mnistlab.models.summary import Summary, check_budget, count_params, list_models, summary
+from mnistlab.models.zoo import ZOO
 
 _TORCH_API = {"build", "l2_penalty", "Net"}  # defined in mnistlab.models.layers
 

@@ -94,7 +94,7 @@ def resolve_spec(spec) -> dict:
 
 
 def _load_named(text: str):
-    from mnistlab.models.zoo import ZOO  # zoo imports this module; import here avoids a cycle
+    from mnistlab.models.zoo import ZOO  # imported on use: the zoo is data, loaded only for a name
     if text in ZOO:
         return ZOO[text].spec
     path = Path(text).expanduser()

@@ -279,3 +279,10 @@ def check_budget(spec, max_params: int | None = None, *, max_macs: int | None = 
         raise MnistlabError(f"model '{s.name}' needs {value:,} {unit} ({what}), over the budget of {limit:,} "
                             f"by {value - limit:,}; largest layers: {top}; shrink those or raise {key}")
     return s
+
+
+def list_models() -> list[dict]:
+    """One row per zoo entry: name, notebook, params (counted by mnistlab), printed params, note."""
+    from mnistlab.models.zoo import ZOO
+    return [{"name": e.name, "notebook": e.notebook, "params": summary(e.name).total,
+             "printed_params": e.printed_params, "note": e.note} for e in ZOO.values()]

@@ -117,9 +117,3 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}
 for _e in _ENTRIES:
     _e.spec["name"] = _e.name
 
-
-def list_models() -> list[dict]:
-    """One row per zoo entry: name, notebook, params (counted by mnistlab), printed params, note."""
-    from mnistlab.models.summary import summary
-    return [{"name": e.name, "notebook": e.notebook, "params": summary(e.name).total,
-             "printed_params": e.printed_params, "note": e.note} for e in _ENTRIES]

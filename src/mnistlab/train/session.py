@@ -177,6 +177,6 @@ def _penalty(model):
 def _versions() -> dict:
     import numpy
 
-    import mnistlab
-    return {"mnistlab": mnistlab.__version__, "torch": torch.__version__,
+    from mnistlab.version import __version__
+    return {"mnistlab": __version__, "torch": torch.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
