@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models.summary import LayerRow, Summary
+from mnistlab.models.table import LayerRow, Summary
 
 
 @dataclass
