@@ -161,8 +161,15 @@ class Run:
     def __init__(self, path, model=None):
         from mnistlab.train import load_run as _load_run
         self.reader = _load_run(path)
-        if model is not None:
-            self.reader._model = _module(model).eval()  # the user's own architecture
+        if model is not None:  # the user's own architecture: the weights go into it
+            from mnistlab.runs.files import load_weights
+            module = _module(model)
+            try:
+                load_weights(module, self.reader.dir)
+            except (RuntimeError, KeyError) as err:
+                raise MnistlabError(f"the weights in {self.reader.dir} do not fit {type(module).__name__}: "
+                                    f"{str(err).splitlines()[0]}; pass the module the run was trained with") from None
+            self.reader._model = module.eval()
         self.path = Path(self.reader.dir)
         self.name = self.path.name
         self.config = self.reader.config
@@ -195,8 +202,8 @@ class Run:
     def _pred(self):
         if self._predictor is None:
             from mnistlab.serve.predict import Predictor, run_input_shape
-            shape = run_input_shape(self.reader) if _zoo_model(self.config) else self.config.get(
-                "input_shape", (28, 28, 1))
+            own = _own_model(self.config)
+            shape = own["input_shape"] if own else run_input_shape(self.reader)
             self._predictor = Predictor(self.model, self.classes, shape)
         return self._predictor
 
@@ -243,8 +250,10 @@ def load_run(path, model=None) -> Run:
     return Run(path, model=model)
 
 
-def _zoo_model(config) -> bool:
-    return config.get("model") is not None and config["model"] != "custom"
+def _own_model(config) -> dict | None:
+    """The record of a user's own module in config.yaml ({torch_module, input_shape}), or None."""
+    m = config.get("model")
+    return m if isinstance(m, dict) and "torch_module" in m else None
 
 
 def _module(model):
@@ -276,11 +285,91 @@ def _saved_splits(path: Path):
     return SimpleNamespace(x_test=x, y_test=y, classes=classes, x_val=None, y_val=None, x_train=None, y_train=None)
 
 
+# ---------------------------------------------------------------- fit
+
+from mnistlab.train.hooks import Callback, TensorBoard  # noqa: E402  (re-exported; torch-free)
+
+
+def fit(source=None, *, model=None, dataset=None, callbacks=None, out="runs", quiet=False,
+        report=True, **overrides) -> Run:
+    """Train and return the Run (history, plot, evaluate, predict); Keras-shaped keywords.
+
+    source: a packaged recipe name or YAML path ("nb000-cnn", "recipe.yaml"), a dict, a
+    Recipe, a zoo model name, or your own model (a torch nn.Module instance or class, or
+    "module:Class"); `model=` takes the same model forms. `dataset`: a Dataset in memory
+    (its test split is kept beside the run for later evaluation). `callbacks`: objects with
+    Keras' hooks (mnistlab.Callback, mnistlab.TensorBoard). Any recipe key is a keyword:
+    epochs=3, batch_size=512, optimizer="rmsprop", lr=1e-3, validation_split=0.2, seed=1,
+    device="cuda", early_stopping={"patience": 5}, ...
+    """
+    from mnistlab.train import fit as train_fit
+
+    module = None
+    if _is_model(source):
+        source, model = None, source
+    if model is not None and not (isinstance(model, str) and ":" not in model):
+        module = _module(model)
+        model = None
+    if model is not None:  # a zoo name as model=
+        overrides["model"] = model
+    if module is not None:
+        shape = tuple(dataset.image_shape) if dataset is not None else None
+        base = source if source is not None else {}
+        recipe = make_recipe(_with_own_model(base, module, shape), overrides)
+    else:
+        recipe = make_recipe(source, overrides)
+    run_dir = train_fit(recipe, dataset=dataset, out=out, quiet=quiet, callbacks=callbacks, model=module)
+    if dataset is not None:
+        save_test_data(run_dir, dataset)
+    run = Run(run_dir, model=module)
+    if report:
+        _report(run, dataset, quiet)
+    return run
+
+
+def _is_model(obj) -> bool:
+    if isinstance(obj, str):
+        return ":" in obj and not Path(obj).exists()
+    if isinstance(obj, type):
+        return hasattr(obj, "forward")
+    return hasattr(obj, "forward") and hasattr(obj, "parameters")
+
+
+def _with_own_model(base, module, shape):
+    """The recipe of a run on the user's own module: config.yaml records its class and input."""
+    from mnistlab.train.recipe import load_recipe
+    config = load_recipe(base).to_dict() if base else {}
+    cls = type(module)
+    config["model"] = {"torch_module": f"{cls.__module__}:{cls.__qualname__}",
+                       "input_shape": list(shape or (28, 28, 1))}
+    config.setdefault("name", cls.__name__)
+    if not base:
+        config["name"] = cls.__name__
+    return config
+
+
+def _report(run: Run, dataset, quiet: bool) -> None:
+    """report.html with the run's own predictions (so an own module or in-memory data work)."""
+    from mnistlab.evaluate.evaluation import predict
+    from mnistlab.evaluate.report import write_report
+    try:
+        splits = run.splits(dataset)
+        if getattr(splits, "x_test", None) is None:
+            return
+        path = write_report(run.path, predictions=predict(run.reader, "test", splits=splits))
+    except MnistlabError as err:
+        if not quiet:
+            print(f"Report not written: {err}")
+        return
+    if not quiet:
+        print(f"Report: {path}")
+
+
 # ---------------------------------------------------------------- recipes from fit() keywords
 
 # fit() keywords that reach into a recipe section, besides the recipe's own top-level keys
 _DATA_KEYS = ("dataset", "allow_pickle", "validation_split", "split", "split_seed", "stratify", "validation")
-_SHORTCUTS = {"lr": "optimizer.lr", "learning_rate": "optimizer.lr", "label_smoothing": "loss.label_smoothing",
+_SHORTCUTS = {"model": "model", "lr": "optimizer.lr", "learning_rate": "optimizer.lr", "label_smoothing": "loss.label_smoothing",
               "early_stopping": "callbacks.early_stopping", "lr_schedule": "callbacks.lr_schedule",
               **{k: f"data.{k}" for k in _DATA_KEYS}}
 

@@ -29,6 +29,10 @@ def build_model(cfg: dict, splits=None):
 
     from mnistlab.data.tensors import to_model_input
     from mnistlab.models import build, check_budget, resolve_spec
+    if isinstance(cfg["model"], dict) and "torch_module" in cfg["model"]:
+        raise MnistlabError(f"this run was trained on your own torch module {cfg['model']['torch_module']}; "
+                            "load it with mnistlab.load_run(path, model=YourModule()) (the weights are "
+                            "model.safetensors)")
     spec = resolve_spec(cfg["model"])
     check_budget(spec, cfg.get("max_params"), max_macs=cfg.get("max_macs"), max_ram_bytes=cfg.get("max_ram_bytes"),
                  max_flash_bytes=cfg.get("max_flash_bytes"))

@@ -36,7 +36,7 @@ def pick_device(name: str) -> torch.device:
 
 
 class Session:
-    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None):
+    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None, model=None):
         cfg = recipe.to_dict()
         if threads is not None:  # runtime only (resume): config.yaml is not rewritten for it
             cfg["threads"] = int(threads)
@@ -53,7 +53,11 @@ class Session:
         seed = cfg["seed"]
         torch.manual_seed(seed)  # weights and dropout; the batch order has its own generator
         self.splits = splits = make_run_splits(cfg["data"], dataset)
-        self.model, self.spec = model, _ = build_model(cfg, splits)
+        if model is None:
+            self.model, self.spec = model, _ = build_model(cfg, splits)
+        else:  # the user's own module (mnistlab.fit(model=...))
+            self.model, self.spec = model, None
+            check_own_model(model, cfg, splits)
         if cfg["quantize_aware"]:
             from mnistlab.train.qat import enable
             enable(model)
@@ -103,8 +107,15 @@ class Session:
                       else f" ({torch.get_num_threads()} threads)")
         where += (f", {cfg['precision']}" + (", channels_last" if cfg["channels_last"] else "")
                   + f", eval batch {cfg['eval_batch']}")
-        return (f"Training {cfg['name']} ({count_params(self.spec):,} params) on {where}: {sizes} samples, "
+        return (f"Training {cfg['name']} ({self.params():,} params) on {where}: {sizes} samples, "
                 f"{cfg['epochs']} epochs, batch {cfg['batch_size']}")
+
+    def params(self) -> int:
+        """Keras' count for a spec; every parameter and float buffer for the user's own module."""
+        if self.spec is not None:
+            return count_params(self.spec)
+        return (sum(p.numel() for p in self.model.parameters())
+                + sum(b.numel() for b in self.model.buffers() if b.is_floating_point()))
 
     def validate(self):
         if not self.has_val:
@@ -154,7 +165,7 @@ class Session:
         return ck["state"]
 
     def metrics(self, progress, test_loss, test_acc, evaluated_epoch: int) -> dict:
-        m = {"test_loss": test_loss, "test_accuracy": test_acc, "params": count_params(self.spec),
+        m = {"test_loss": test_loss, "test_accuracy": test_acc, "params": self.params(),
              "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
              "epochs_run": progress.epoch, "train_seconds": round(progress.train_seconds, 3),
              "seed": self.cfg["seed"], "device": str(self.device), "versions": _versions(),
@@ -164,6 +175,31 @@ class Session:
         if self.stopper is not None:
             m["best_epoch"] = self.stopper.best_epoch + 1
         return m
+
+
+def check_own_model(model, cfg: dict, splits) -> None:
+    """A user's module must map the data's float (1, C, H, W) to (1, classes) logits: checked
+    on one image before any training, so a wrong head fails in a second, not after an epoch."""
+    if not isinstance(model, torch.nn.Module):
+        raise MnistlabError(f"model must be a torch nn.Module, not {type(model).__name__}")
+    from mnistlab.data.tensors import to_model_input
+    x = to_model_input(splits.x_train[:1])
+    try:
+        with torch.no_grad():
+            was = model.training
+            out = model.eval()(x.to(next(model.parameters(), x).device))
+            model.train(was)
+    except Exception as err:
+        raise MnistlabError(f"your model failed on one image of shape {tuple(x.shape)} (N, C, H, W): "
+                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+    k = len(splits.classes)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, k):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise MnistlabError(f"your model outputs {shape} for one image but the data has {k} classes; "
+                            f"it must return logits of shape (N, {k})")
+    n = sum(p.numel() for p in model.parameters())
+    if cfg.get("max_params") is not None and n > cfg["max_params"]:
+        raise MnistlabError(f"your model has {n:,} parameters, over max_params {cfg['max_params']:,}")
 
 
 def _penalty(model):

@@ -40,7 +40,7 @@ class Progress:
 
 
 def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, callbacks=None,
-        on_epoch_end=None, epochs=None, threads=None, device=None) -> Path:
+        on_epoch_end=None, epochs=None, threads=None, device=None, model=None) -> Path:
     """Train a recipe (Recipe, dict or YAML path) and write a run directory; returns its path.
 
     `dataset` (a mnistlab.data.Dataset) replaces the recipe's data source. `resume` is an
@@ -53,6 +53,8 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
     With `resume`: `epochs` larger than the epochs run extends the run, finished or not, as
     calling Keras' fit again would (EarlyStopping starts counting afresh); `threads` and
     `device` change only how it runs. Without `resume` the recipe says all three.
+    `model` (a torch nn.Module mapping float (N, C, H, W) in [0, 1] to logits) replaces the
+    recipe's architecture; the recipe's model entry then only records what it was.
     A run whose loss diverges (train/divergence.py) keeps its last good epoch, evaluated, with
     `verdict: diverged` in metrics.json, and fit raises `Diverged`.
     """
@@ -67,7 +69,7 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
     try:
         with contextlib.ExitStack() as cleanup, _sigterm_as_interrupt():
             # ---- set-up: data, model, optimiser, callbacks, all from the recipe
-            s = Session(recipe, dataset, cleanup, threads=threads, device=device)
+            s = Session(recipe, dataset, cleanup, threads=threads, device=device, model=model)
             guard, diverged = DivergenceGuard(len(s.splits.classes)), None
             progress = Progress()
             if run_dir is not None:  # ---- maybe resume
