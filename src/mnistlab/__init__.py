@@ -1,10 +1,10 @@
 """mnistlab: the classic MNIST-family experiments, one command each, and a Keras-shaped
 Python API for notebooks (mnistlab/api.py; see docs/api.md).
 
-Names are imported lazily so `import mnistlab` is cheap. `mnistlab.evaluate` is both the
-public function and the subpackage of that name: the subpackage is callable (calling it
-calls mnistlab.api.evaluate), so whichever of the two Python binds to the name, importing
-any subpackage first included, `mnistlab.evaluate(run)` works.
+Names are imported lazily so `import mnistlab` is cheap. `mnistlab.evaluate` and
+`mnistlab.sweep` are both public functions and subpackages: the subpackages are callable
+(calling one calls mnistlab.api's function), so `mnistlab.evaluate(run)` works whatever was
+imported before (mnistlab/callable_package.py).
 """
 from __future__ import annotations
 
@@ -22,20 +22,23 @@ _API = {
     "fit": "mnistlab.api",
     "Callback": "mnistlab.api",
     "TensorBoard": "mnistlab.api",
+    "sweep": "mnistlab.sweep",
+    "tune": "mnistlab.api",
     "Recipe": "mnistlab.train",
     "load_run": "mnistlab.api",
     "Run": "mnistlab.api",
     "History": "mnistlab.api",
     "Evaluation": "mnistlab.api",
-    "evaluate": None,  # the callable subpackage (see above)
+    "evaluate": "mnistlab.evaluate",  # callable subpackages (see above)
 }
 
+_CALLABLE_PACKAGES = ("evaluate", "sweep")  # mnistlab/callable_package.py
 __all__ = sorted(_API) + ["__version__"]
 
 
 def __getattr__(name: str):
-    if name == "evaluate":
-        return importlib.import_module("mnistlab.evaluate")
+    if name in _CALLABLE_PACKAGES:
+        return importlib.import_module(f"mnistlab.{name}")
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'mnistlab' has no attribute {name!r}")

@@ -416,3 +416,42 @@ def make_recipe(source=None, overrides: dict | None = None):
     # whole sections first, so that optimizer={...} and lr=... together both apply
     updates = dict(sorted(updates.items(), key=lambda kv: "." in kv[0]))
     return load_recipe(apply_overrides(config, {}, updates))
+
+
+# ---------------------------------------------------------------- sweeps and tuning
+
+
+def sweep(source, *, grid: dict | None = None, repeats: int | None = None, metrics=None, dataset=None,
+          workers: int = 1, out=None, quiet: bool = False, **overrides):
+    """Run (or resume) a sweep; returns a SweepResult (table + error-bar figure).
+
+    source: a sweep file or packaged sweep ("nb003-l2-sweep"), or, with `grid=`, any recipe
+    fit() takes: mnistlab.sweep("nb003-mlp-500-300", grid={"model.layers.*.l2": [1e-3, 1e-6]},
+    repeats=3, epochs=5). Keywords are recipe overrides as in fit()."""
+    from mnistlab.sweep.grid import run_sweep
+    from mnistlab.sweepview import SweepResult
+    if grid is not None:
+        spec = {"recipe": make_recipe(source, overrides).to_dict(), "grid": grid, "repeats": repeats or 1}
+        if metrics:
+            spec["metrics"] = list(metrics)
+        path = run_sweep(spec, out=out, workers=workers, dataset=dataset, quiet=quiet)
+    else:
+        if repeats is not None or metrics is not None:
+            raise MnistlabError("repeats= and metrics= go with grid=; a sweep file sets its own")
+        updates = {_SHORTCUTS.get(k, k): v for k, v in overrides.items()}
+        make_recipe({"model": "nb000-cnn"}, overrides)  # the same keyword check as fit()
+        path = run_sweep(source, out=out, workers=workers, dataset=dataset, quiet=quiet, overrides=updates or None)
+    return SweepResult(path)
+
+
+def tune(source, space, *, trials: int, metric: str = "max_val_accuracy", dataset=None, out=None,
+         storage=None, study=None, sampler: str = "tpe", pruner: str = "median", seed=None,
+         quiet: bool = False, **overrides):
+    """Optuna tuning of a recipe over `space` (a dict or YAML file); returns a TuneResult
+    (trials table + best-so-far figure; .best_recipe is the best trial's recipe file)."""
+    from mnistlab.sweep.tune import OBJECTIVES, tune as run_tune
+    from mnistlab.sweepview import TuneResult
+    recipe = make_recipe(source, overrides).to_dict()
+    path = run_tune(recipe, space, trials=trials, storage=storage, study=study, out=out, dataset=dataset,
+                    metric=metric, sampler=sampler, pruner=pruner, seed=seed, quiet=quiet)
+    return TuneResult(path, metric, OBJECTIVES[metric][1])

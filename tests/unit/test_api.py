@@ -35,7 +35,10 @@ def test_every_public_name_works_after_every_subpackage_is_imported(run):
     import mnistlab.evaluate as package  # and the subpackage stays importable as such
     assert package is mnistlab.evaluate and hasattr(package, "report")
     for name in mnistlab.__all__:
-        assert getattr(mnistlab, name) is not None, name
+        obj = getattr(mnistlab, name)
+        assert obj is not None, name
+        if name[0].islower() and name != "__version__":  # every public function stays callable
+            assert callable(obj), name
     ev = mnistlab.evaluate(run)
     assert ev.accuracy == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)  # float32 sums in training
     assert mnistlab.evaluate(str(run.path)).accuracy == ev.accuracy
@@ -116,3 +119,18 @@ def test_fit_keywords_and_did_you_mean():
         make_recipe("nb000-cnn", {"epoch": 3})
     with pytest.raises(MnistlabError, match="did you mean 'nb000-cnn'"):
         make_recipe("nb00-cnn")
+
+
+def test_sweep_and_tune_results_show_tables_and_figures(tmp_path):
+    data = write_tiny_data(tmp_path / "tiny.npz")
+    sw = mnistlab.sweep(tiny_recipe(data), grid={"optimizer.lr": [0.01, 0.1]}, repeats=2, epochs=2,
+                        out=tmp_path / "sweep", quiet=True)
+    assert [e["optimizer.lr"] for e in sw.summary] == [0.01, 0.1] and all(e["n"] == 2 for e in sw.summary)
+    assert isinstance(sw.plot(), Figure) and "<img" in sw._repr_html_() and "± " in repr(sw)
+    assert sw.best["optimizer.lr"] in (0.01, 0.1)
+    with pytest.raises(MnistlabError, match="did you mean 'epochs'"):
+        mnistlab.sweep(tiny_recipe(data), grid={"optimizer.lr": [0.1]}, epoch=2, out=tmp_path / "x")
+    tu = mnistlab.tune(tiny_recipe(data), {"optimizer.lr": {"low": 0.01, "high": 0.3, "log": True}}, trials=2,
+                       epochs=1, out=tmp_path / "tune", quiet=True, seed=0)
+    assert len(tu.trials) == 2 and tu.best_recipe.is_file()
+    assert isinstance(tu.plot(), Figure) and "<table>" in tu._repr_html_() and "optimizer.lr" in repr(tu)

@@ -10,8 +10,6 @@ scikit-learn, matplotlib or torch.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 _API = {
     "evaluate": "mnistlab.evaluate.evaluation", "predict": "mnistlab.evaluate.evaluation",
@@ -29,21 +27,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mnistlab.evaluate' has no attribute {name!r}")
 
 
-class _CallablePackage(types.ModuleType):
-    """`mnistlab.evaluate(run)` is the public function (mnistlab.api.evaluate) although the
-    name is also this package: Python binds `mnistlab.evaluate` to the package whenever it
-    is imported, so the package itself answers the call."""
+# `mnistlab.evaluate(run)` is the public function although the name is also this package.
+from mnistlab.callable_package import make_callable  # noqa: E402
 
-    def __call__(self, *args, **kwargs):
-        from mnistlab.api import evaluate as api_evaluate
-        return api_evaluate(*args, **kwargs)
-
-    @property
-    def __signature__(self):
-        import inspect
-
-        from mnistlab.api import evaluate as api_evaluate
-        return inspect.signature(api_evaluate)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+make_callable(__name__)

@@ -21,3 +21,9 @@ def __getattr__(name: str):
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'mnistlab.sweep' has no attribute {name!r}")
+
+
+# `mnistlab.sweep(...)` is the public function although the name is also this package.
+from mnistlab.callable_package import make_callable  # noqa: E402
+
+make_callable(__name__)

@@ -137,11 +137,20 @@ def use_log_axis(values: list) -> bool:
 
 def plot_errorbars(summary: list[dict], keys: list[str], metric: str, path: Path,
                    x_key: str | None = None, title: str | None = None) -> Path:
-    """metric mean ± std vs the swept value `x_key`; one line per value of the other keys."""
-    import matplotlib
+    """errorbar_figure(...) written as a PNG (atomically); returns the path."""
+    fig = errorbar_figure(summary, keys, metric, x_key=x_key, title=title)
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def errorbar_figure(summary: list[dict], keys: list[str], metric: str, x_key: str | None = None,
+                    title: str | None = None):
+    """A Figure: metric mean ± std vs the swept value `x_key`; one line per value of the
+    other keys. Built without pyplot, so a notebook's backend is left alone."""
+    from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter, NullLocator
 
     x_key = x_key or (keys[0] if keys else None)
@@ -155,7 +164,8 @@ def plot_errorbars(summary: list[dict], keys: list[str], metric: str, path: Path
         label = ", ".join(f"{k}={format_value(e.get(k))}" for k in others)
         series.setdefault(label, []).append(e)
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    fig = Figure(figsize=(6.4, 4.2), dpi=100)
+    ax = fig.subplots()
     for label, entries in series.items():
         if numeric:
             entries = sorted(entries, key=lambda e: e.get(x_key) if x_key else e["config"])
@@ -181,9 +191,4 @@ def plot_errorbars(summary: list[dict], keys: list[str], metric: str, path: Path
     if len(series) > 1:
         ax.legend(fontsize="small")
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return fig
