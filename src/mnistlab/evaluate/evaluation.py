@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.data.tensors import to_model_input
 from mnistlab.errors import MnistlabError, did_you_mean
 from mnistlab.evaluate.metrics import compute_metrics
 
@@ -45,26 +44,19 @@ def predict(run, split: str = "test", *, splits=None, batch_size: int = 2048) ->
     cross-entropy with the recipe's label smoothing plus the layers' L2 penalty, like Keras.
     """
     import torch
-    import torch.nn.functional as F
+
+    from mnistlab.models.infer import keras_loss, l2_of, logits as model_logits
 
     if split not in SPLITS:
         raise MnistlabError(f"unknown split '{split}'{did_you_mean(split, SPLITS)}; use one of {', '.join(SPLITS)}")
     splits = splits if splits is not None else run.splits()
     x, y = _split_arrays(splits, split)
-    model = run.model.eval()
-    device = next(model.parameters(), torch.empty(0)).device
-    logits = []
+    model = run.model
+    logits = model_logits(model, x, batch_size=batch_size)
+    y = torch.as_tensor(y).long().cpu()
+    smoothing = float((run.config.get("loss") or {}).get("label_smoothing") or 0.0)
     with torch.inference_mode():
-        for i in range(0, len(x), batch_size):
-            xb = to_model_input(x[i:i + batch_size].to(device))
-            logits.append(model(xb).float().cpu())
-        logits = torch.cat(logits)
-        y = torch.as_tensor(y).long().cpu()
-        smoothing = float((run.config.get("loss") or {}).get("label_smoothing") or 0.0)
-        loss = F.cross_entropy(logits, y, label_smoothing=smoothing).item()
-        if any(getattr(m, "l2", 0) for m in model.modules()):
-            from mnistlab.models import l2_penalty
-            loss += float(l2_penalty(model))
+        loss = keras_loss(logits, y, model=model, penalty=l2_of(model), label_smoothing=smoothing).item()
     images = x.cpu().numpy() if hasattr(x, "numpy") else np.asarray(x)
     return Predictions(split, y.numpy(), logits.softmax(dim=1).numpy(), list(run.classes), images=images, loss=loss)
 

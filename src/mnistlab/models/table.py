@@ -7,7 +7,6 @@ import json
 from dataclasses import asdict, dataclass, field
 
 
-
 # our layer type -> (the Keras class it mirrors, the name Keras gives its first instance)
 KERAS = {
     "conv2d": ("Conv2D", "conv2d"), "separable_conv2d": ("SeparableConv2D", "separable_conv2d"),

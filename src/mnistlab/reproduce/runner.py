@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 
 from mnistlab.errors import MnistlabError
@@ -99,19 +98,14 @@ def _metrics(run_dir: Path) -> dict:
 
 def accuracy_on_all_training_images(run_dir: Path, ds) -> float:
     """Notebook 001's number: model.evaluate(x_train, y_train) over every training image,
-    the validation part included, through mnistlab.evaluate's predictor."""
-    from mnistlab.evaluate.evaluation import predict
+    the validation part included (`ds` None: the run's own data)."""
+    from mnistlab.models.infer import accuracy
     from mnistlab.runs import load_run
 
     run = load_run(run_dir)
     if ds is None:
         ds = run.splits()
-        x, y = ds.x_train, ds.y_train
-    else:
-        x, y = ds.x_train, ds.y_train
-    shim = SimpleNamespace(model=run.model, classes=run.classes, config=run.config,
-                           splits=lambda: SimpleNamespace(x_train=x, y_train=y))
-    return float(predict(shim, "train").metrics()["accuracy"])
+    return accuracy(run.model, ds.x_train, ds.y_train)
 
 
 def _record(res: Result, run_dir: Path, ds, seconds: float) -> None:

@@ -107,11 +107,8 @@ def onnx_probabilities(sess, x_uint8, batch_size: int = 1000) -> np.ndarray:
 
 
 def torch_probabilities(model: nn.Module, x_uint8, batch_size: int = 1000) -> np.ndarray:
-    model.eval()
-    with torch.inference_mode():
-        out = [torch.softmax(model(torch.from_numpy(to_input(x_uint8[i:i + batch_size]))), dim=1).numpy()
-               for i in range(0, len(x_uint8), batch_size)]
-    return np.concatenate(out)
+    from mnistlab.models.infer import probabilities
+    return probabilities(model, x_uint8, batch_size=batch_size)
 
 
 @dataclass

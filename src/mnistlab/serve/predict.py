@@ -159,12 +159,9 @@ class Predictor:
     def probabilities(self, images) -> np.ndarray:
         """(N, K) class probabilities for images as serve.arrays accepts them: numpy or
         torch, (N, H, W), (N, H, W, 1) or (H, W), uint8 0..255 or float 0..1."""
-        import torch
-
+        from mnistlab.models.infer import probabilities
         from mnistlab.serve.arrays import to_unit_float
-        x = torch.from_numpy(to_unit_float(images, self.input_shape)).permute(0, 3, 1, 2)
-        with torch.inference_mode():
-            return torch.softmax(self.model(x.contiguous()), dim=1).numpy()
+        return probabilities(self.model, to_unit_float(images, self.input_shape))
 
     def predict(self, sources, top: int = 3) -> list[Prediction]:
         """One Prediction per source, in order; bad images carry an error, not an exception."""

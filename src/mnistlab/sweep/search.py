@@ -317,18 +317,10 @@ def candidate_line(trial) -> str:
 
 def front_test_accuracy(run_dir: str, ds) -> float:
     """The one look at the test set: a front member's final weights on ds's test split."""
-    import torch
-
-    from mnistlab.data.tensors import to_model_input
+    from mnistlab.models.infer import accuracy
     from mnistlab.runs import load_run
 
-    model = load_run(run_dir).model
-    correct = 0
-    with torch.inference_mode():
-        for i in range(0, len(ds.x_test), 4096):
-            x = to_model_input(ds.x_test[i:i + 4096])
-            correct += (model(x).argmax(1) == ds.y_test[i:i + 4096]).sum().item()
-    return correct / len(ds.x_test)
+    return accuracy(load_run(run_dir).model, ds.x_test, ds.y_test, batch_size=4096)
 
 
 def write_front(study, out_dir: Path, cfg: SearchConfig, ds) -> list[dict]:

@@ -17,7 +17,7 @@ import time
 import torch
 
 from mnistlab.data.tensors import to_model_input
-import torch.nn.functional as F
+from mnistlab.models.infer import keras_loss
 
 # Inference keeps no activations for backward, so a GPU takes big batches; on a CPU they
 # overflow the caches: nb000-cnn's 12k validation images take 0.18 s at 512 and 0.35 s at
@@ -73,9 +73,7 @@ def train_epoch(model, optimizer, x, y, *, batch_size, generator, lr_at, penalty
         else:
             with autocast(x.device, precision):
                 logits = model(xb)
-                loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
-            if penalty is not None:
-                loss = loss + penalty(model)
+                loss = keras_loss(logits, yb, model=model, penalty=penalty, label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             right = (logits.argmax(1) == yb).sum()
@@ -111,7 +109,8 @@ def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=None,
     def sums(_, xb, yb):
         with torch.inference_mode():  # thread-local: batch-split workers need it too
             logits = model(xb)
-            return (F.cross_entropy(logits, yb, label_smoothing=label_smoothing, reduction="sum"),
+            return (keras_loss(logits, yb, model=model, penalty=penalty, label_smoothing=label_smoothing,
+                               reduction="sum"),
                     (logits.argmax(1) == yb).sum())
 
     for i in range(0, x.shape[0], batch_size):
@@ -120,8 +119,6 @@ def evaluate(model, x, y, *, penalty=None, label_smoothing=0.0, batch_size=None,
             loss_sum += batch_loss
             correct += right
     n = x.shape[0]
-    if penalty is not None:
-        loss_sum += penalty(model).detach() * n
     wide = torch.float32 if x.device.type == "mps" else torch.float64  # MPS has no float64
     pair = torch.stack([loss_sum.to(wide), correct.to(wide)]) / n
     return pair if not sync else tuple(pair.tolist())

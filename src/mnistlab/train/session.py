@@ -14,6 +14,7 @@ import torch
 from mnistlab.errors import MnistlabError
 from mnistlab.hardware import resolve_speed
 from mnistlab.models import count_params
+from mnistlab.models.infer import l2_of
 from mnistlab.runs import build_model, make_run_splits
 from mnistlab.train.callbacks import make_early_stopping, make_schedule
 from mnistlab.train.loop import evaluate
@@ -95,7 +96,7 @@ class Session:
         self.x_va, self.y_va = ((splits.x_val.to(device), splits.y_val.to(device)) if self.has_val
                                 else (None, None))
         self.steps = (len(self.y_tr) + cfg["batch_size"] - 1) // cfg["batch_size"]
-        self.penalty = _penalty(model)
+        self.penalty = l2_of(model)
         self.smoothing = cfg["loss"]["label_smoothing"]
 
     def start_line(self) -> str:
@@ -200,14 +201,6 @@ def check_own_model(model, cfg: dict, splits) -> None:
     n = sum(p.numel() for p in model.parameters())
     if cfg.get("max_params") is not None and n > cfg["max_params"]:
         raise MnistlabError(f"your model has {n:,} parameters, over max_params {cfg['max_params']:,}")
-
-
-def _penalty(model):
-    """models.l2_penalty, or None when no layer has L2 (saves a call per step)."""
-    if not any(getattr(m, "l2", 0) for m in model.modules()):
-        return None
-    from mnistlab.models import l2_penalty
-    return l2_penalty
 
 
 def _versions() -> dict:
