@@ -3,9 +3,9 @@
     data -> models -> runs -> train -> evaluate / serve -> sweep -> reproduce
 
 A module may import its own package and the packages to its left, never one to its right.
-errors, io, settings, hardware, display, version and recipes/ are leaf utilities: anyone may import
-them, they import only each other. cli, __main__, api, every `commands.py` and every
-`__init__.py` compose the packages and may import anything. On top of the direction, no
+errors, io, settings, hardware, display, version, callable_package and recipes/ are leaf
+utilities: anyone may import them, they import only each other. cli, __main__, api and
+sweepview (the notebook surface), every `commands.py` and every `__init__.py` compose the packages and may import anything. On top of the direction, no
 module may sit on an import cycle, composing modules included.
 
 Every `import` statement counts, the ones inside functions too (a lazy import still ties the
@@ -25,8 +25,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS = ["data", "models", "runs", "train", ("evaluate", "serve"), "sweep", "reproduce"]
-LEAVES = {"errors", "io", "settings", "hardware", "display", "version", "recipes"}
-COMPOSERS = {"cli", "__main__", "api"}
+LEAVES = {"errors", "io", "settings", "hardware", "display", "version", "callable_package", "recipes"}
+# the notebook surface: api.py and the views it returns (sweepview: sweep/tune results)
+COMPOSERS = {"cli", "__main__", "api", "sweepview"}
 
 
 def _rank() -> dict[str, int]:
