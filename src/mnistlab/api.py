@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistlab.display import enable_notebook_figures
 from mnistlab.errors import MnistlabError
+
+enable_notebook_figures()  # returned Figures display as images in Jupyter/Colab
 
 # ---------------------------------------------------------------- data and models
 
@@ -268,12 +271,13 @@ def _module(model):
     return model
 
 
-def save_test_data(run_dir: Path, dataset) -> None:
-    """Keep an in-memory dataset's test split beside the run, so evaluate/report need no dataset."""
-    if dataset.x_test is None:
+def save_test_data(run_dir: Path, splits) -> None:
+    """Keep the test split an in-memory dataset gave the run (the dataset's test set, or the
+    recipe's `split` of it) beside the run, so evaluate and report need no dataset later."""
+    if getattr(splits, "x_test", None) is None:
         return
-    np.savez_compressed(run_dir / TEST_DATA, x_test=np.asarray(dataset.x_test), y_test=np.asarray(dataset.y_test),
-                        classes=np.array([str(c) for c in dataset.classes]), name=np.array(dataset.name))
+    np.savez_compressed(run_dir / TEST_DATA, x_test=np.asarray(splits.x_test), y_test=np.asarray(splits.y_test),
+                        classes=np.array([str(c) for c in splits.classes]))
 
 
 def _saved_splits(path: Path):
@@ -319,9 +323,9 @@ def fit(source=None, *, model=None, dataset=None, callbacks=None, out="runs", qu
     else:
         recipe = make_recipe(source, overrides)
     run_dir = train_fit(recipe, dataset=dataset, out=out, quiet=quiet, callbacks=callbacks, model=module)
-    if dataset is not None:
-        save_test_data(run_dir, dataset)
     run = Run(run_dir, model=module)
+    if dataset is not None:
+        save_test_data(run_dir, run.splits(dataset))
     if report:
         _report(run, dataset, quiet)
     return run

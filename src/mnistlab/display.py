@@ -51,3 +51,19 @@ def html_table(header, rows, caption: str | None = None) -> str:
 def pre(text: str) -> str:
     """Monospaced text for HTML (the Keras tables line up in columns)."""
     return f"<pre>{html.escape(text)}</pre>"
+
+
+def enable_notebook_figures() -> None:
+    """In a Jupyter/Colab kernel, show returned matplotlib Figures as PNG (modest dpi).
+
+    IPython registers its Figure formatter only once pyplot or %matplotlib is used; mnistlab
+    builds figures without pyplot (no global state), so it registers the formatter itself."""
+    if not in_notebook():
+        return
+    import IPython
+    from IPython.core.pylabtools import select_figure_formats
+    from matplotlib.figure import Figure
+    shell = IPython.get_ipython()
+    png = shell.display_formatter.formatters["image/png"]
+    if Figure not in png.type_printers:
+        select_figure_formats(shell, {"png"}, dpi=80, bbox_inches="tight")

@@ -37,7 +37,9 @@ def card_html(ds) -> str:
 def show(ds, n: int = 40, split: str = "train", cols: int | None = None):
     """A Figure with the first `n` images of a split and their class names."""
     from mnistlab.data.images import grid_figure
+    from mnistlab.display import enable_notebook_figures
     from mnistlab.errors import MnistlabError
+    enable_notebook_figures()
     if split not in ("train", "test"):
         raise MnistlabError(f"split must be 'train' or 'test', got {split!r}")
     x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)

@@ -39,6 +39,19 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def take(self, train: int, test: int | None = None) -> "Dataset":
+        """The first `train` training and `test` test images (all test images when None):
+        a quick look at a big dataset, or a CI run of a notebook."""
+        from dataclasses import replace
+        if int(train) < 1 or (test is not None and int(test) < 0):
+            raise MnistlabError(f"take() needs train >= 1 and test >= 0, got {train}, {test}")
+        cut = slice(None) if test is None else slice(0, int(test))
+        tr = slice(0, int(train))
+        return replace(self, name=f"{self.name}[:{min(int(train), len(self.x_train))}]",
+                       x_train=self.x_train[tr], y_train=self.y_train[tr],
+                       x_test=None if self.x_test is None else self.x_test[cut],
+                       y_test=None if self.y_test is None else self.y_test[cut])
+
     def show(self, n: int = 40, split: str = "train", cols: int | None = None):
         """A matplotlib Figure with the first `n` images of a split and their labels."""
         from mnistlab.data.card import show
