@@ -33,6 +33,12 @@ def write_atomic(path, data: bytes | str) -> None:
     Every file mnistlab writes gets the same mode, 0644 (readable like any tool's output):
     mkstemp makes its temp file 0600, which os.replace would otherwise carry over.
     """
+    write_atomic_stream(path, [data.encode() if isinstance(data, str) else data])
+
+
+def write_atomic_stream(path, chunks) -> None:
+    """write_atomic for data that arrives in pieces (an iterable of bytes), never all in
+    memory at once: a download streams into the temp file, then the rename publishes it."""
     import os
     import tempfile
     from pathlib import Path
@@ -41,9 +47,26 @@ def write_atomic(path, data: bytes | str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            for chunk in chunks:
+                f.write(chunk)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_figure(fig, path, **savefig_kwargs):
+    """Render a matplotlib Figure as PNG in memory, then write_atomic it to `path` (its folder
+    created); savefig's keywords (dpi, bbox_inches, facecolor) pass through. Returns the Path.
+    A figure made without pyplot (matplotlib.figure.Figure()) renders too: savefig picks the
+    PNG canvas itself."""
+    import io
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig_kwargs)
+    write_atomic(path, buf.getvalue())
+    return path

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnistlab import settings
 from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.io import write_atomic
 
 
 @dataclass(frozen=True)
@@ -152,9 +151,7 @@ def stamp(path: Path, digest: str) -> None:
     stamps[key] = {"sig": sig, "sha256": digest}
     try:
         f.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=f.parent, delete=False, suffix=".tmp") as tmp:
-            json.dump(stamps, tmp, indent=0)
-        os.replace(tmp.name, f)
+        write_atomic(f, json.dumps(stamps, indent=0))
     except OSError:
         pass
 

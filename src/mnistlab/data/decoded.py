@@ -12,11 +12,10 @@ published (MNIST, Fashion-MNIST) are cached; writing is best effort and never fa
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from mnistlab import settings
+from mnistlab.io import write_atomic
 
 
 def cache_path(sha256: str) -> Path:
@@ -41,11 +40,6 @@ def write(sha256: str, content: bytes) -> None:
     path = cache_path(sha256)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
-            tmp.write(content)
-        os.replace(tmp.name, path)
+        write_atomic(path, content)
     except OSError:
-        try:
-            Path(tmp.name).unlink(missing_ok=True)
-        except (OSError, NameError):
-            pass
+        pass  # a cache: a read-only or full disk only costs the next load a decode

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,26 +14,25 @@ from mnistlab import settings
 from mnistlab.data.builtins import Builtin, FileSpec
 from mnistlab.data.formats import read_bytes
 from mnistlab.errors import MnistlabError
+from mnistlab.io import write_atomic_stream
 
 TIMEOUT_S = 30
 
 
 def _fetch(url: str, dest: Path, quiet: bool) -> None:
-    """Stream url into a temp file next to dest, then rename: never a half-written dest."""
+    """Stream url into dest through mnistlab.io.write_atomic_stream: never a half-written
+    dest, the progress bar moves as bytes arrive, and a slow mirror's file is never held
+    in memory whole (write_atomic would need all the bytes first)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
         total = int(r.headers.get("Content-Length") or 0) or None
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                                                disable=quiet or not sys.stderr.isatty()) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                  disable=quiet or not sys.stderr.isatty()) as bar:
+            def chunks():
                 while chunk := r.read(1 << 20):
-                    f.write(chunk)
                     bar.update(len(chunk))
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+                    yield chunk
+            write_atomic_stream(dest, chunks())
 
 
 def _matches(path: Path, spec: FileSpec) -> bool:
@@ -77,7 +75,7 @@ def download(ds: Builtin, missing: list[str], quiet: bool = False) -> dict[str, 
                 tmp.unlink(missing_ok=True)
                 problems.append(f"{url}: checksum mismatch")
                 continue
-            os.replace(tmp, dest)
+            os.replace(tmp, dest)  # verified: a rename within the folder publishes it
             got[key] = dest
             break
     still = [k for k in missing if k not in got]

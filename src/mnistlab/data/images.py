@@ -6,8 +6,6 @@ stays fast for hundreds of images (one subplot per image takes seconds).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +27,8 @@ def save_grid(images, labels=None, path="grid.png", cols: int = 20, *, titles=No
               title: str | None = None, colors=None, scale: float = 0.45) -> Path:
     """Write grid_figure(...) as a PNG, atomically; returns the path."""
     fig = grid_figure(images, labels, cols, titles=titles, title=title, colors=colors, scale=scale)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png.tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", facecolor="white")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    from mnistlab.io import save_figure
+    return save_figure(fig, path, facecolor="white")
 
 
 def grid_figure(images, labels=None, cols: int = 20, *, titles=None, title: str | None = None,

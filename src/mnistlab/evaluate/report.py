@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -19,6 +17,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import plots
 from mnistlab.evaluate.evaluation import Predictions, predict
 from mnistlab.evaluate.runfiles import RunFiles, model_name, read_run
+from mnistlab.io import write_atomic
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -242,15 +241,7 @@ def make_plots(run: RunFiles, pred: Predictions | None, out_dir: Path) -> tuple[
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def _default_predictions(run_dir: Path, split: str, dataset=None) -> tuple[Predictions | None, str]:

@@ -18,11 +18,13 @@ notebook's own file; see docs/reproduce.md for how that shows in the numbers.
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import io
+
 from pathlib import Path
 
 import numpy as np
+
+from mnistlab.io import write_atomic
 
 # Fashion-MNIST label -> 5-class target (1..5), by the pairing above.
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -49,14 +51,9 @@ def write_npy_dict(obj: dict, path: Path) -> Path:
     """np.save of a dict (pickled, as the notebook's file is), written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, np.array(obj, dtype=object), allow_pickle=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    np.save(buf, np.array(obj, dtype=object), allow_pickle=True)
+    write_atomic(path, buf.getvalue())
     return path
 
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 from pathlib import Path
 
+from mnistlab.io import write_atomic
 from mnistlab.reproduce.notebooks import Experiment
 
 HEADER = ("| experiment | params notebook / ours | evaluated on | notebook acc | ours acc "
@@ -82,8 +81,5 @@ def markdown(nb: str, summaries: list[dict], *, quick: bool, total_seconds: floa
 def write(out_dir: Path, text: str, summaries: list[dict]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, content in (("table.md", text), ("results.json", json.dumps(summaries, indent=1))):
-        fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-        os.replace(tmp, out_dir / name)
+        write_atomic(out_dir / name, content)
     return out_dir / "table.md"

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from mnistlab.errors import MnistlabError
+from mnistlab.io import write_atomic
 
 INPUT, OUTPUT = "image", "probabilities"
 
@@ -42,11 +43,11 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
-def _atomic_path(path: Path):
-    """A temp file in path's directory; the caller os.replace()s it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
+def _publish(tmp: Path, path: Path) -> None:
+    """Copy a file a tool wrote into a scratch folder to `path` with mnistlab.io.write_atomic
+    (same rename and file mode as every other file mnistlab writes). The ONNX tools write
+    only to a file name, and their models are a few hundred KB, so the copy costs nothing."""
+    write_atomic(path, Path(tmp).read_bytes())
 
 
 def to_input(x_uint8: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -68,7 +69,8 @@ def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
     wrapped = nn.Sequential(model, nn.Softmax(dim=1)).eval()
     example = torch.rand(2, C, H, W)
     names = dict(input_names=[INPUT], output_names=[OUTPUT])
-    tmp = _atomic_path(path)
+    scratch = tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.")
+    tmp = Path(scratch.name) / path.name
     try:
         with _quiet_exporter():
             try:
@@ -80,11 +82,12 @@ def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
                                       dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, **names)
                 except Exception:
                     raise first from None
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except Exception as err:
-        tmp.unlink(missing_ok=True)
         reason = (str(err).strip().splitlines() or [""])[0]
         raise MnistlabError(f"ONNX export failed: {type(err).__name__}: {reason}") from err
+    finally:
+        scratch.cleanup()
     return path
 
 
@@ -161,7 +164,7 @@ def quantize_int8(fp32_path, out_path, calibration_x, *, samples: int = 1000, se
                 op_types_to_quantize=["Conv", "MatMul", "Gemm", "Relu", "MaxPool",
                                       "AveragePool", "GlobalAveragePool", "Add", "Mul",
                                       "Flatten", "Reshape", "Transpose", "Concat"])
-        os.replace(Path(tmp) / "int8.onnx", out_path)
+        _publish(Path(tmp) / "int8.onnx", out_path)
     return out_path
 
 

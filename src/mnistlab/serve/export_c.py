@@ -901,10 +901,8 @@ def export_c(model, out_dir, *, x_calib, x_eval, y_eval, precision: str = "int8"
 
 
 def _write(path: Path, text: str) -> None:
-    import os
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from mnistlab.io import write_atomic
+    write_atomic(path, text)
 
 
 def export_run_c(run_dir, out=None, *, precision: str = "int8", log=print) -> CExport:

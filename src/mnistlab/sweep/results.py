@@ -8,13 +8,12 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnistlab.io import write_atomic
+from mnistlab.io import save_figure, write_atomic
 
 # What a trial row records, read from the run directory.
 TRIAL_METRICS = ["max_val_accuracy", "val_accuracy", "min_val_loss", "val_loss",
@@ -139,11 +138,7 @@ def plot_errorbars(summary: list[dict], keys: list[str], metric: str, path: Path
                    x_key: str | None = None, title: str | None = None) -> Path:
     """errorbar_figure(...) written as a PNG (atomically); returns the path."""
     fig = errorbar_figure(summary, keys, metric, x_key=x_key, title=title)
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
 
 
 def errorbar_figure(summary: list[dict], keys: list[str], metric: str, x_key: str | None = None,

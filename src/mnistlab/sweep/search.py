@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
+from mnistlab.io import save_figure
 
 # Search space. Every choice is a named Optuna parameter, so the study's tables and plots
 # read like the architecture: b0_convs, b0_kind_1, b1_filters_0, pool_after_0, head, ...
@@ -381,7 +382,5 @@ def plot_front(study, front, max_params: int, path: Path) -> None:
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
-    tmp.replace(path)

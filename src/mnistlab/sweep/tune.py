@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from mnistlab.errors import MnistlabError, as_number, did_you_mean
-from mnistlab.io import load_yaml
+from mnistlab.io import load_yaml, save_figure
 from mnistlab.sweep import keys as K
 from mnistlab.sweep import results as R
 from mnistlab.sweep.study import open_storage, redact
@@ -293,10 +293,7 @@ def _plots(st, study_dir: Path, metric: str, say) -> None:
             fig = ax.figure if hasattr(ax, "figure") else ax.flatten()[0].figure
             fig.set_size_inches(7, 4.5)
             fig.tight_layout()
-            path = study_dir / f"{name}.png"
-            tmp = path.with_name(f".{name}.tmp.png")
-            fig.savefig(tmp, dpi=100)
-            os.replace(tmp, path)
+            save_figure(fig, study_dir / f"{name}.png", dpi=100)
             plt.close(fig)
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             # e.g. importances need at least two complete trials that differ
