@@ -390,7 +390,7 @@ def make_recipe(source=None, overrides: dict | None = None):
     source: a packaged recipe's name or a YAML path ("nb000-cnn", "recipe.yaml"), a zoo model
     name that is no recipe, a dict, a Recipe, or None (then `model=` must name a zoo model).
     A wrong keyword fails like a wrong --set key: one line with a did-you-mean."""
-    from mnistlab.errors import did_you_mean
+    from mnistlab.errors import did_you_mean, unknown_key_error
     from mnistlab.recipes import packaged
     from mnistlab.train.recipe import apply_overrides, load_recipe
 
@@ -398,8 +398,7 @@ def make_recipe(source=None, overrides: dict | None = None):
     allowed = fit_keywords()
     for key in overrides:
         if key.split(".")[0] not in allowed and key not in allowed:
-            raise MnistlabError(f"unknown recipe key '{key}'{did_you_mean(key, allowed)}; allowed here: "
-                                f"{', '.join(allowed)}")
+            raise unknown_key_error(key, allowed, "recipe key")
     if source is None:
         config = {}
     elif isinstance(source, (str, Path)) and not Path(source).exists() and packaged(str(source)) is None:

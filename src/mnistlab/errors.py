@@ -15,6 +15,21 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{best}'?)" if best else ""
 
 
+def unknown_key_error(key, choices: Iterable[str], where: str, *, name: str | None = None,
+                      context: str = "") -> MnistlabError:
+    """The one wording of an unknown key, wherever keys are read (recipes, --set, API
+    keywords, augment, model specs and layer arguments, sweep files, tune spaces):
+
+        {context}unknown {where} '{name or key}' (did you mean 'x'?); allowed here: a, b, c
+
+    `where` names the kind of key ("recipe key", "argument", "sweep key"), `name` the key as
+    the user wrote it when that differs from the bare key (a dotted path like 'data.splt'),
+    `context` a prefix that locates it ("layers[2] (dense): ")."""
+    choices = [str(c) for c in choices]
+    return MnistlabError(f"{context}unknown {where} '{name or key}'{did_you_mean(str(key), choices)}; "
+                         f"allowed here: {', '.join(choices) or 'none'}")
+
+
 def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The choice most similar to `word` (difflib ratio >= cutoff), or None.
 

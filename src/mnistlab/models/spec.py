@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
 
 REQUIRED = object()  # marks an argument without a default
@@ -74,8 +74,7 @@ def resolve_spec(spec) -> dict:
         raise MnistlabError(f"a model spec must be a zoo name, a YAML path or a mapping, got {type(spec).__name__}")
     for key in spec:
         if key not in TOP_KEYS:
-            raise MnistlabError(f"unknown key '{key}' in model spec{did_you_mean(key, TOP_KEYS)}; "
-                                f"allowed: {', '.join(TOP_KEYS)}")
+            raise unknown_key_error(key, TOP_KEYS, "model spec key")
     if "input_shape" not in spec:
         raise MnistlabError("model spec has no input_shape; add `input_shape: [28, 28, 1]` (H, W, C)")
     shape = spec["input_shape"]
@@ -121,7 +120,7 @@ def _from_keras_list(items: list) -> dict:
                             "(like keras.Input), or use a mapping with input_shape and layers")
     extra = set(first) - {"type", "shape"}
     if extra:
-        raise MnistlabError(f"layers[0] (input): unknown argument '{sorted(extra)[0]}'; it takes only `shape`")
+        raise unknown_key_error(sorted(extra)[0], ["shape"], "argument", context="layers[0] (input): ")
     return {"input_shape": first.get("shape"), "layers": items[1:]}
 
 
@@ -139,9 +138,8 @@ def _normalise_layer(i: int, layer) -> dict:
             continue
         name = ALIASES.get(key, key)
         if name not in allowed:
-            raise MnistlabError(f"layers[{i}] ({kind}): unknown argument '{key}'"
-                                f"{did_you_mean(key, list(allowed) + list(ALIASES))}; "
-                                f"{kind} takes: {', '.join(allowed) or 'no arguments'}")
+            raise unknown_key_error(key, [*allowed, *(a for a in ALIASES if ALIASES[a] in allowed)],
+                                    "argument", context=f"layers[{i}] ({kind}): ")
         if name in given:
             raise MnistlabError(f"layers[{i}] ({kind}): '{name}' is given twice (as {name} and its alias)")
         given[name] = value

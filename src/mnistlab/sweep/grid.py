@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
 from mnistlab.sweep import keys as K
 from mnistlab.sweep import results as R
@@ -133,8 +133,7 @@ def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None
         raise MnistlabError("a sweep file is a mapping with at least `recipe` and `grid` or `list`")
     for k in spec:
         if k not in SWEEP_KEYS:
-            raise MnistlabError(f"unknown sweep key '{k}'{did_you_mean(k, SWEEP_KEYS)}; "
-                                f"known: {', '.join(SWEEP_KEYS)}")
+            raise unknown_key_error(k, SWEEP_KEYS, "sweep key")
     base_dir = base_dir or Path.cwd()
 
     recipe = spec.get("recipe")

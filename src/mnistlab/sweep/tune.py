@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml, save_figure
 from mnistlab.sweep import keys as K
 from mnistlab.sweep import results as R
@@ -72,8 +72,7 @@ def _distribution(key: str, spec: Any) -> dict:
                             f"got {spec!r}")
     for k in spec:
         if k not in DIST_KEYS:
-            raise MnistlabError(f"search space '{key}': unknown field '{k}'"
-                                f"{did_you_mean(k, DIST_KEYS)}; fields: {', '.join(sorted(DIST_KEYS))}")
+            raise unknown_key_error(k, sorted(DIST_KEYS), "field", context=f"search space '{key}': ")
     if "choices" in spec:
         choices = spec["choices"]
         if (not isinstance(choices, list) or not choices or not all(

@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, unknown_key_error
 
 DEFAULTS = {
     "rotation_range": 0.0,
@@ -59,8 +59,7 @@ def validate_augment(cfg) -> dict | None:
         raise MnistlabError(f"augment must be a mapping like {{rotation_range: 10}} or null, got {cfg!r}")
     for key in cfg:
         if key not in DEFAULTS:
-            raise MnistlabError(f"unknown key augment.{key}{did_you_mean(key, DEFAULTS)}; "
-                                f"known: {', '.join(DEFAULTS)}")
+            raise unknown_key_error(key, DEFAULTS, "recipe key", name=f"augment.{key}")
     out = {**DEFAULTS, **cfg}
     for key, high in _LIMITS.items():
         out[key] = _number(key, out[key], high=high)
@@ -75,8 +74,7 @@ def validate_augment(cfg) -> dict | None:
             raise MnistlabError(f"augment.elastic must be a mapping like {{alpha: 1.5, sigma: 7}} or null, got {elastic!r}")
         for key in elastic:
             if key not in ELASTIC_DEFAULTS:
-                raise MnistlabError(f"unknown key augment.elastic.{key}{did_you_mean(key, ELASTIC_DEFAULTS)}; "
-                                    f"known: alpha, sigma")
+                raise unknown_key_error(key, ELASTIC_DEFAULTS, "recipe key", name=f"augment.elastic.{key}")
         elastic = {**ELASTIC_DEFAULTS, **elastic}
         elastic = {"alpha": _number("elastic.alpha", elastic["alpha"], high=64.0),
                    "sigma": _number("elastic.sigma", elastic["sigma"], low=1.0, high=64.0)}

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from mnistlab.errors import MnistlabError, as_number, did_you_mean
+from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
 from mnistlab.train.callbacks import EARLY_STOPPING_DEFAULTS, SCHEDULE_DEFAULTS
 from mnistlab.train.optim import DEFAULTS as OPTIMIZER_DEFAULTS
@@ -165,9 +165,7 @@ def _merge(defaults: dict, given, where: str, extra_ok=()) -> dict:
     allowed = list(defaults) + list(extra_ok)
     for key, value in given.items():
         if key not in allowed:
-            full = f"{where}.{key}" if where else str(key)
-            hint = did_you_mean(key, allowed)
-            raise MnistlabError(f"unknown recipe key '{full}'{hint}; allowed here: {', '.join(allowed)}")
+            raise unknown_key_error(key, allowed, "recipe key", name=f"{where}.{key}" if where else str(key))
         out[key] = value
     return out
 
