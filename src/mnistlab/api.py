@@ -150,7 +150,7 @@ def evaluate(run, split: str = "test", *, dataset=None) -> Evaluation:
 
 # ---------------------------------------------------------------- runs
 
-TEST_DATA = "test_data.npz"  # an in-memory dataset's test split, saved by fit() beside the run
+from mnistlab.runs.run import TEST_DATA  # noqa: E402  (an in-memory dataset's test split)
 
 
 class Run:
@@ -193,7 +193,8 @@ class Run:
             return make_run_splits(self.config["data"], dataset)
         saved = self.path / TEST_DATA
         if saved.is_file():
-            return _saved_splits(saved)
+            from mnistlab.runs.run import saved_test_split
+            return saved_test_split(saved)
         return self.reader.splits()
 
     def plot(self):
@@ -278,15 +279,6 @@ def save_test_data(run_dir: Path, splits) -> None:
         return
     np.savez_compressed(run_dir / TEST_DATA, x_test=np.asarray(splits.x_test), y_test=np.asarray(splits.y_test),
                         classes=np.array([str(c) for c in splits.classes]))
-
-
-def _saved_splits(path: Path):
-    from types import SimpleNamespace
-
-    import torch
-    with np.load(path, allow_pickle=False) as z:
-        x, y, classes = torch.from_numpy(z["x_test"]), torch.from_numpy(z["y_test"]).long(), [str(c) for c in z["classes"]]
-    return SimpleNamespace(x_test=x, y_test=y, classes=classes, x_val=None, y_val=None, x_train=None, y_train=None)
 
 
 # ---------------------------------------------------------------- fit

@@ -101,3 +101,13 @@ def test_tensorboard_writes_per_epoch_scalars(tmp_path):
     tags = acc.Tags()["scalars"]
     assert {"epoch_loss", "epoch_val_accuracy", "epoch_lr"} <= set(tags)
     assert [e.step for e in acc.Scalars("epoch_loss")] == [1, 2]
+
+
+def test_in_memory_run_is_evaluated_later_by_the_cli(tmp_path, capsys):
+    from mnistlab.cli import main
+    spec = {"input_shape": [8, 8, 1], "layers": [{"type": "flatten"}, {"type": "dense", "units": 3, "activation": "softmax"}]}
+    run = mnistlab.fit({"model": spec}, dataset=_toy(), epochs=1, batch_size=32, optimizer="sgd", lr=0.1,
+                       device="cpu", out=tmp_path, quiet=True)
+    assert (run.path / "test_data.npz").is_file()
+    assert main(["eval", str(run.path)]) in (0, None)  # was "unknown dataset 'toy-in-memory'"
+    assert "accuracy" in capsys.readouterr().out

@@ -51,6 +51,21 @@ def build_model(cfg: dict, splits=None):
     return model, spec
 
 
+TEST_DATA = "test_data.npz"  # an in-memory dataset's test split, kept by mnistlab.fit (api.py)
+
+
+def saved_test_split(path):
+    """Splits with only the test part, from TEST_DATA (no pickle: plain arrays)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+    with np.load(path, allow_pickle=False) as z:
+        x, y, classes = torch.from_numpy(z["x_test"]), torch.from_numpy(z["y_test"]).long(), [str(c) for c in z["classes"]]
+    return SimpleNamespace(x_test=x, y_test=y, classes=classes, x_val=None, y_val=None, x_train=None,
+                           y_train=None, val_is_test=False)
+
+
 class Run:
     """A finished run directory, read back: config, history, metrics, model and data."""
 
@@ -76,9 +91,16 @@ class Run:
         return self._model
 
     def splits(self):
-        """The data split exactly as the run saw it (loads the dataset named in config.yaml)."""
+        """The data split exactly as the run saw it (loads the dataset named in config.yaml);
+        for a run trained on a dataset in memory, the test split saved beside it."""
         if self._splits is None:
-            self._splits = make_run_splits(self.config["data"])
+            saved = self.dir / TEST_DATA
+            try:
+                self._splits = make_run_splits(self.config["data"])
+            except MnistlabError:
+                if not saved.is_file():
+                    raise
+                self._splits = saved_test_split(saved)
         return self._splits
 
     def __repr__(self) -> str:
