@@ -31,7 +31,7 @@ def test_wheel_installs_and_reproduces_from_any_folder(tmp_path, data_root):
     (wheel,) = wheels.glob("mnistlab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("mnistlab/recipes/nb002-cnn.yaml", "mnistlab/recipes/records/mnist-6k.yaml",
-                   "mnistlab/models/zoo.py"):
+                   "mnistlab/models/zoo.py", "mnistlab/api.py", "mnistlab/display.py"):
         assert needed in names, f"{needed} missing from {wheel.name}"
     assert any(n.startswith("mnistlab/serve/") and n.endswith(".html") for n in names), "web page missing"
 
@@ -54,6 +54,9 @@ def test_wheel_installs_and_reproduces_from_any_folder(tmp_path, data_root):
     assert where[0].startswith(str(site)), f"mnistlab imported from {where[0]}, not the installed wheel"
     assert not where[1].startswith(str(site)), "torch was installed into the venv instead of reused"
     _run([str(env_dir / "bin" / "mnistlab"), "recipes", "list"], cwd=work, env=env)
+    api = _run([str(py), "-c", "import mnistlab; print(mnistlab.summary('nb002-cnn').total); "
+                "print(mnistlab.fit.__module__)"], cwd=work, env=env).stdout.split()
+    assert api == ["6722", "mnistlab.api"]
     proc = _run([str(env_dir / "bin" / "mnistlab"), "reproduce", "002", "--quick", "--out", str(work / "repro")],
                 cwd=work, env=env, timeout=900)
     tables = list((work / "repro").rglob("table.md"))
