@@ -106,8 +106,9 @@ class Evaluation:
     (sklearn's classification report text), .metrics (all of it as plain data).
     Shows as a card with the confusion-matrix figure; `.plot()` -> that Figure."""
 
-    def __init__(self, metrics: dict, name: str = ""):
+    def __init__(self, metrics: dict, name: str = "", predictions=None):
         self.metrics = metrics
+        self.predictions = predictions  # evaluate.evaluation.Predictions (images, probabilities)
         self.name = name
         self.split = metrics.get("split", "test")
         self.accuracy = float(metrics["accuracy"])
@@ -120,6 +121,14 @@ class Evaluation:
         from mnistlab.evaluate.plots import confusion_figure
         return confusion_figure(self.confusion_matrix, self.classes,
                                 f"{self.name} ({self.split})" if self.name else "Confusion matrix")
+
+    def show_errors(self, n: int = 36):
+        """A Figure of the `n` most confident mistakes (true -> predicted, confidence), or None."""
+        from mnistlab.evaluate.plots import misclassified_figure
+        p = self.predictions
+        if p is None or p.images is None:
+            raise MnistlabError("this Evaluation has no images; get it from mnistlab.evaluate(run)")
+        return misclassified_figure(p.images, p.y_true, p.probs, self.classes, n)
 
     def _headline(self) -> str:
         loss = f", loss {self.loss:.4f}" if self.loss is not None else ""
@@ -145,7 +154,8 @@ def evaluate(run, split: str = "test", *, dataset=None) -> Evaluation:
     a run uses the test split fit() saved beside it (test_data.npz)."""
     from mnistlab.evaluate.evaluation import predict
     run = run if isinstance(run, Run) else load_run(run)
-    return Evaluation(predict(run.reader, split, splits=run.splits(dataset)).metrics(), run.name)
+    predictions = predict(run.reader, split, splits=run.splits(dataset))
+    return Evaluation(predictions.metrics(), run.name, predictions)
 
 
 # ---------------------------------------------------------------- runs

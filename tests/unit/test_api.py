@@ -58,7 +58,7 @@ def test_displays_and_figures(run):
     ev = run.evaluate()
     assert ev.confusion_matrix.shape == (3, 3) and ev.confusion_matrix.sum() == 60
     assert "precision" in ev.report and "<img" in ev._repr_html_() and "accuracy" in repr(ev)
-    assert isinstance(run.plot(), Figure) and isinstance(ev.plot(), Figure)
+    assert isinstance(run.plot(), Figure) and isinstance(ev.plot(), Figure) and isinstance(ev.show_errors(), Figure)
     assert "<img" in run._repr_html_() and run.name in repr(run)
     s = mnistlab.summary("nb000-cnn")
     assert "Total params: 5,899" in repr(s) and s._repr_html_().startswith("<pre>")

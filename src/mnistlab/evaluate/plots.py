@@ -101,8 +101,14 @@ def misclassified(y_true, probs, n: int = 36) -> np.ndarray:
 
 
 def plot_misclassified(images, y_true, probs, classes: list[str], path, n: int = 36) -> Path | None:
+    """misclassified_figure(...) written as a PNG; None if there are no mistakes."""
+    fig = misclassified_figure(images, y_true, probs, classes, n)
+    return None if fig is None else save_figure(fig, path)
+
+
+def misclassified_figure(images, y_true, probs, classes: list[str], n: int = 36) -> Figure | None:
     """The most confident mistakes with true label, prediction and confidence; None if there are none."""
-    from mnistlab.data.images import save_grid
+    from mnistlab.data.images import grid_figure
 
     idx = misclassified(y_true, probs, n)
     if len(idx) == 0:
@@ -112,16 +118,20 @@ def plot_misclassified(images, y_true, probs, classes: list[str], path, n: int =
     # One line per tile (save_grid leaves room for one): "true→predicted confidence".
     titles = [f"{classes[int(y_true[i])]}→{classes[pred[i]]} {probs[i, pred[i]]:.0%}" for i in idx]
     scale = max(1.0, 0.075 * max(map(len, titles)))  # long class names (Fashion-MNIST) get wider tiles
-    return save_grid(np.asarray(images)[idx], path=path, titles=titles, cols=min(12, len(idx)), scale=scale)
+    return grid_figure(np.asarray(images)[idx], titles=titles, cols=min(12, len(idx)), scale=scale)
 
 
 def plot_samples(images, y, classes: list[str], path, n: int = 40) -> Path:
+    return save_figure(samples_figure(images, y, classes, n), path)
+
+
+def samples_figure(images, y, classes: list[str], n: int = 40) -> Figure:
     """The first `n` images of a split with their label names."""
-    from mnistlab.data.images import save_grid
+    from mnistlab.data.images import grid_figure
 
     n = min(n, len(images))
-    return save_grid(np.asarray(images)[:n], [classes[int(k)] for k in np.asarray(y)[:n]], path,
-                     cols=min(20, n), scale=0.6)
+    return grid_figure(np.asarray(images)[:n], [classes[int(k)] for k in np.asarray(y)[:n]],
+                       cols=min(20, n), scale=0.6)
 
 
 def plot_compare(histories: dict[str, list[dict]], path) -> Path:
