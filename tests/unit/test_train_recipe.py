@@ -77,3 +77,43 @@ def test_every_shipped_recipe_validates_and_fits_its_budget(path):
     r = load_recipe(path)
     if r.max_params is not None:
         assert count_params(resolve_spec(r.model)) <= r.max_params
+
+
+def test_a_recipe_is_immutable_and_replace_gives_a_new_validated_one():
+    r = Recipe({"model": "nb000-cnn", "data": {"validation_split": 0.2}})
+    section = r.data
+    section["validation_split"] = 0.5  # a copy: the recipe keeps its value
+    assert r.data["validation_split"] == 0.2
+    d = r.to_dict()
+    d["epochs"] = 9
+    assert r.epochs == 1
+    with pytest.raises(AttributeError, match="immutable"):
+        r.epochs = 3
+    r2 = r.replace({"optimizer.lr": 0.01}, epochs=3, seed=None)  # None keyword: not given
+    assert (r2.epochs, r2.optimizer["lr"], r2.seed) == (3, 0.01, 0) and r.epochs == 1
+    with pytest.raises(MnistlabError, match="did you mean 'epochs'"):
+        r.replace({"epoch": 3})
+
+
+def test_a_recipe_is_validated_once(monkeypatch):
+    import pickle
+
+    from mnistlab.train import recipe as recipe_module
+    r = Recipe({"model": "nb000-cnn"})
+
+    def fail(config):
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(recipe_module, "validate", fail)
+    assert load_recipe(r) is r and Recipe(r) == r  # shared, not re-checked
+    assert pickle.loads(pickle.dumps(r)) == r       # what a sweep hands its worker processes
+
+
+def test_one_bound_for_validation_split():
+    from mnistlab.data.splits import check_validation_split
+    assert Recipe({"model": "m", "data": {"validation_split": 0.995}}).data["validation_split"] == 0.995
+    for bad in (1.0, -0.1, "x"):
+        with pytest.raises(MnistlabError, match=r"\[0, 1\)"):
+            Recipe({"model": "m", "data": {"validation_split": bad}})
+        with pytest.raises(MnistlabError, match=r"\[0, 1\)"):
+            check_validation_split(bad)

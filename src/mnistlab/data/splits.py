@@ -22,9 +22,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, as_number
 
 VALIDATION_MODES = ("split", "test", "none")
+
+
+def check_validation_split(value, key: str = "validation_split") -> float | None:
+    """The one bound on a validation fraction, for recipes and make_splits alike: Keras'
+    fit(validation_split=f) takes a float in [0, 1). None (no split) passes through."""
+    if value is None:
+        return None
+    f = as_number(value)
+    if f is None or not 0 <= f < 1:
+        raise MnistlabError(f"{key} must be a number in [0, 1), got {value!r}")
+    return float(f)
 
 
 @dataclass
@@ -111,9 +122,7 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
                                 "remove it or use validation: split")
 
     if validation_split is not None:
-        f = float(validation_split)
-        if not 0 <= f < 1:
-            raise MnistlabError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        f = check_validation_split(validation_split)
         if stratify:
             raise MnistlabError("stratify applies to split: [...]; validation_split (Keras) "
                                 "always takes the last fraction unshuffled")

@@ -60,7 +60,8 @@ class Trial:
     repeat: int
     seed: int
     values: dict[str, Any]         # swept key (as written) -> value
-    recipe: dict = field(repr=False)
+    recipe: dict = field(repr=False)   # as written: trial.json and the shared study compare it
+    checked: Any = field(default=None, repr=False, compare=False)  # the Recipe, validated once
 
 
 @dataclass
@@ -72,16 +73,21 @@ class Sweep:
     seeds: list[int]               # one per repeat
     metrics: list[str]
     plot_x: str | None
+    _trials: list | None = field(default=None, repr=False, compare=False)
 
     def trials(self) -> list[Trial]:
-        out = []
-        for c, values in enumerate(self.configs):
-            recipe = K.apply(self.base, values)
-            for r, seed in enumerate(self.seeds):
-                tid = f"{c:03d}-r{r}"
-                out.append(Trial(tid, c, r, seed, values,
-                                 {**recipe, "seed": seed, "name": f"{self.name}-{tid}"}))
-        return out
+        """Every configuration x repeat, each recipe validated into a Recipe once (here;
+        fit takes that Recipe and does not check it again)."""
+        if self._trials is None:
+            out = []
+            for c, values in enumerate(self.configs):
+                recipe = K.apply(self.base, values)
+                for r, seed in enumerate(self.seeds):
+                    tid = f"{c:03d}-r{r}"
+                    written = {**recipe, "seed": seed, "name": f"{self.name}-{tid}"}
+                    out.append(Trial(tid, c, r, seed, values, written, _check_recipe(written, values)))
+            self._trials = out
+        return self._trials
 
 
 # ----------------------------------------------------------------------------------------
@@ -190,8 +196,7 @@ def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None
         raise MnistlabError(f"plot x '{plot_x}' is not a swept key{did_you_mean(plot_x, swept)}")
 
     sweep = Sweep(name, base, swept, configs, seeds, metrics, plot_x)
-    for values in configs:  # fail now, not after hours of the other trials
-        _check_recipe(K.apply(base, values), values)
+    sweep.trials()  # every trial's recipe validated now: fail before hours of the other trials
     return sweep
 
 
@@ -208,13 +213,16 @@ def _load_recipe_dict(path: Path) -> dict:
     return data
 
 
-def _check_recipe(recipe: dict, values: dict) -> None:
-    """Validate a configuration the way `fit` will: recipe keys, then the model spec."""
+def _check_recipe(recipe: dict, values: dict):
+    """The Recipe of a configuration (recipe keys, then the model spec checked), or one
+    MnistlabError naming the configuration."""
     from mnistlab.models.spec import resolve_spec
     from mnistlab.train.recipe import Recipe
 
     try:
-        resolve_spec(Recipe(recipe).model)
+        checked = Recipe(recipe)
+        resolve_spec(checked.model)
+        return checked
     except MnistlabError as err:
         where = ", ".join(f"{k}={R.format_value(v)}" for k, v in values.items())
         raise MnistlabError(f"sweep configuration {where or '(base)'}: {err}") from None
@@ -289,7 +297,7 @@ def _init_worker(threads: int, dataset) -> None:
     _worker_dataset = dataset
 
 
-def _pool_trial(recipe: dict, trial_dir: str):
+def _pool_trial(recipe, trial_dir: str):
     """run_trial in a worker process, its warnings handed back instead of printed: a worker
     would print Python's raw `file:line: UserWarning:` lines, once in every worker. The
     parent shows each message once, through the CLI's one-line format."""
@@ -301,7 +309,7 @@ def _pool_trial(recipe: dict, trial_dir: str):
     return run, failure, list(seen.items())
 
 
-def run_trial(recipe: dict, trial_dir: str, quiet: bool = True) -> tuple[str | None, dict | None]:
+def run_trial(recipe, trial_dir: str, quiet: bool = True) -> tuple[str | None, dict | None]:
     """Train one trial with `mnistlab.train.fit`; (run_dir, None) or (None, error record).
     Any exception is caught and recorded so that one bad trial does not stop the others."""
     from mnistlab.train import fit
@@ -453,7 +461,7 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
                 try:
                     while (t := next_trial()) is not None:
                         start = time.perf_counter()
-                        run, failure = run_trial(t.recipe, str(tdir[t.id]))
+                        run, failure = run_trial(t.checked, str(tdir[t.id]))
                         record(t, run, failure, time.perf_counter() - start)
                 finally:
                     _worker_dataset = None
@@ -513,7 +521,7 @@ def _run_in_pool(next_trial, tdir: dict, workers: int, dataset, record) -> None:
                         if t is None:
                             exhausted = True
                             break
-                        fut = pool.submit(_pool_trial, t.recipe, str(tdir[t.id]))
+                        fut = pool.submit(_pool_trial, t.checked, str(tdir[t.id]))
                         running[fut] = (t, time.perf_counter())
                     if not running:
                         break

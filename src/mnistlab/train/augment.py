@@ -138,7 +138,12 @@ def augment_batch(x: torch.Tensor, cfg: dict | None, generator: torch.Generator 
     `generator` is a torch.Generator on x's device, so runs are reproducible and resumable
     (save `generator.get_state()` in the checkpoint). Returns a new tensor; x is untouched.
     """
-    cfg = validate_augment(cfg)  # idempotent and cheap (a few dict lookups per batch)
+    return apply_augment(x, validate_augment(cfg), generator)
+
+
+def apply_augment(x: torch.Tensor, cfg: dict | None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """augment_batch for a `cfg` already resolved by validate_augment (the recipe's, checked
+    once when the Recipe was made): the training loop's per-batch call, with no re-check."""
     if cfg is None:
         return x
     if x.dim() != 4 or not x.is_floating_point():

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from mnistlab.data.splits import VALIDATION_MODES, check_validation_split
 from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
 from mnistlab.train.callbacks import EARLY_STOPPING_DEFAULTS, SCHEDULE_DEFAULTS
@@ -55,29 +56,66 @@ DEFAULTS: dict[str, Any] = {
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
-VALIDATION = ("split", "test", "none")
 
 
 class Recipe:
-    """A validated recipe. Sections are plain dicts/values: `r.data["validation_split"]`."""
+    """A validated, immutable recipe: `Recipe(config)` checks `config` once (unknown keys,
+    types, bounds) and fills every default; nothing downstream checks it again.
 
-    def __init__(self, config: dict):
-        self._cfg = validate(config)
+    Sections read as attributes (`r.epochs`, `r.data["validation_split"]`) and come back as
+    copies, so changing one never changes the recipe; `to_dict()` is a copy of the whole
+    resolved recipe (what config.yaml holds); `replace({"optimizer.lr": 0.01}, epochs=3)`
+    returns a new Recipe with those dotted keys set, validated.
+    """
+
+    __slots__ = ("_cfg",)
+
+    def __init__(self, config):
+        cfg = config.to_dict() if isinstance(config, Recipe) else validate(config)
+        object.__setattr__(self, "_cfg", cfg)
+
+    @classmethod
+    def _of_valid(cls, cfg: dict) -> "Recipe":
+        """A Recipe around a dict that validate() returned (unpickling, copying)."""
+        r = object.__new__(cls)
+        object.__setattr__(r, "_cfg", cfg)
+        return r
 
     def __getattr__(self, key: str):
-        cfg = self.__dict__.get("_cfg", {})
+        if key.startswith("__"):  # copy/pickle probes: not recipe keys
+            raise AttributeError(key)
+        cfg = object.__getattribute__(self, "_cfg")
         if key in cfg:
-            return cfg[key]
-        raise AttributeError(key)
+            return copy.deepcopy(cfg[key])
+        raise AttributeError(f"a Recipe has no key {key!r}")
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"a Recipe is immutable; use recipe.replace({{{key!r}: ...}}) for a changed copy")
+
+    def __delattr__(self, key):
+        raise AttributeError("a Recipe is immutable")
+
+    def __reduce__(self):
+        return (Recipe._of_valid, (self._cfg,))
 
     def to_dict(self) -> dict:
         return copy.deepcopy(self._cfg)
+
+    def replace(self, updates: dict | None = None, **keywords) -> "Recipe":
+        """A new, validated Recipe: this one with dotted keys set, e.g.
+        replace({"optimizer.lr": 0.01}, epochs=3). `updates` apply as given (like --set, so
+        None sets a key to null); keywords that are None are skipped (unset CLI flags)."""
+        config = self.to_dict()
+        apply_overrides(config, dict(updates or {}), keywords)
+        return Recipe(config)
 
     def __repr__(self) -> str:
         return f"Recipe({self._cfg!r})"
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Recipe) and self._cfg == other._cfg
+
+    __hash__ = None  # equal recipes compare equal; a dict inside is not hashable
 
 
 def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe:
@@ -88,8 +126,10 @@ def load_recipe(source, overrides: list[str] | None = None, **updates) -> Recipe
     load_recipe("r.yaml", ["optimizer.lr=0.01"], epochs=3).
     """
     if isinstance(source, Recipe):
-        config = source.to_dict()
-    elif isinstance(source, dict):
+        if not overrides and not any(v is not None for v in updates.values()):
+            return source  # validated when it was made; immutable, so shared as it is
+        return source.replace(parse_set(overrides), **updates)
+    if isinstance(source, dict):
         config = copy.deepcopy(source)
     elif isinstance(source, (str, os.PathLike)):
         from mnistlab.recipes import find
@@ -216,10 +256,9 @@ def validate(config: dict) -> dict:
     cfg = _merge(DEFAULTS, config, "")
     cfg["data"] = _merge(DEFAULTS["data"], cfg["data"], "data")
     d = cfg["data"]
-    if d["validation"] not in VALIDATION:
-        raise MnistlabError(f"'data.validation' must be one of {', '.join(VALIDATION)}, got {d['validation']!r}")
-    d["validation_split"] = _number(d["validation_split"], "data.validation_split", lo=0.0, hi=0.99,
-                                    allow_none=True)
+    if d["validation"] not in VALIDATION_MODES:
+        raise MnistlabError(f"'data.validation' must be one of {', '.join(VALIDATION_MODES)}, got {d['validation']!r}")
+    d["validation_split"] = check_validation_split(d["validation_split"], "'data.validation_split'")
     if d["split"] is not None:
         if not (isinstance(d["split"], list) and len(d["split"]) in (2, 3)
                 and all(isinstance(f, (int, float)) and f >= 0 for f in d["split"])):

@@ -81,10 +81,10 @@ class Session:
         self.order = torch.Generator().manual_seed(seed)
         self.augment, self.aug_gen = None, None
         if cfg["augment"] is not None:
-            from mnistlab.train.augment import augment_batch
+            from mnistlab.train.augment import apply_augment
             aug_cfg = cfg["augment"]  # validated with the recipe
             self.aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
-            self.augment = lambda xb: augment_batch(xb, aug_cfg, self.aug_gen)  # noqa: E731
+            self.augment = lambda xb: apply_augment(xb, aug_cfg, self.aug_gen)  # noqa: E731
 
         self.has_val = splits.x_val is not None
         for what in (self.stopper, self.schedule):
