@@ -129,8 +129,8 @@ def resolve_speed(cfg: dict, model, device) -> dict:
     """The recipe's speed keys with every `auto` (or None) replaced by this machine's choice.
 
     precision auto: bf16 where native_bf16, else fp32. threads None: torch's count (all
-    cores, or OMP_NUM_THREADS). channels_last auto: conv models on CPU and CUDA (oneDNN's AVX2
-    convolutions took 2x as long in NCHW; cuDNN's tensor cores want NHWC too). eval_batch
+    cores, or OMP_NUM_THREADS). channels_last auto: conv models on CPU and CUDA (oneDNN's
+    convolutions are slower in NCHW, docs/training.md; cuDNN's tensor cores want NHWC too). eval_batch
     auto: 512 on a CPU (bigger batches overflow its caches), 4096 elsewhere.
     """
     import torch

@@ -118,8 +118,8 @@ def find_file(ds: Builtin, spec: FileSpec) -> Path | None:
 
 # ------------------------------------------------------------- verification cache
 
-# Hashing ~55 MB costs ~0.1 s plus the read; a stamp (size + mtime) per verified file lets
-# later loads skip it. It lives in the user cache because data dirs may be read-only.
+# Hashing every file on every load is most of a load's time (docs/data.md); a stamp
+# (size + mtime) per verified file lets later loads skip it. It lives in the user cache because data dirs may be read-only.
 
 
 def _stamp_file() -> Path:

@@ -1,7 +1,7 @@
 """A decoded (gunzipped) copy of each built-in IDX file, kept in the user cache.
 
-Inflating MNIST's 9.9 MB train-images .gz costs ~0.14 s on every load; reading the 47 MB
-decoded copy and hashing it costs ~0.05 s (docs/data.md). The copy lives in
+Inflating the train-images .gz on every load costs more than reading the decoded copy and
+hashing it (timed in docs/data.md). The copy lives in
 `~/.cache/mnistlab/decoded/` (data folders may be read-only, as ../shared/data is in CI),
 named by the sha256 its content must have, and is verified against that sum on every read:
 a corrupt or foreign copy is deleted and the .gz is read again. It is used only while the

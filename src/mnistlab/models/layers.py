@@ -184,7 +184,7 @@ class Dropout(nn.Dropout):
     (or this thread's `dropout_generator`).
 
     Same semantics (keep with probability 1 - rate, scale by 1 / (1 - rate)); CPU bernoulli_
-    is slow, and this is ~30% less time for the layer's forward + backward (epoch_speed.py).
+    is slow (the layer's forward + backward timed in docs/training.md, Speed).
     """
 
     def forward(self, x):
@@ -299,7 +299,7 @@ def build(spec) -> Net:
 def _pool_before_relu(modules: list[nn.Module]) -> list[nn.Module]:
     """ReLU then max pooling -> max pooling then ReLU: the same forward and gradients (ReLU
     is monotone, and where a window's max is <= 0 both orders pass no gradient), but ReLU
-    and its backward run on the pooled, smaller map (~12% less time per nb000-cnn step).
+    and its backward run on the pooled, smaller map (timed in docs/training.md, Speed).
     Neither module has weights, so the state_dict keys do not change."""
     out = list(modules)
     for i in range(len(out) - 1):

@@ -1,9 +1,10 @@
 """Run a notebook's experiments through mnistlab.train / mnistlab.sweep and tabulate them.
 
 Nothing here trains by itself: single experiments call `train.fit`, notebook 003's L2 sweep
-calls `sweep.run_grid`, and notebook 001's cumulative sweeps resume the previous run with
-`fit(..., resume=)`. `--quick` keeps every model and parameter count exact but trains one
-epoch on a small slice of the data, so CI can run all five notebooks in about a minute.
+(`run_grid` below) calls `sweep.grid.run_sweep`, and notebook 001's cumulative sweeps fork
+the previous run (`runs.fork_run`) and continue it with `fit(..., resume=)`. `--quick` keeps
+every model and parameter count exact but trains one epoch on a small slice of the data, so
+CI can run all five notebooks as a wiring check.
 """
 from __future__ import annotations
 

@@ -20,8 +20,7 @@ from mnistlab.data.tensors import to_model_input
 from mnistlab.models.infer import keras_loss
 
 # Inference keeps no activations for backward, so a GPU takes big batches; on a CPU they
-# overflow the caches: nb000-cnn's 12k validation images take 0.18 s at 512 and 0.35 s at
-# 4096 (2 threads, batch split; nb002-cnn 0.24 vs 0.48 s).
+# overflow the caches (measured per batch size in docs/training.md, Speed).
 def eval_batch(device: torch.device) -> int:
     return 512 if device.type == "cpu" else 4096
 

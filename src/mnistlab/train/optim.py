@@ -51,9 +51,9 @@ class KerasOptimizer(torch.optim.Optimizer):
         hyper.setdefault("iterations", 0)  # kept in the group so state_dict() saves it
         super().__init__(params, hyper)
 
-    # torch wraps these in torch._disable_dynamo, whose first call imports torch._dynamo:
-    # ~1.2 s of a 2-epoch run's wall time. These optimisers are never traced, so use the
-    # plain functions underneath.
+    # torch wraps these in torch._disable_dynamo, whose first call imports torch._dynamo, a
+    # large part of a short run's start-up (docs/training.md, "How it got there"). These
+    # optimisers are never traced, so use the plain functions underneath.
     add_param_group = _plain(torch.optim.Optimizer.add_param_group)
     zero_grad = _plain(torch.optim.Optimizer.zero_grad)
     state_dict = _plain(torch.optim.Optimizer.state_dict)

@@ -1,10 +1,10 @@
 """Batch split: one training step's batch cut into chunks that run on CPU threads at once.
 
 Small MNIST models make small ops, and torch's intra-op threads (one op spread over the
-cores) buy little for them: ~1.1x with 2 cores for an nb000-cnn step. Giving each core its
-own slice of the batch, forward and backward on one thread, took nb000-cnn from 2.5 to
-1.96 s/epoch and nb002-cnn from 5.3 to 4.3 s on 2 cores (benchmarks/epoch_speed.py, real
-MNIST batches); torch releases the GIL inside every op, so Python threads suffice.
+cores) buy little for them. Giving each core its own slice of the batch, forward and
+backward on one thread, is faster (measured with benchmarks/epoch_speed.py on real MNIST
+batches: docs/training.md, Speed); torch releases the GIL inside every op, so Python
+threads suffice.
 
 The step is the same step: each chunk returns the gradient of its summed loss
 (`torch.autograd.grad`, so no two threads write one `.grad`), and the sums, added in chunk

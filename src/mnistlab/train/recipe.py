@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 1,
     "seed": 0,
     "device": "auto",             # auto | cpu | cuda | mps
-    "compile": False,             # torch.compile the model (pays only for long runs)
+    "compile": False,             # torch.compile the model (off: docs/training.md, Speed)
     # Speed settings: `auto` is resolved per machine by mnistlab.hardware.resolve_speed, and
     # config.yaml records the resolved value. Shipped recipes leave them at auto.
     "precision": "auto",          # auto | fp32 | bf16 (autocast: bfloat16 matmuls/convs, fp32 weights)
@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "channels_last": "auto",      # auto | true | false: NHWC memory format for conv models
     "eval_batch": "auto",         # auto | N: batch size of evaluation passes
     "callbacks": {"early_stopping": None, "lr_schedule": None},
-    "augment": None,              # issue 8; passed through untouched
+    "augment": None,              # on-device augmentation, checked by train.augment.validate_augment
     "quantize_aware": False,      # train with int8 rounding in the forward pass (train/qat.py)
 }
 
