@@ -18,6 +18,7 @@ from mnistlab.evaluate import plots
 from mnistlab.evaluate.evaluation import Predictions, predict
 from mnistlab.evaluate.runfiles import RunFiles, model_name, read_run
 from mnistlab.io import write_atomic
+from mnistlab.runs.files import DamagedRunFile
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -256,7 +257,9 @@ def _default_predictions(run_dir: Path, split: str, dataset=None) -> tuple[Predi
         if split == "test" and splits.x_test is None and splits.x_val is not None:
             return predict(run, "val", splits=splits), "the dataset has no test set: evaluated on the validation split."
         return predict(run, split, splits=splits), ""
-    except MnistlabError as err:
+    except DamagedRunFile:
+        raise
+    except MnistlabError as err:  # e.g. the dataset is not on this machine: report the rest
         return None, f"no predictions: {err}"
 
 

@@ -22,8 +22,13 @@ from mnistlab.runs.layout import CHECKPOINT, CONFIG, HISTORY, METRICS, WEIGHTS, 
 HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 
 
+class DamagedRunFile(MnistlabError):
+    """A run file that exists but cannot be read: unlike missing data, no command should
+    work around it quietly (the report fails instead of leaving out its evaluation)."""
+
+
 def _damaged(path: Path, what: str, fix: str) -> MnistlabError:
-    return MnistlabError(f"{path}: {what}; {fix}")
+    return DamagedRunFile(f"{path}: {what}; {fix}")
 
 
 # ---------------------------------------------------------------- config.yaml, metrics.json

@@ -174,6 +174,7 @@ def _recipe_and_place(recipe, resume, out, epochs) -> tuple[Recipe, Path | None,
                                 f"{done} to train it further (like calling Keras fit again)")
     if epochs is not None:
         recipe = Recipe({**config, "epochs": int(epochs)})  # validated before the run directory changes
+        files.load_checkpoint(run_dir)  # and a damaged checkpoint fails before it changes, too
         files.write_config(run_dir, recipe.to_dict())
         (run_dir / layout.METRICS).unlink(missing_ok=True)  # unfinished from here: a plain resume completes it
         return recipe, run_dir, run_dir.parent
