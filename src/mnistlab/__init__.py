@@ -15,7 +15,7 @@ from mnistlab.version import __version__
 # public name -> module that defines it
 _API = {
     "MnistlabError": "mnistlab.errors",
-    "load_dataset": "mnistlab.api",
+    "load_dataset": "mnistlab.data",
     "Dataset": "mnistlab.data",
     "build": "mnistlab.models",
     "summary": "mnistlab.api",

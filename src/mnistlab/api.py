@@ -23,12 +23,6 @@ enable_notebook_figures()  # returned Figures display as images in Jupyter/Colab
 # ---------------------------------------------------------------- data and models
 
 
-def load_dataset(name_or_path="mnist", **kwargs):
-    """A Dataset (shows a card; `.show(n)` -> Figure). See mnistlab.data.load_dataset."""
-    from mnistlab.data import load_dataset as _load
-    return _load(name_or_path, **kwargs)
-
-
 def summary(model, input_shape=None):
     """Keras-style summary of a zoo name, recipe/spec, or any torch nn.Module (class or instance)."""
     from mnistlab.models import summary as _summary
