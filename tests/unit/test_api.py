@@ -62,6 +62,8 @@ def test_displays_and_figures(run):
     assert "<img" in run._repr_html_() and run.name in repr(run)
     s = mnistlab.summary("nb000-cnn")
     assert "Total params: 5,899" in repr(s) and s._repr_html_().startswith("<pre>")
+    from mnistlab.api import make_recipe
+    assert "validation_split: 0.2" in make_recipe("nb000-cnn")._repr_html_()
 
 
 def test_dataset_card_and_show():

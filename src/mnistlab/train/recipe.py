@@ -109,6 +109,11 @@ class Recipe:
         apply_overrides(config, dict(updates or {}), keywords)
         return Recipe(config)
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the resolved recipe as the YAML config.yaml will hold."""
+        from mnistlab.display import pre
+        return pre(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
     def __repr__(self) -> str:
         return f"Recipe({self._cfg!r})"
 
