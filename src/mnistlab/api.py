@@ -404,6 +404,8 @@ def make_recipe(source=None, overrides: dict | None = None):
             raise MnistlabError(f"'{source}' is no recipe file, packaged recipe or zoo model"
                                 f"{did_you_mean(str(source), [*names(), *ZOO])}; see `mnistlab recipes list`")
         config = {"model": str(source)}
+    elif not overrides:
+        return load_recipe(source)  # a Recipe comes back as it is: validated once already
     else:
         config = load_recipe(source).to_dict()
     if isinstance(overrides.get("optimizer"), str):  # Keras' optimizer="adam"
