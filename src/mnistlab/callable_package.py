@@ -8,7 +8,6 @@ calling it calls the public function in mnistlab.api, whatever was imported befo
 from __future__ import annotations
 
 import importlib
-import inspect
 import sys
 import types
 
@@ -23,6 +22,7 @@ class CallablePackage(types.ModuleType):
 
     @property
     def __signature__(self):
+        import inspect  # only when asked (help(), IDEs): the CLI imports this package at start
         return inspect.signature(_target(self))
 
 
