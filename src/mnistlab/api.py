@@ -147,7 +147,8 @@ def evaluate(run, split: str = "test", *, dataset=None) -> Evaluation:
     `dataset` gives the data back to a run trained on an in-memory Dataset; without it such
     a run uses the test split fit() saved beside it (test_data.npz)."""
     from mnistlab.evaluate.evaluation import predict
-    run = run if isinstance(run, Run) else load_run(run)
+    if not isinstance(run, Run):  # a folder, or the lower-level mnistlab.runs.Run reader
+        run = load_run(getattr(run, "dir", run))
     predictions = predict(run.reader, split, splits=run.splits(dataset))
     return Evaluation(predictions.metrics(), run.name, predictions)
 

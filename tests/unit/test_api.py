@@ -43,6 +43,10 @@ def test_every_public_name_works_after_every_subpackage_is_imported(run):
     assert ev.accuracy == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)  # float32 sums in training
     assert mnistlab.evaluate(str(run.path)).accuracy == ev.accuracy
     assert run.evaluate().accuracy == ev.accuracy
+    from mnistlab.runs import load_run as read_run
+    assert mnistlab.evaluate(read_run(run.path)).accuracy == ev.accuracy  # was a raw TypeError
+    with pytest.raises(MnistlabError, match="not a run directory"):
+        mnistlab.evaluate(run.path.parent)
     assert "dataset" in inspect.signature(mnistlab.evaluate).parameters
 
 
