@@ -3,7 +3,7 @@
     data -> models -> runs -> train -> evaluate / serve -> sweep -> reproduce
 
 A module may import its own package and the packages to its left, never one to its right.
-errors, io, settings, hardware, display, version, callable_package and recipes/ are leaf
+errors, io, settings, hardware, display, version, callable_package, lazy and recipes/ are leaf
 utilities: anyone may import them, they import only each other. cli, __main__, api and
 sweepview (the notebook surface), every `commands.py` and every `__init__.py` compose the packages and may import anything. On top of the direction, no
 module may sit on an import cycle, composing modules included.
@@ -25,7 +25,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS = ["data", "models", "runs", "train", ("evaluate", "serve"), "sweep", "reproduce"]
-LEAVES = {"errors", "io", "settings", "hardware", "display", "version", "callable_package", "recipes"}
+LEAVES = {"errors", "io", "settings", "hardware", "display", "version", "callable_package", "lazy", "recipes"}
 # the notebook surface: api.py and the views it returns (sweepview: sweep/tune results)
 COMPOSERS = {"cli", "__main__", "api", "sweepview"}
 

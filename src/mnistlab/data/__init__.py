@@ -5,7 +5,7 @@ without torch.
 """
 from __future__ import annotations
 
-import importlib
+from mnistlab.lazy import lazy_names
 
 _API = {
     "Dataset": "mnistlab.data.datasets", "from_arrays": "mnistlab.data.datasets",
@@ -13,10 +13,4 @@ _API = {
     "Splits": "mnistlab.data.splits", "make_splits": "mnistlab.data.splits",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'mnistlab.data' has no attribute {name!r}")
+__getattr__, __all__ = lazy_names(__name__, _API)

@@ -9,7 +9,7 @@ scikit-learn, matplotlib or torch.
 """
 from __future__ import annotations
 
-import importlib
+from mnistlab.lazy import lazy_names
 
 _API = {
     "evaluate": "mnistlab.evaluate.evaluation", "predict": "mnistlab.evaluate.evaluation",
@@ -18,13 +18,7 @@ _API = {
     "write_report": "mnistlab.evaluate.report",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'mnistlab.evaluate' has no attribute {name!r}")
+__getattr__, __all__ = lazy_names(__name__, _API)
 
 
 # `mnistlab.evaluate(run)` is the public function although the name is also this package.

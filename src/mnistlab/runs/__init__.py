@@ -14,7 +14,7 @@ continued. Names load on first use (PEP 562): importing the package costs nothin
 """
 from __future__ import annotations
 
-import importlib
+from mnistlab.lazy import lazy_names
 
 _API = {
     "Run": "mnistlab.runs.run", "load_run": "mnistlab.runs.run", "build_model": "mnistlab.runs.run",
@@ -22,10 +22,4 @@ _API = {
     "find_runs": "mnistlab.runs.layout", "is_run_dir": "mnistlab.runs.layout", "fork_run": "mnistlab.runs.fork",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'mnistlab.runs' has no attribute {name!r}")
+__getattr__, __all__ = lazy_names(__name__, _API)

@@ -6,7 +6,7 @@ without torch or Optuna.
 """
 from __future__ import annotations
 
-import importlib
+from mnistlab.lazy import lazy_names
 
 _API = {
     "Sweep": "mnistlab.sweep.grid", "load_sweep": "mnistlab.sweep.grid",
@@ -14,13 +14,7 @@ _API = {
     "load_space": "mnistlab.sweep.tune", "tune": "mnistlab.sweep.tune",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'mnistlab.sweep' has no attribute {name!r}")
+__getattr__, __all__ = lazy_names(__name__, _API)
 
 
 # `mnistlab.sweep(...)` is the public function although the name is also this package.

@@ -9,7 +9,7 @@ without torch.
 """
 from __future__ import annotations
 
-import importlib
+from mnistlab.lazy import lazy_names
 
 _API = {
     "Recipe": "mnistlab.train.recipe", "load_recipe": "mnistlab.train.recipe",
@@ -18,10 +18,4 @@ _API = {
     "Run": "mnistlab.runs.run", "load_run": "mnistlab.runs.run",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'mnistlab.train' has no attribute {name!r}")
+__getattr__, __all__ = lazy_names(__name__, _API)
