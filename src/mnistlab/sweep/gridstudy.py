@@ -32,7 +32,7 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.sweep import results as R
-from mnistlab.sweep.study import HEARTBEAT_SECONDS, open_storage, redact
+from mnistlab.sweep.study import HEARTBEAT_SECONDS, file_lock, open_storage, redact
 
 GRID_PARAM = "grid_trial"
 
@@ -111,7 +111,10 @@ class SharedGrid:
         every trial is taken."""
         S = self.optuna.trial.TrialState
         while self.study.get_trials(deepcopy=False, states=(S.WAITING,)):
-            with warnings.catch_warnings():
+            # Optuna pops a WAITING trial with SELECT ... FOR UPDATE, which SQLite ignores: two
+            # processes could both read it as waiting and both run it. On SQLite (one machine)
+            # a file lock makes the pop atomic; server databases lock the row themselves.
+            with file_lock(self.url), warnings.catch_warnings():
                 # Optuna expects heartbeats with Study.optimize; _heartbeats sends ours
                 warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                 trial = self.study.ask()

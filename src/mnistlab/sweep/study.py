@@ -44,7 +44,7 @@ def open_storage(url: str | None, study_dir: Path):
     # ... already exists"): the loser simply tries again, and finds them made.
     for attempt in range(4):
         try:
-            with _file_lock(url), warnings.catch_warnings():
+            with file_lock(url), warnings.catch_warnings():
                 # heartbeats are "experimental" in Optuna; nothing for the user to act on
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
@@ -81,8 +81,8 @@ def with_installed_driver(url: str) -> str:
 
 
 @contextlib.contextmanager
-def _file_lock(url: str):
-    """For an SQLite file: one process at a time creates/upgrades its tables."""
+def file_lock(url: str):
+    """For an SQLite file: one process at a time (creating its tables, popping a trial)."""
     path = url.split(":///", 1)[1] if url.startswith("sqlite:///") else ""
     if not path or path == ":memory:":
         yield
