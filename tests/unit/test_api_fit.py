@@ -6,20 +6,13 @@ import torch
 import mnistlab
 from mnistlab.data.datasets import Dataset
 from mnistlab.errors import MnistlabError
+from tinydata import tiny_arrays
 
 
 def _toy(seed=0):
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        y = rng.integers(0, 3, n)
-        x = rng.integers(0, 120, (n, 8, 8)).astype(np.uint8)
-        for k in range(3):
-            x[y == k, 2 * k:2 * k + 2, :] += 80
-        return torch.from_numpy(x[..., None]), torch.from_numpy(y)
-
-    (xt, yt), (xe, ye) = make(240), make(60)
-    return Dataset("toy-in-memory", xt, yt, xe, ye, ["a", "b", "c"])
+    (xt, yt), (xe, ye) = tiny_arrays(240, 60, seed)
+    t = lambda x: torch.from_numpy(x)  # noqa: E731
+    return Dataset("toy-in-memory", t(xt[..., None]), t(yt), t(xe[..., None]), t(ye), ["a", "b", "c"])
 
 
 class Net(torch.nn.Module):

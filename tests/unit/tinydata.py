@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
-def write_tiny_data(path: Path, n_train=240, n_test=60, seed=0) -> Path:
-    """3 classes of noisy 8x8 images: a bright band in rows 2k..2k+1 for class k."""
+def tiny_arrays(n_train=240, n_test=60, seed=0):
+    """((x_train, y_train), (x_test, y_test)): 3 classes of noisy 8x8 uint8 images, a bright
+    band in rows 2k..2k+1 for class k."""
     rng = np.random.default_rng(seed)
 
     def make(n):
@@ -18,7 +19,12 @@ def write_tiny_data(path: Path, n_train=240, n_test=60, seed=0) -> Path:
             x[y == k, 2 * k:2 * k + 2, :] += 80
         return x, y
 
-    (xt, yt), (xe, ye) = make(n_train), make(n_test)
+    return make(n_train), make(n_test)
+
+
+def write_tiny_data(path: Path, n_train=240, n_test=60, seed=0) -> Path:
+    """tiny_arrays() as a Keras-style .npz."""
+    (xt, yt), (xe, ye) = tiny_arrays(n_train, n_test, seed)
     np.savez(path, x_train=xt, y_train=yt, x_test=xe, y_test=ye)
     return path
 
