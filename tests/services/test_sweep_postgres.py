@@ -2,15 +2,11 @@
 own --out) share one grid x repeats on the real PostgreSQL server `make test` starts."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import optuna
 import pytest
 import yaml
 
-from tinydata import read_rows, tiny_recipe, write_tiny_data
+from tinydata import read_rows, sweep_in_processes, tiny_recipe, write_tiny_data
 
 pytestmark = pytest.mark.services
 
@@ -21,17 +17,7 @@ def test_two_machines_share_one_grid_on_postgresql(tmp_path, postgres_url, uniqu
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({
         "name": name, "recipe": tiny_recipe(data, epochs=1),
         "grid": {"model.layers.*.l2": [1e-2, 1e-4, 1e-6]}, "repeats": 2}))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def command(machine):
-        return [sys.executable, "-m", "mnistlab", "sweep", str(tmp_path / "s.yaml"),
-                "--storage", postgres_url, "--out", str(tmp_path / machine), "--quiet"]
-
-    procs = [subprocess.Popen(command(m), env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for m in ("a", "b")]
-    for p in procs:
-        _, stderr = p.communicate(timeout=300)
-        assert p.returncode == 0, stderr
+    sweep_in_processes(tmp_path / "s.yaml", postgres_url, [tmp_path / "a", tmp_path / "b"])
 
     ids = sorted(f"{c:03d}-r{r}" for c in range(3) for r in range(2))
     study = optuna.load_study(study_name=name, storage=postgres_url)
@@ -43,8 +29,7 @@ def test_two_machines_share_one_grid_on_postgresql(tmp_path, postgres_url, uniqu
     assert trained == ids
 
     # any machine gathers every result from the storage (run again: nothing left to train)
-    done = subprocess.run(command("a"), env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    sweep_in_processes(tmp_path / "s.yaml", postgres_url, [tmp_path / "a"])
     rows = read_rows(tmp_path / "a" / "results.csv")
     assert sorted(r["trial"] for r in rows) == ids and all(r["status"] == "done" for r in rows)
     assert len({r["run_dir"] for r in rows}) == 6

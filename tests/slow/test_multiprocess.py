@@ -14,13 +14,11 @@ import pytest
 import yaml
 
 from mnistlab.sweep.tune import tune
-from tinydata import read_rows, tiny_recipe, write_tiny_data
+from tinydata import TINY_SPACE, read_rows, sweep_in_processes, tiny_recipe, write_tiny_data
 
 pytestmark = pytest.mark.slow
 
-SPACE = {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True},
-         "model.layers.*.l2": [0.0, 0.001],
-         "batch_size": {"low": 16, "high": 64, "step": 16}}
+SPACE = TINY_SPACE
 
 
 @pytest.fixture()
@@ -117,17 +115,7 @@ def test_two_processes_share_one_grid_through_sqlite(tmp_path, data):
         "name": "two", "recipe": tiny_recipe(data, epochs=1),
         "grid": {"model.layers.*.l2": [1e-2, 1e-4, 1e-6]}, "repeats": 3}))
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def command(out):
-        return [sys.executable, "-m", "mnistlab", "sweep", str(tmp_path / "s.yaml"),
-                "--storage", url, "--out", str(tmp_path / out), "--quiet"]
-
-    procs = [subprocess.Popen(command(o), env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for o in ("a", "b")]
-    for p in procs:
-        _, stderr = p.communicate(timeout=300)
-        assert p.returncode == 0, stderr
+    sweep_in_processes(tmp_path / "s.yaml", url, [tmp_path / "a", tmp_path / "b"])
 
     ids = sorted(f"{c:03d}-r{r}" for c in range(3) for r in range(3))
     trained = sorted(run.parent.parent.name for o in ("a", "b")
@@ -137,8 +125,7 @@ def test_two_processes_share_one_grid_through_sqlite(tmp_path, data):
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(t.user_attrs["grid_id"] for t in complete) == ids
     # started again: nothing to train, every result gathered from the study
-    again = subprocess.run(command("b"), env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
+    sweep_in_processes(tmp_path / "s.yaml", url, [tmp_path / "b"])
     rows = read_rows(tmp_path / "b" / "results.csv")
     assert sorted(r["trial"] for r in rows) == ids and all(r["status"] == "done" for r in rows)
     assert sorted(run.parent.parent.name for o in ("a", "b")

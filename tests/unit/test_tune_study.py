@@ -10,11 +10,9 @@ from PIL import Image
 
 from mnistlab.errors import MnistlabError
 from mnistlab.sweep.tune import PruningHook, load_space, tune
-from tinydata import read_rows, tiny_recipe, write_tiny_data
+from tinydata import TINY_SPACE, read_rows, tiny_recipe, write_tiny_data
 
-SPACE = {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True},
-         "model.layers.*.l2": [0.0, 0.001],
-         "batch_size": {"low": 16, "high": 64, "step": 16}}
+SPACE = TINY_SPACE
 
 
 @pytest.fixture()

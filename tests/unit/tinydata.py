@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,24 @@ def tiny_recipe(data: Path, epochs=2) -> dict:
                 {"type": "dense", "units": 3, "activation": "softmax"}]},
             "optimizer": {"name": "sgd", "lr": 0.1}, "batch_size": 32, "epochs": epochs,
             "seed": 0, "device": "cpu"}
+
+
+# a tune space over tiny_recipe's keys
+TINY_SPACE = {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True},
+              "model.layers.*.l2": [0.0, 0.001],
+              "batch_size": {"low": 16, "high": 64, "step": 16}}
+
+
+def sweep_in_processes(sweep_file: Path, storage: str, outs: list[Path], timeout: int = 300) -> None:
+    """`mnistlab sweep FILE --storage URL --out OUT` started at once for each OUT (one per
+    "machine"); every process must exit 0."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "mnistlab", "sweep", str(sweep_file), "--storage", storage,
+                               "--out", str(out), "--quiet"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for out in outs]
+    for p in procs:
+        _, stderr = p.communicate(timeout=timeout)
+        assert p.returncode == 0, stderr
 
 
 def read_rows(path: Path) -> list[dict]:
