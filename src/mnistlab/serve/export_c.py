@@ -26,7 +26,6 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +130,7 @@ class _Builder:
         self.step = 0
         self.fused: set[str] = set()
         self.counter = 0
+        self._deq: dict = {}  # id(quantised tensor) -> its float copy for a float kernel
 
     # -- helpers
     def attrs(self, node) -> dict:
@@ -227,7 +227,6 @@ class _Builder:
             getattr(self, "op_" + op)(node)
         out = self.use(self.output)
         self.prog.classes = out.size
-        self.prog.body.append(f"/* output */")
         self.out = out
         return self.prog
 
@@ -396,8 +395,13 @@ class _Builder:
             return
         wc = self.const("w", "float", wf)
         bc = self.const("b", "float", self.float_const(bname) if bname else np.zeros(f, np.float32))
-        tmp = out if out.kind == "f" else self.new(node.output[0] + "_f", (1, f, oh, ow), "f")
-        self.prog.body.append(self._to_float(src) + f"conv_f({self._float_ptr(src)}, {wc}, {bc}, {self.ptr(tmp)}, {geo});")
+        self._float_kernel(node, src, out, lambda x, y: f"conv_f({x}, {wc}, {bc}, {y}, {geo});")
+
+    def _float_kernel(self, node, src, out, call) -> None:
+        """A float conv/dense (`call(input_ptr, output_ptr)`): its input dequantised first where
+        it is quantised, its output quantised after where a QuantizeLinear follows."""
+        tmp = out if out.kind == "f" else self.new(node.output[0] + "_f", out.shape, "f")
+        self.prog.body.append(self._to_float(src) + call(self._float_ptr(src), self.ptr(tmp)))
         if tmp is not out:
             self.prog.body.append(f"for (i = 0; i < {out.size}; ++i) {{ {self.write(out, 'i', self.read(tmp, 'i'))} }}")
 
@@ -416,8 +420,6 @@ class _Builder:
         tmp = self.new(src.name + "_deq", src.shape, "f")
         self._deq[id(src)] = tmp
         return f"for (i = 0; i < {src.size}; ++i) {self.ptr(tmp)}[i] = {self.read(src, 'i')}; "
-
-    _deq: dict = {}
 
     def _float_ptr(self, src) -> str:
         return self.ptr(self._deq[id(src)]) if src.kind == "q" else self.ptr(src)
@@ -451,10 +453,7 @@ class _Builder:
             return
         wc = self.const("w", "float", np.ascontiguousarray(wf))
         bc = self.const("b", "float", self.float_const(bname) if bname else np.zeros(n, np.float32))
-        tmp = out if out.kind == "f" else self.new(node.output[0] + "_f", (1, n), "f")
-        self.prog.body.append(self._to_float(src) + f"dense_f({self._float_ptr(src)}, {wc}, {bc}, {self.ptr(tmp)}, {k}, {n});")
-        if tmp is not out:
-            self.prog.body.append(f"for (i = 0; i < {out.size}; ++i) {{ {self.write(out, 'i', self.read(tmp, 'i'))} }}")
+        self._float_kernel(node, src, out, lambda x, y: f"dense_f({x}, {wc}, {bc}, {y}, {k}, {n});")
 
     # elementwise
     def _elementwise(self, node, expr_of):
@@ -676,7 +675,6 @@ def generate(onnx_path, *, model_name: str = "model") -> tuple[str, str, Program
     """(model.h, model.c, program) for an ONNX model (fp32 or onnxruntime's int8 QDQ)."""
     import onnx
     b = _Builder(onnx.load(str(onnx_path)))
-    b._deq = {}
     prog = b.build()
     arena = plan_arena(prog.tensors)
     C, H, W = prog.input_shape
@@ -754,7 +752,6 @@ def _rename_offsets(source: str, prog: Program) -> str:
 
 
 def _drop_function(source: str, name: str) -> str:
-    start = source.find(f"static ", source.find(f" {name}(") - 40)
     head = source.find(f" {name}(")
     if head < 0:
         return source
