@@ -65,7 +65,7 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
         raise MnistlabError("epochs, threads and device are recipe keys for a new run "
                             "(load_recipe(..., epochs=N)); as fit() keywords they apply to resume=")
     work_dir = run_dir or layout.start_partial(out, recipe.name)
-    threads = torch.get_num_threads()
+    threads_before = torch.get_num_threads()  # restored at the end: fit leaves the process as it found it
     try:
         with contextlib.ExitStack() as cleanup, _sigterm_as_interrupt():
             # ---- set-up: data, model, optimiser, callbacks, all from the recipe
@@ -134,7 +134,7 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
                 raise _diverged_error(*diverged, s.cfg, run_dir)
             return run_dir
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads_before)
         if run_dir is None:
             layout.discard_partial(work_dir)  # failed before the first checkpoint
 
