@@ -158,7 +158,7 @@ class Predictor:
 
     def probabilities(self, images) -> np.ndarray:
         """(N, K) class probabilities for images as serve.arrays accepts them: numpy or
-        torch, (N, H, W), (N, H, W, 1) or (H, W), uint8 0..255 or float 0..1."""
+        torch, (N, H, W), (N, H, W, C), (N, C, H, W) or one image, uint8 0..255 or float 0..1."""
         from mnistlab.models.infer import probabilities
         from mnistlab.serve.arrays import to_unit_float
         return probabilities(self.model, to_unit_float(images, self.input_shape))
