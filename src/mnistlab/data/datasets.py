@@ -137,9 +137,15 @@ def encode_labels(y_train: np.ndarray, y_test: np.ndarray | None, what: str,
 def _images(x: np.ndarray, what: str) -> np.ndarray:
     if x.ndim == 3:
         return x[..., None]  # gray (N, H, W) -> (N, H, W, 1)
-    if x.ndim == 4 and x.shape[-1] in (1, 3):
+    last, first = x.ndim == 4 and x.shape[-1] in (1, 3), x.ndim == 4 and x.shape[1] in (1, 3)
+    if last and first:
+        raise MnistlabError(f"{what}: images of shape {x.shape} may be (N, H, W, C) or (N, C, H, W); "
+                            "transpose them to (N, H, W, C)")
+    if last:
         return x
-    raise MnistlabError(f"{what}: images must be (N, H, W) or (N, H, W, C) with C = 1 or 3, "
+    if first:
+        return np.moveaxis(x, 1, -1)  # torch's (N, C, H, W) -> (N, H, W, C)
+    raise MnistlabError(f"{what}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 or 3, "
                         f"got shape {x.shape}")
 
 
@@ -241,8 +247,17 @@ def load_path(path: Path, *, allow_pickle: bool = False) -> Dataset:
     return from_arrays(name, raw, source=str(path))
 
 
-def load_dataset(name_or_path: str | Path, *, allow_pickle: bool = False) -> Dataset:
-    """A built-in name (mnist, fashion-mnist, kmnist) or a path to the user's own data."""
+def load_dataset(name_or_path, test=None, *, classes=None, name: str = "arrays",
+                 allow_pickle: bool = False) -> Dataset:
+    """A built-in name (mnist, fashion-mnist, kmnist) or a path to the user's own data.
+    Or arrays in memory, as Keras has them: `load_dataset((x_train, y_train), (x_test, y_test),
+    classes=None)` (data/inmemory.py); `name` is then the dataset's name."""
+    from mnistlab.data import inmemory
+    if isinstance(name_or_path, (tuple, list)):
+        return inmemory.from_pairs(name_or_path, test, classes=classes, name=name)
+    if test is not None or classes is not None or name != "arrays":
+        raise MnistlabError("test=, classes= and name= go with arrays, load_dataset((x_train, y_train), "
+                            "(x_test, y_test)); a built-in or a file names its own splits and classes")
     key = builtins.builtin_name(str(name_or_path)) if not isinstance(name_or_path, Path) else None
     if key is not None:
         return load_builtin(key)

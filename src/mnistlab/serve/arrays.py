@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnistlab.data.tensors import to_numpy
 from mnistlab.errors import MnistlabError
-
-
-def to_numpy(x) -> np.ndarray:
-    """numpy view of a numpy array, a torch tensor (any device) or a nested list."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _readings(shape: tuple, H: int, W: int, C: int) -> dict[str, str]:
