@@ -15,10 +15,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
-import warnings  # noqa: E402
 
 from mnistlab import __version__, settings
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, surface
 
 COMMAND_MODULES = [
     "mnistlab.data.commands",
@@ -45,12 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"mnistlab: warning: {message}\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    warnings.formatwarning = _one_line_warning  # users see what to know, not our source lines
+    # mnistlab's own warnings (MnistlabWarning) show as `mnistlab: warning: ...` lines by
+    # themselves (errors.py); messages name settings as flags while a command runs
+    with surface("cli"):
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings.set_data_dir(getattr(args, "data_dir", None))

@@ -1,12 +1,95 @@
-"""User-facing errors: one line that says what is wrong and how to fix it."""
+"""User-facing errors and warnings: one line that says what is wrong and how to fix it,
+in the words of the surface the user is on (command-line flags or Python keywords)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
+import warnings
 from collections.abc import Iterable
 
 
 class MnistlabError(Exception):
-    """An error caused by the user's input. The CLI prints it as one line, no traceback."""
+    """An error caused by the user's input. The CLI prints it as one line, no traceback;
+    IPython/Jupyter shows the same line (`%tb` still shows the traceback)."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows what this returns in place of the traceback: a user error is its
+        # message, as `mnistlab: error: ...` is on the CLI. %tb asks the same method, and
+        # then gets IPython's full traceback (the way back to a bug in mnistlab).
+        if _asked_by_tb_magic():
+            from IPython import get_ipython
+            return get_ipython().InteractiveTB.structured_traceback(type(self), self, self.__traceback__)
+        return [f"{type(self).__name__}: {self}"]
+
+
+def _asked_by_tb_magic() -> bool:
+    """True when IPython's %tb magic (IPython.core.magics.execution.tb) is on the stack."""
+    import sys
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "tb" and frame.f_globals.get("__name__") == "IPython.core.magics.execution":
+            return True
+        frame = frame.f_back
+    return False
+
+
+class MnistlabWarning(UserWarning):
+    """Something the user should know about their input or results. Shown as one line,
+    `mnistlab: warning: ...`, in a terminal and a notebook alike; filter it like any
+    warning category (warnings.simplefilter("ignore", mnistlab.MnistlabWarning))."""
+
+
+# ---------------------------------------------------------------- surface wording
+
+# "python" (the API; the default) or "cli" (set by mnistlab.cli.main for the length of a
+# command): which spelling option() gives a setting the user passed
+_SURFACE = contextvars.ContextVar("mnistlab_surface", default="python")
+
+
+@contextlib.contextmanager
+def surface(name: str):
+    """Word messages for the command line ("cli") or Python ("python") inside the block."""
+    token = _SURFACE.set(name)
+    try:
+        yield
+    finally:
+        _SURFACE.reset(token)
+
+
+def option(name: str, value=True, *, cli: str | None = None) -> str:
+    """A setting as the user spells it where they are: option("split", "test") is
+    `--split test` on the command line and `split='test'` in Python; a True flag is
+    `--allow-pickle` / `allow_pickle=True`. `cli` gives the command-line wording where it
+    is no flag of that name (a recipe key: "data.split: [0.9, 0.1] in the recipe")."""
+    if _SURFACE.get() == "cli":
+        if cli is not None:
+            return cli
+        flag = "--" + name.replace("_", "-")
+        return flag if value is True else f"{flag} {value}"
+    return f"{name}={value!r}"
+
+
+def warn(message: str, stacklevel: int = 1) -> None:
+    """Issue a MnistlabWarning; `stacklevel` counts from the caller (1: the caller's line),
+    so filters by module keep working."""
+    warnings.warn(MnistlabWarning(message), stacklevel=stacklevel + 1)
+
+
+def _one_line(previous):
+    def formatwarning(message, category, filename, lineno, line=None):
+        if issubclass(category, MnistlabWarning):  # not the machine's paths nor our source
+            return f"mnistlab: warning: {message}\n"
+        return previous(message, category, filename, lineno, line)
+    formatwarning.mnistlab = True
+    return formatwarning
+
+
+# Python formats a warning it shows with warnings.formatwarning (terminal and Jupyter
+# kernel alike); this wraps it so that only MnistlabWarning reads differently. Filters and
+# showwarning stay untouched, so recording (pytest, catch_warnings) works as before.
+if not getattr(warnings.formatwarning, "mnistlab", False):
+    warnings.formatwarning = _one_line(warnings.formatwarning)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

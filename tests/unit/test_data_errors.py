@@ -9,7 +9,7 @@ from PIL import Image
 
 from mnistlab.cli import main
 from mnistlab.data import load_dataset
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, MnistlabWarning
 
 
 def idx_bytes(arr, dtype_code=0x08):
@@ -130,7 +130,7 @@ CASES = {
     "negative pixels": (negative_pixels, "pixel values range -0.5..0"),
     "CSV NaN pixel": (csv_nan_pixel, "NaN"),
     "test labels beyond the training classes": (unseen_test_labels, "never occur in the training set"),
-    "pickle without allow_pickle": (pickled_npy, "pass --allow-pickle"),
+    "pickle without allow_pickle": (pickled_npy, "only if you trust where this file came from"),
 }
 
 
@@ -162,18 +162,25 @@ def test_unknown_dataset_name_lists_known_names(capsys):
 
 
 def test_pickle_refused_then_allowed_with_warning(tmp_path):
+    """Issue 23 item 3: in Python the messages name the keyword, not the CLI flag."""
     path = pickled_npy(tmp_path)
-    with pytest.raises(MnistlabError, match="unpickling can execute arbitrary code"):
+    with pytest.raises(MnistlabError, match="unpickling can execute arbitrary code") as err:
         load_dataset(path)
-    with pytest.warns(UserWarning, match="pickle can execute code"):
+    assert "pass allow_pickle=True only" in str(err.value) and "--" not in str(err.value)
+    with pytest.warns(MnistlabWarning, match="pickle can execute code") as caught:
         ds = load_dataset(path, allow_pickle=True)
+    assert "unpickled because allow_pickle=True was given" in str(caught[0].message)
     assert ds.classes == ["1", "2"]
 
 
 def test_cli_allow_pickle_flag(tmp_path, capsys):
+    """On the command line the same messages name the flag."""
     path = pickled_npy(tmp_path)
-    with pytest.warns(UserWarning):
+    assert main(["data", "info", str(path)]) == 2
+    assert "pass --allow-pickle (" in capsys.readouterr().err
+    with pytest.warns(MnistlabWarning) as caught:
         assert main(["data", "info", str(path), "--allow-pickle"]) == 0
+    assert "unpickled because --allow-pickle (" in str(caught[0].message)
     assert "2 train" in capsys.readouterr().out
 
 

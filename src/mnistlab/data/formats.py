@@ -7,14 +7,13 @@ Every way a file can be broken ends in a one-line MnistlabError naming the file.
 from __future__ import annotations
 
 import csv
-import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option, warn
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -139,6 +138,10 @@ def read_npz(path: Path) -> Raw:
     return Raw(arrays["x_train"], arrays["y_train"], arrays.get("x_test"), arrays.get("y_test"))
 
 
+# on the command line the opt-in is a flag (data info/show) or a recipe key (train)
+PICKLE_FLAG = "--allow-pickle (a recipe: allow_pickle: true)"
+
+
 def read_npy_dict(path: Path, allow_pickle: bool = False) -> Raw:
     """A .npy holding a pickled dict {'features': X, 'target': y} (notebook 004).
 
@@ -148,14 +151,14 @@ def read_npy_dict(path: Path, allow_pickle: bool = False) -> Raw:
     except ValueError as err:
         if "allow_pickle" in str(err):
             raise MnistlabError(f"{path} holds a pickled Python object, and unpickling can execute "
-                                "arbitrary code; pass --allow-pickle (allow_pickle=True) only if you "
+                                f"arbitrary code; pass {option('allow_pickle', cli=PICKLE_FLAG)} only if you "
                                 "trust where this file came from") from None
         raise MnistlabError(f"{path}: cannot read as .npy ({err})") from None
     except (OSError, EOFError) as err:
         raise MnistlabError(f"{path}: not a readable .npy file ({err})") from None
     if allow_pickle and arr.dtype == object:
-        warnings.warn(f"{path}: unpickled because --allow-pickle was given; pickle can execute code, "
-                      "so only load files you trust", UserWarning, stacklevel=3)
+        warn(f"{path}: unpickled because {option('allow_pickle', cli=PICKLE_FLAG)} was given; pickle can execute code, "
+             "so only load files you trust", stacklevel=3)
     obj = arr[()] if arr.dtype == object and arr.shape == () else None
     if not isinstance(obj, dict):
         raise MnistlabError(f"{path}: expected a dict with 'features' and 'target' (like notebook 004), "

@@ -16,13 +16,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from mnistlab.errors import MnistlabError, as_number
+from mnistlab.errors import MnistlabError, as_number, option, warn
 
 VALIDATION_MODES = ("split", "test", "none")
 
@@ -112,8 +111,8 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
         if xt is None:
             raise MnistlabError(f"validation: test needs a test set, and {ds.name} has none; "
                                 "use validation_split or split instead")
-        warnings.warn("the test set is used as validation set (validation: test), so the test "
-                      "accuracy is no longer an unbiased estimate", UserWarning, stacklevel=2)
+        warn("the test set is used as validation set (validation: test), so the test "
+             "accuracy is no longer an unbiased estimate", stacklevel=2)
         return Splits(x, y, xt, yt, xt, yt, list(ds.classes), val_is_test=True)
 
     if validation == "none":
@@ -159,7 +158,7 @@ def _warn_missing_classes(y_train: torch.Tensor, y_val: torch.Tensor, classes: l
     missing = sorted(set(torch.unique(y_train).tolist()) - set(torch.unique(y_val).tolist()))
     if missing:
         names = ", ".join(repr(classes[i]) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        warnings.warn(f"validation_split takes the last fraction of the training data (Keras), and it "
-                      f"lacks {len(missing)} of the {len(classes)} classes ({names}): the data is "
-                      "probably sorted by class; shuffle it or use split: [0.9, 0.1]",
-                      UserWarning, stacklevel=3)
+        warn(f"validation_split takes the last fraction of the training data (Keras), and it "
+             f"lacks {len(missing)} of the {len(classes)} classes ({names}): the data is "
+             f"probably sorted by class; shuffle it or split at random ({option('split', [0.9, 0.1], cli='split: [0.9, 0.1] in the recipe')})",
+             stacklevel=3)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.errors import MnistlabError, did_you_mean, option
 from mnistlab.evaluate.metrics import compute_metrics
 
 SPLITS = ("test", "val", "train")
@@ -30,9 +30,9 @@ class Predictions:
 def _split_arrays(splits, split: str):
     x, y = getattr(splits, f"x_{split}", None), getattr(splits, f"y_{split}", None)
     if x is None or y is None:
-        hint = {"test": "this dataset has no test set; use --split val",
-                "val": "this run had no validation set (validation: none); use --split test"}
-        raise MnistlabError(f"the run has no {split} split; {hint.get(split, 'use --split test')}")
+        hint = {"test": f"this dataset has no test set; use {option('split', 'val')}",
+                "val": f"this run had no validation set (validation: none); use {option('split', 'test')}"}
+        raise MnistlabError(f"the run has no {split} split; {hint.get(split, 'use ' + option('split', 'test'))}")
     return x, y
 
 
