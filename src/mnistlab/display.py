@@ -22,6 +22,42 @@ def in_notebook() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def widgets_render() -> bool:
+    """True where a live progress widget can show: a Jupyter/Colab/VS Code kernel with
+    ipywidgets installed, whose frontend is not a Qt console or Spyder (they draw text).
+
+    Checked by mnistlab itself, not left to tqdm.auto: without ipywidgets it prints a
+    TqdmWarning on every bar and then draws text bars that leave blank stderr blocks."""
+    import importlib.util
+    import os
+    if not in_notebook():
+        return False
+    if any(k == "QT_API" or k.startswith("SPYDER") for k in os.environ):
+        return False  # the same frontends tqdm.autonotebook treats as consoles
+    try:
+        return importlib.util.find_spec("ipywidgets") is not None
+    except (ImportError, ValueError):  # a broken or half-removed install
+        return False
+
+
+def notebook_bar(total: int, desc: str):
+    """A tqdm widget bar that leaves nothing behind: closing it empties its output, so a
+    saved notebook keeps no stale bar (tqdm's own widget keeps its text as text/plain)."""
+    from IPython.display import display
+    from tqdm.notebook import tqdm
+
+    class Bar(tqdm):
+        def close(self):
+            super().close()
+            handle, self._handle = getattr(self, "_handle", None), None
+            if handle is not None:
+                handle.update({"text/plain": ""}, raw=True)
+
+    bar = Bar(total=total, desc=desc, unit="step", leave=False, display=False)
+    bar._handle = display(bar.container, display_id=True)
+    return bar
+
+
 def figure_png(fig, dpi: int = 80) -> bytes:
     """PNG bytes of a matplotlib Figure; the modest dpi keeps notebooks small."""
     buf = io.BytesIO()

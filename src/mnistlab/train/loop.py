@@ -132,14 +132,23 @@ def epoch_values(train_sums: torch.Tensor, val_pair: torch.Tensor | None = None)
 
 
 def progress_bar(epoch: int, epochs: int, steps: int, *, quiet: bool, device: torch.device):
-    """A tqdm bar for one epoch: on a terminal, and in a Jupyter/Colab kernel (whose stderr
-    is never a TTY; tqdm.auto draws a widget there). None when quiet or in a log file."""
-    from mnistlab.display import in_notebook
-    if quiet or not (sys.stderr.isatty() or in_notebook()):
+    """A tqdm bar for one epoch, or None (then the per-epoch lines alone show progress):
+    a text bar on a terminal, a widget in a notebook kernel that can draw one (whose stderr
+    is never a TTY), none when quiet, in a log file, or in a kernel without ipywidgets
+    (plain JupyterLab, VS Code), where a text bar would only leave blank stderr blocks."""
+    from mnistlab.display import in_notebook, notebook_bar, widgets_render
+    if quiet:
         return None
-    from tqdm.auto import tqdm
-    bar = tqdm(total=steps, desc=f"Epoch {epoch}/{epochs}", unit="step", leave=False,
-               dynamic_ncols=True, file=sys.stderr)
+    desc = f"Epoch {epoch}/{epochs}"
+    if in_notebook():
+        if not widgets_render():
+            return None
+        bar = notebook_bar(steps, desc)
+    elif sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=steps, desc=desc, unit="step", leave=False, dynamic_ncols=True, file=sys.stderr)
+    else:
+        return None
     # reading a number from a GPU waits for it; on CPU it is free
     bar.refresh_every = 1 if device.type == "cpu" else 20
     return bar
