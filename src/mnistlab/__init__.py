@@ -15,6 +15,7 @@ from mnistlab.version import __version__
 # public name -> module that defines it
 _API = {
     "MnistlabError": "mnistlab.errors",
+    "MnistlabWarning": "mnistlab.errors",
     "load_dataset": "mnistlab.data",
     "Dataset": "mnistlab.data",
     "build": "mnistlab.models",
