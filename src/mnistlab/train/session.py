@@ -104,8 +104,9 @@ class Session:
         sizes = f"{len(self.y_tr)} train, {len(self.y_va) if self.has_val else 0} val"
         where = str(device)
         if device.type == "cpu":
+            n = cfg["threads"]  # the run's count (the batch-split workers each run on one)
             where += (f" ({cfg['batch_split']} threads, each batch split across them)" if self.split is not None
-                      else f" ({torch.get_num_threads()} threads)")
+                      else f" ({n} thread{'s' if n != 1 else ''})")
         where += (f", {cfg['precision']}" + (", channels_last" if cfg["channels_last"] else "")
                   + f", eval batch {cfg['eval_batch']}")
         return (f"Training {cfg['name']} ({self.params():,} params) on {where}: {sizes} samples, "
