@@ -169,11 +169,17 @@ def test_bf16_autocast_trains_keeps_fp32_weights_and_is_deterministic(tmp_path):
 
 
 def test_threads_apply_during_the_run_only(tmp_path):
+    """Passes alone and in any order: the process is set to 2 threads first, so a run that
+    ignored `threads: 1` (issue 22) would train on 2 even under OMP_NUM_THREADS=1."""
     before = torch.get_num_threads()
-    seen = []
-    fit(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True,
-        on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))
-    assert seen == [1] and torch.get_num_threads() == before
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        fit(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True,
+            on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_batch_split_is_the_same_step_as_one_batch():
