@@ -254,7 +254,8 @@ def load_dataset(name_or_path, test=None, *, classes=None, name: str = "arrays",
     classes=None)` (data/inmemory.py); `name` is then the dataset's name."""
     from mnistlab.data import inmemory
     if isinstance(name_or_path, (tuple, list)):
-        return inmemory.from_pairs(name_or_path, test, classes=classes, name=name)
+        raw, classes = inmemory.to_raw(name_or_path, test, classes=classes)
+        return from_arrays(name, raw, classes=classes)
     if test is not None or classes is not None or name != "arrays":
         raise MnistlabError("test=, classes= and name= go with arrays, load_dataset((x_train, y_train), "
                             "(x_test, y_test)); a built-in or a file names its own splits and classes")

@@ -4,7 +4,7 @@ What `keras.datasets.mnist.load_data()` and `keras.utils.to_categorical` give is
 it is: numpy or torch, images (N, H, W), (N, H, W, C) or torch's (N, C, H, W), uint8 0..255 or
 float 0..1; labels as class numbers (N,) or (N, 1), or one-hot (N, K). The checks and the
 conversion to uint8 NHWC are datasets.from_arrays', the same as for every file format: this
-module only turns the pairs into a Raw.
+module only turns the pairs into a Raw (and the class names one-hot labels imply).
 """
 from __future__ import annotations
 
@@ -27,10 +27,9 @@ def split_keras_tuple(train, test):
     return train, test
 
 
-def from_pairs(train, test=None, *, classes=None, name: str = "arrays"):
-    """A Dataset from (x_train, y_train) and optionally (x_test, y_test); `classes` names
-    label k as classes[k] (the labels are then indices 0..K-1)."""
-    from mnistlab.data.datasets import from_arrays
+def to_raw(train, test=None, *, classes=None) -> tuple[Raw, list[str] | None]:
+    """(Raw, class names or None) from (x_train, y_train) and optionally (x_test, y_test);
+    `classes` names label k as classes[k] (the labels are then indices 0..K-1)."""
     train, test = split_keras_tuple(train, test)
     x_train, y_train = _pair(train, "train")
     x_test, y_test = _pair(test, "test") if test is not None else (None, None)
@@ -49,7 +48,7 @@ def from_pairs(train, test=None, *, classes=None, name: str = "arrays"):
                                 f"{next(iter(k))} columns; give one name per column")
     elif k:  # one-hot: the columns are the classes, present in the data or not
         classes = [str(i) for i in range(next(iter(k)))]
-    return from_arrays(name, Raw(x_train, y_train, x_test, y_test), classes=classes)
+    return Raw(x_train, y_train, x_test, y_test), classes
 
 
 def _pair(pair, part: str) -> tuple[np.ndarray, np.ndarray]:
