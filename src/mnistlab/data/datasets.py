@@ -30,6 +30,10 @@ class Dataset:
     # Image folders are read class by class, so their order says nothing about the data:
     # validation_split shuffles them first (as Keras' image_dataset_from_directory does).
     ordered_by_class: bool = False
+    # What load_dataset was given, resolved (a built-in's name or an absolute path, plus any
+    # take() slice), so a run can record where to load its data again; "" for arrays in
+    # memory. Read it through .reference / .identity (data/identity.py).
+    loaded_as: str = ""
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -39,15 +43,33 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def reference(self) -> str:
+        """What load_dataset takes to load this data again (`mnist[:2000]`), or `memory:NAME`."""
+        from mnistlab.data.identity import reference
+        return reference(self)
+
+    @property
+    def identity(self):
+        """DataIdentity: the reference and the sha256 of the content (what sweeps and studies
+        compare, so results are never reused for other data)."""
+        from mnistlab.data.identity import of
+        return of(self)
+
     def take(self, train: int, test: int | None = None) -> "Dataset":
         """The first `train` training and `test` test images (all test images when None):
         a quick look at a big dataset, or a CI run of a notebook."""
         from dataclasses import replace
+
+        from mnistlab.data.identity import sliced
         if int(train) < 1 or (test is not None and int(test) < 0):
             raise MnistlabError(f"take() needs train >= 1 and test >= 0, got {train}, {test}")
         cut = slice(None) if test is None else slice(0, int(test))
         tr = slice(0, int(train))
-        return replace(self, name=f"{self.name}[:{min(int(train), len(self.x_train))}]",
+        n_train = min(int(train), len(self.x_train))  # the name says what was taken: load_dataset reads it back
+        n_test = None if test is None or self.x_test is None else min(int(test), len(self.x_test))
+        return replace(self, name=sliced(self.name, n_train, n_test),
+                       loaded_as=sliced(self.loaded_as, n_train, n_test) if self.loaded_as else "",
                        x_train=self.x_train[tr], y_train=self.y_train[tr],
                        x_test=None if self.x_test is None else self.x_test[cut],
                        y_test=None if self.y_test is None else self.y_test[cut])
@@ -217,7 +239,9 @@ def load_builtin(name: str, *, quiet: bool = False) -> Dataset:
         arrays[key] = arr
     raw = Raw(arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"])
     folder = paths["train_images"].parent
-    return from_arrays(ds.name, raw, classes=ds.classes, source=str(folder), checksums=status)
+    out = from_arrays(ds.name, raw, classes=ds.classes, source=str(folder), checksums=status)
+    out.loaded_as = ds.name
+    return out
 
 
 def load_path(path: Path, *, allow_pickle: bool = False) -> Dataset:
@@ -228,6 +252,7 @@ def load_path(path: Path, *, allow_pickle: bool = False) -> Dataset:
         else:
             ds = from_arrays(name, formats.read_image_folders(path), source=str(path))
             ds.ordered_by_class = True
+            ds.loaded_as = str(path.resolve())
             return ds
     else:
         suffix = path.name.lower().removesuffix(".gz").rsplit(".", 1)[-1] if "." in path.name else ""
@@ -244,12 +269,15 @@ def load_path(path: Path, *, allow_pickle: bool = False) -> Dataset:
             raise MnistlabError(f"{path}: unknown format; use IDX files in a folder, .npz (x_train, "
                                 "y_train, ...), .npy dict (features, target), .csv (label,pixel0..) "
                                 "or image folders root/<class>/*.png")
-    return from_arrays(name, raw, source=str(path))
+    ds = from_arrays(name, raw, source=str(path))
+    ds.loaded_as = str(path.resolve())
+    return ds
 
 
 def load_dataset(name_or_path, test=None, *, classes=None, name: str = "arrays",
                  allow_pickle: bool = False) -> Dataset:
-    """A built-in name (mnist, fashion-mnist, kmnist) or a path to the user's own data.
+    """A built-in name (mnist, fashion-mnist, kmnist) or a path to the user's own data; either
+    may end in a take() slice, `mnist[:2000]` or `mnist[:2000,:500]` (train, test).
     Or arrays in memory, as Keras has them: `load_dataset((x_train, y_train), (x_test, y_test),
     classes=None)` (data/inmemory.py); `name` is then the dataset's name."""
     from mnistlab.data import inmemory
@@ -264,5 +292,10 @@ def load_dataset(name_or_path, test=None, *, classes=None, name: str = "arrays",
         return load_builtin(key)
     path = Path(name_or_path).expanduser()
     if not path.exists():
+        from mnistlab.data.identity import parse_slice, refuse_memory
+        refuse_memory(str(name_or_path))
+        cut = parse_slice(str(name_or_path))  # `mnist[:2000]`: what Dataset.take() records
+        if cut is not None:
+            return load_dataset(cut[0], allow_pickle=allow_pickle).take(cut[1], cut[2])
         raise builtins.unknown_name_error(str(name_or_path))
     return load_path(path, allow_pickle=allow_pickle)
