@@ -24,10 +24,13 @@ enable_notebook_figures()  # returned Figures display as images in Jupyter/Colab
 
 
 def summary(model, input_shape=None):
-    """Keras-style summary of a zoo name, recipe/spec, or any torch nn.Module (class or instance)."""
+    """Keras-style summary of a zoo name, a recipe (file or dict), a spec (a mapping or a
+    Keras-style layer list), or any torch nn.Module (class or instance)."""
     from mnistlab.models import summary as _summary
     if isinstance(model, str) and ":" in model and not Path(model).exists():
         model = import_object(model)
+    if isinstance(model, dict) and "model" in model and not _is_spec(model):  # a recipe dict: its model
+        model = model["model"]
     return _summary(model, input_shape) if input_shape is not None else _summary(model)
 
 
@@ -291,41 +294,142 @@ def save_test_data(run_dir: Path, splits) -> None:
 from mnistlab.train.hooks import Callback, TensorBoard  # noqa: E402  (re-exported; torch-free)
 
 
-def fit(source=None, *, model=None, dataset=None, callbacks=None, out="runs", quiet=False,
-        report=True, **overrides) -> Run:
+def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_data=None, resume=None,
+        callbacks=None, out="runs", quiet=False, report=True, **overrides) -> Run:
     """Train and return the Run (history, plot, evaluate, predict); Keras-shaped keywords.
 
-    source: a packaged recipe name or YAML path ("nb000-cnn", "recipe.yaml"), a dict, a
-    Recipe, a zoo model name, or your own model (a torch nn.Module instance or class, or
-    "module:Class"); `model=` takes the same model forms. `dataset`: a Dataset in memory
-    (its test split is kept beside the run for later evaluation). `callbacks`: objects with
-    Keras' hooks (mnistlab.Callback, mnistlab.TensorBoard). Any recipe key is a keyword:
-    epochs=3, batch_size=512, optimizer="rmsprop", lr=1e-3, validation_split=0.2, seed=1,
-    device="cuda", early_stopping={"patience": 5}, ...
+    source: a packaged recipe name or YAML path ("nb000-cnn", "recipe.yaml"), a recipe dict,
+    a Recipe, a zoo model name, a model spec ({"input_shape": ..., "layers": [...]} or a
+    Keras-style layer list), or your own model (a torch nn.Module instance or class, or
+    "module:Class"); `model=` takes the same model forms. The data: `x, y` arrays as in
+    Keras' model.fit(x, y) (with `validation_data=(x_val, y_val)`), or `dataset=`: a Dataset,
+    a built-in name or a path (recorded in config.yaml as the recipe's data.dataset), or
+    arrays as load_dataset takes them. A Dataset in memory has its test split kept beside the
+    run for later evaluation. `resume=`: an interrupted run (a Run or its folder) continues
+    where it stopped, or a finished one trains further with `epochs=N` (more than it ran).
+    `callbacks`: objects with Keras' hooks (mnistlab.Callback, mnistlab.TensorBoard). Any
+    recipe key is a keyword: epochs=3, batch_size=512, optimizer="rmsprop", lr=1e-3,
+    validation_split=0.2, seed=1, device="cuda", early_stopping={"patience": 5}, ...
     """
     from mnistlab.train import fit as train_fit
 
+    dataset = _data_argument(x, y, dataset, validation_data, overrides)
+    if resume is not None:
+        return _resume(resume, source, model, dataset, callbacks, quiet, report, overrides)
     module = None
-    if _is_model(source):
+    if _is_model(source) or _is_spec(source):
         source, model = None, source
+    if _is_spec(model):  # a spec is the recipe's model entry, as a zoo name is
+        overrides["model"], model = _spec_entry(model), None
     if model is not None and not (isinstance(model, str) and ":" not in model):
         module = _module(model)
         model = None
     if model is not None:  # a zoo name as model=
         overrides["model"] = model
+    if isinstance(dataset, (str, Path)):
+        if module is None:  # the recipe's data.dataset: loaded by training, recorded in config.yaml
+            overrides["dataset"], dataset = str(dataset), None
+        else:  # an own module's recorded input shape comes from the data
+            from mnistlab.data import load_dataset
+            dataset = load_dataset(dataset, allow_pickle=bool(overrides.get("allow_pickle")))
     if module is not None:
         shape = tuple(dataset.image_shape) if dataset is not None else None
         base = source if source is not None else {}
         recipe = make_recipe(_with_own_model(base, module, shape), overrides)
     else:
         recipe = make_recipe(source, overrides)
-    run_dir = train_fit(recipe, dataset=dataset, out=out, quiet=quiet, callbacks=callbacks, model=module)
+    run_dir = _interruptible(lambda: train_fit(recipe, dataset=dataset, out=out, quiet=quiet,
+                                               callbacks=callbacks, model=module), dataset)
+    return _finish(run_dir, module, dataset, quiet, report)
+
+
+def _finish(run_dir, module, dataset, quiet: bool, report: bool) -> Run:
     run = Run(run_dir, model=module)
     if dataset is not None:
         save_test_data(run_dir, run.splits(dataset))
     if report:
         _report(run, dataset, quiet)
     return run
+
+
+def _data_argument(x, y, dataset, validation_data, overrides: dict):
+    """fit()'s data as one `dataset`: a Dataset, a name or path, or None (the recipe's own).
+    Arrays (`x, y` or `dataset=(x, y)`) become a Dataset here, through load_dataset."""
+    from mnistlab.data import load_dataset
+    if x is not None:
+        if dataset is not None:
+            raise MnistlabError("the data is given twice (x and dataset=); pass fit(model, x, y) or "
+                                "fit(model, dataset=...)")
+        if y is None and hasattr(x, "shape"):
+            raise MnistlabError("fit(model, x, y) needs y, the labels, after the images x")
+        dataset = x if y is None else (x, y)  # model.fit(dataset), or Keras' model.fit(x, y)
+    elif y is not None:
+        raise MnistlabError("y is given without x; pass fit(model, x, y)")
+    if validation_data is not None:
+        if not (isinstance(dataset, (tuple, list)) and len(dataset) == 2 and hasattr(dataset[0], "shape")):
+            raise MnistlabError("validation_data=(x_val, y_val) goes with training arrays, fit(model, x, y, "
+                                "validation_data=...); a Dataset's test set is validation with validation='test'")
+        taken = [k for k in ("validation_split", "split", "validation") if overrides.get(k) is not None]
+        if taken:
+            raise MnistlabError(f"give validation_data or {taken[0]}, not both")
+        overrides["validation"] = "test"  # Keras scores validation_data each epoch: it is the held-out set
+        return load_dataset(dataset, validation_data)
+    if isinstance(dataset, (tuple, list)):
+        return load_dataset(dataset)
+    if dataset is not None and not isinstance(dataset, (str, Path)) and not hasattr(dataset, "x_train"):
+        raise MnistlabError(f"dataset= takes a Dataset, a built-in name, a path or arrays ((x_train, y_train), "
+                            f"(x_test, y_test)), not {type(dataset).__name__}")
+    return dataset
+
+
+def _resume(resume, source, model, dataset, callbacks, quiet: bool, report: bool, overrides: dict) -> Run:
+    """fit(resume=RUN_OR_PATH): train.fit's resume, from Python (the run's config.yaml is the recipe)."""
+    from mnistlab.train import fit as train_fit
+    if source is not None or (model is not None and not _is_model(model)):
+        raise MnistlabError("resume= continues a run as its config.yaml says; drop the recipe/model "
+                            "(model= only gives back your own nn.Module)")
+    extra = sorted(set(overrides) - {"epochs", "threads", "device"})
+    if extra:
+        raise MnistlabError(f"resume= continues a run as its config.yaml says, so '{extra[0]}' cannot change; "
+                            "only epochs= (to train further), threads= and device= apply")
+    module = _module(model) if model is not None else None
+    if isinstance(dataset, (str, Path)):
+        from mnistlab.data import load_dataset
+        dataset = load_dataset(dataset)
+    path = Path(getattr(resume, "path", None) or getattr(resume, "dir", None) or resume)
+    run_dir = _interruptible(lambda: train_fit(resume=path, dataset=dataset, quiet=quiet, callbacks=callbacks,
+                                               model=module, **overrides), dataset)
+    return _finish(run_dir, module, dataset, quiet, report)
+
+
+def _interruptible(train, dataset):
+    """Run `train()`; when it is interrupted after a checkpoint (the kernel's stop button),
+    say the Python call that continues it, below training's CLI line."""
+    import sys
+    try:
+        return train()
+    except KeyboardInterrupt as err:
+        run_dir = getattr(err, "run_dir", None)
+        if run_dir is not None:
+            again = ", dataset=..." if dataset is not None and not isinstance(dataset, (str, Path)) else ""
+            note = "  (the same data again)" if again else ""
+            print(f"In Python: mnistlab.fit(resume={str(run_dir)!r}{again}){note}", file=sys.stderr)
+        raise
+
+
+def _is_spec(obj) -> bool:
+    """A model spec: a Keras-style layer list, or a mapping of input_shape/layers (not a recipe)."""
+    if isinstance(obj, list):
+        return True
+    return isinstance(obj, dict) and "model" not in obj and ("layers" in obj or "input_shape" in obj)
+
+
+def _spec_entry(spec):
+    """What a recipe's `model:` holds for a spec: the mapping (a layer list becomes one)."""
+    if isinstance(spec, list):
+        from mnistlab.models import resolve_spec
+        return resolve_spec(spec)
+    return spec
 
 
 def _is_model(obj) -> bool:

@@ -73,7 +73,8 @@ class Run:
         self.dir = require_run(run_dir)
         if not is_finished(self.dir):
             raise MnistlabError(f"{self.dir} is unfinished (no metrics.json); continue it with "
-                                f"`mnistlab train --resume {self.dir}`")
+                                f"`mnistlab train --resume {self.dir}` (in Python: "
+                                f"mnistlab.fit(resume={str(self.dir)!r}))")
         self.config = read_config(self.dir)
         self.history = read_history(self.dir)
         self.metrics = read_metrics(self.dir)

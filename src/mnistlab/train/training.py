@@ -106,8 +106,9 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
                         files.write_config(work_dir, s.cfg)
                         run_dir = work_dir = layout.publish(work_dir, out, s.cfg["name"])
                     _call(hooks, "on_epoch_end", epoch, dict(row))
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as err:
                 _say_interrupted(run_dir, progress.epoch, s.epochs)
+                err.run_dir = run_dir  # what to resume (None: nothing saved), for mnistlab.fit's Python line
                 raise
             # ---- finish: Keras restores the best weights at the end of training, stopped
             # early or not; the checkpoint keeps the last epoch's state for resuming.
