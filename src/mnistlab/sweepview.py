@@ -34,16 +34,20 @@ class SweepResult:
     def plot(self, metric: str | None = None):
         from mnistlab.sweep.results import errorbar_figure
         metric = metric or self.metrics[0]
+        if metric not in self.metrics:
+            from mnistlab.errors import unknown_key_error
+            raise unknown_key_error(metric, self.metrics, "metric", context=f"sweep {self.name}: ")
         shown = [e for e in self.summary if not math.isnan(e[f"{metric}_mean"])]
         return errorbar_figure(shown, self.keys, metric, title=f"{self.name}: {metric} (mean ± std over repeats)")
 
     def _rows(self):
+        from mnistlab.sweep.results import format_mean
         rows = []
         for e in self.summary:
             cells = [e[k] for k in self.keys] + [e["n"]]
             for m in self.metrics:
                 mean, std = e[f"{m}_mean"], e[f"{m}_std"]
-                cells.append("-" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}")
+                cells.append(format_mean(mean, std, e["n"]))
             rows.append(cells)
         return [*self.keys, "n", *[f"{m} (mean ± std)" for m in self.metrics]], rows
 
@@ -79,6 +83,7 @@ class TuneResult:
 
     def plot(self):
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
         fig = Figure(figsize=(6.4, 3.8))
         ax = fig.subplots()
         done = self._complete()
@@ -90,6 +95,7 @@ class TuneResult:
             line.append(best)
         ax.step(xs, line, where="post", label="best so far")
         ax.set_xlabel("trial")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers, not 2.5
         ax.set_ylabel(self.metric)
         ax.grid(alpha=0.3)
         ax.legend()

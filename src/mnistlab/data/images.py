@@ -59,6 +59,12 @@ def grid_figure(images, labels=None, cols: int = 20, *, titles=None, title: str 
     mosaic = _mosaic(x, rows, cols, pad)
 
     tile_in = scale * max(h, w) / 28  # inches per tile: MNIST tiles ~0.45 in
+    fontsize = max(4.0, min(8.0, 72 * tile_in / 5))
+    if captions is not None:  # each caption fits its column (tile and gap): Fashion-MNIST's
+        # "T-shirt/top" and "Ankle boot" ran into their neighbours at the default size
+        from matplotlib.textpath import TextPath
+        widest = max(TextPath((0, 0), str(c), size=fontsize).get_extents().width for c in captions) / 72
+        tile_in = max(tile_in, 1.15 * widest)
     width = cols * tile_in
     top = 0.35 if title else 0.0  # inches kept for the figure title
     height = width * mosaic.shape[0] / mosaic.shape[1]  # the mosaic's own aspect: no margins
@@ -68,7 +74,6 @@ def grid_figure(images, labels=None, cols: int = 20, *, titles=None, title: str 
               vmin=0, vmax=255, interpolation="nearest")
     ax.set_axis_off()
     if captions is not None:
-        fontsize = max(4.0, min(8.0, 72 * tile_in / 5))
         for i, text in enumerate(captions):
             r, k = divmod(i, cols)
             ax.text(pad + k * (w + pad) + w / 2, pad + r * (h + pad) - 0.5, str(text),

@@ -34,8 +34,11 @@ def plot_history(history: list[dict], path, title: str = "") -> Path:
 
 def history_figure(history: list[dict], title: str = "") -> Figure:
     """Training and validation loss and accuracy per epoch, side by side (as in every notebook),
-    and the learning rate per epoch when the history has it (schedules, ReduceLROnPlateau)."""
+    and the learning rate per epoch when it changed (schedules, ReduceLROnPlateau); a
+    constant rate gets no panel of its own (it would be one flat line)."""
     epochs_lr, lrs = _series(history, "lr")
+    if len(set(lrs)) <= 1:
+        lrs = []
     fig = Figure(figsize=(15 if lrs else 10, 3.8))
     axes = fig.subplots(1, 3 if lrs else 2)
     if lrs:

@@ -7,14 +7,13 @@ terminal, HTML in Jupyter) as the zoo's specs. Shapes are torch's (C, H, W), not
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mnistlab.errors import MnistlabError
 from mnistlab.models.table import LayerRow, Summary
 
 
-@dataclass
 class ModuleSummary(Summary):
+    # no @dataclass here: it adds no fields, and re-decorating would give the subclass a
+    # generated __repr__ (a field dump) in place of Summary's Keras table
     def __str__(self) -> str:
         head = ("Layer (type)", "Output Shape", "Param #", "MACs")
         cells = [(f"{r.name} ({r.type})", "(None, " + ", ".join(map(str, r.output_shape)) + ")",

@@ -102,6 +102,14 @@ def summary_columns(keys: list[str], metrics: list[str]) -> list[str]:
     return ["config", *keys, "n", "failed"] + [f"{m}_{s}" for m in metrics for s in STATS]
 
 
+def format_mean(mean: float, std: float, n: int) -> str:
+    """`mean ± std` over repeats; the mean alone for one repeat (a std of 0 would claim a
+    spread that was never measured); '-' for none."""
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.4f}" if n <= 1 else f"{mean:.4f} ± {std:.4f}"
+
+
 def format_summary(summary: list[dict], keys: list[str], metrics: list[str]) -> str:
     """A plain-text table: one line per configuration, `mean ± std [min, max]` per metric."""
     def fmt(x: float) -> str:
@@ -113,8 +121,8 @@ def format_summary(summary: list[dict], keys: list[str], metrics: list[str]) -> 
         cells = [format_value(e.get(k)) for k in keys] + [
             f"{e['n']}" + (f" ({e['failed']} failed)" if e["failed"] else "")]
         for m in metrics:
-            cells.append(f"{fmt(e[f'{m}_mean'])} ± {fmt(e[f'{m}_std'])} "
-                         f"[{fmt(e[f'{m}_min'])}, {fmt(e[f'{m}_max'])}]")
+            cells.append(format_mean(e[f"{m}_mean"], e[f"{m}_std"], e["n"]) + (
+                f" [{fmt(e[f'{m}_min'])}, {fmt(e[f'{m}_max'])}]" if e["n"] > 1 else ""))
         lines.append(cells)
     widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
     out = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
@@ -177,13 +185,14 @@ def errorbar_figure(summary: list[dict], keys: list[str], metric: str, x_key: st
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(distinct)
-        ax.set_xticklabels([format_value(v) for v in distinct] if numeric else categories,
-                           rotation=30 if len(distinct) > 5 else 0)
+        ax.set_xticklabels([format_value(v) for v in distinct] if numeric else categories)
     ax.set_xlabel(x_key or "configuration")
     ax.set_ylabel(f"{metric} (mean ± std)")
     ax.set_title(title or f"{metric} vs {x_key or 'configuration'}")
     ax.grid(True, alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize="small")
+    from mnistlab.display import rotate_crowded_ticks
+    rotate_crowded_ticks(ax)
     fig.tight_layout()
     return fig
