@@ -27,6 +27,25 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader subclass
 
 
+def read_yaml_file(path, what: str, *, mapping_of: str | None = None):
+    """The YAML in a file (load_yaml's numbers), or one MnistlabError in one wording:
+    "<what> 'PATH' not found", "... is not valid YAML: ...", and with `mapping_of`,
+    "... must be a YAML mapping of <mapping_of>"."""
+    from pathlib import Path
+
+    from mnistlab.errors import MnistlabError
+    path = Path(path)
+    if not path.is_file():
+        raise MnistlabError(f"{what} '{path}' not found")
+    try:
+        data = load_yaml(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise MnistlabError(f"{what} '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
+    if mapping_of is not None and not isinstance(data, dict):
+        raise MnistlabError(f"{what} '{path}' must be a YAML mapping of {mapping_of}")
+    return data
+
+
 def write_atomic(path, data: bytes | str) -> None:
     """Write a temp file next to `path`, then rename it over `path`: never a torn file.
 

@@ -25,16 +25,16 @@ def data(tmp_path):
 def test_workers_divide_the_cores():
     import torch
 
-    from mnistlab.sweep import grid
+    from mnistlab.sweep import trials
 
-    assert [grid.threads_per_worker(n, cores=16) for n in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
+    assert [trials.threads_per_worker(n, cores=16) for n in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
     before, marker = torch.get_num_threads(), object()
     try:
-        grid._init_worker(1, marker)  # what each worker process runs first
-        assert torch.get_num_threads() == 1 and grid._worker_dataset is marker
+        trials._init_worker(1, marker)  # what each worker process runs first
+        assert torch.get_num_threads() == 1 and trials._worker_dataset is marker
     finally:
         torch.set_num_threads(before)
-        grid._worker_dataset = None
+        trials._worker_dataset = None
 
 
 def test_sweep_writes_runs_results_summary_and_plot(tmp_path, data):

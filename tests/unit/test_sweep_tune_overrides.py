@@ -45,11 +45,11 @@ def test_readme_tune_line_names_a_shipped_valid_space():
     words = shlex.split(line.split("#")[0])
     recipe, space = ROOT / words[2], ROOT / words[words.index("--space") + 1]
     assert recipe.is_file() and space.is_file()
-    from mnistlab.sweep.grid import _check_recipe, _load_recipe_dict
-    from mnistlab.sweep.tune import _corners, load_space
-    base = _load_recipe_dict(recipe)
+    from mnistlab.sweep.sweepfile import check_recipe, read_recipe_file
+    from mnistlab.sweep.tune import corners, load_space
+    base = read_recipe_file(recipe)
     dists = load_space(space)
     for key in dists:
         assert K.resolve(key, K.apply(base, {}))  # every key exists in that recipe
-    for corner in _corners(dists):
-        _check_recipe(K.apply(base, corner), corner)
+    for corner in corners(dists):
+        check_recipe(K.apply(base, corner), corner)

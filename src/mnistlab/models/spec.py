@@ -66,7 +66,7 @@ class Step:
 def resolve_spec(spec) -> dict:
     """Zoo name, YAML path, dict or Keras-style list -> validated spec dict with defaults filled."""
     if isinstance(spec, (str, Path)):
-        spec = _load_named(str(spec))
+        spec = load_named(str(spec))
     offset = 0
     if isinstance(spec, list):
         spec, offset = _from_keras_list(spec), 1
@@ -92,7 +92,8 @@ def resolve_spec(spec) -> dict:
     return out
 
 
-def _load_named(text: str):
+def load_named(text: str):
+    """The raw spec a zoo name or a spec/recipe YAML path names, as written there (not resolved)."""
     from mnistlab.models.zoo import ZOO  # imported on use: the zoo is data, loaded only for a name
     if text in ZOO:
         return ZOO[text].spec
@@ -107,7 +108,7 @@ def _load_named(text: str):
             # A training recipe: its `model:` is the spec (a zoo name or a mapping), so
             # `summary RECIPE.yaml` and budget checks see the model that recipe trains.
             inner = loaded["model"]
-            return _load_named(inner) if isinstance(inner, str) else inner
+            return load_named(inner) if isinstance(inner, str) else inner
         return loaded
     raise MnistlabError(f"unknown model '{text}'{did_you_mean(text, ZOO)}: give a zoo name "
                         "(see `mnistlab models list`) or the path of a YAML spec")

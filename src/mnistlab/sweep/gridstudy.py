@@ -6,6 +6,8 @@ a study (the storage is mnistlab.sweep.study's):
 
 - the first process to arrive puts every trial of the grid in the study as an Optuna
   WAITING trial (user attribute `grid_id`, e.g. "003-r1"; fixed parameter `grid_trial`);
+- the study records the data the trials train on (user attribute `data`: reference and
+  content sha256); other data is refused, so no process reports another dataset's results;
 - a process claims a trial by popping it (Optuna's atomic WAITING -> RUNNING), trains it
   under its own --out directory, and stores the numbers a sweep compares (user attribute
   `metrics`), the run directory and the host;
@@ -32,26 +34,36 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.sweep import results as R
-from mnistlab.sweep.study import HEARTBEAT_SECONDS, file_lock, open_storage, redact
+from mnistlab.sweep.folderqueue import claim_folder, columns, record_failure
+from mnistlab.sweep.study import HEARTBEAT_SECONDS, check_data, open_storage, redact, storage_lock
 
 GRID_PARAM = "grid_trial"
 
 
 def fingerprint(trials) -> str:
-    """What makes two sweep files the same grid: trial ids, swept values, seeds, recipes."""
-    text = json.dumps([[t.id, t.values, t.seed, t.recipe] for t in trials], sort_keys=True,
-                      default=str)
+    """What makes two sweep files the same grid: trial ids, swept values, seeds, recipes and
+    the content of their data (not where it lies: one file on two machines is one grid)."""
+    text = json.dumps([[t.id, t.values, t.seed, {**t.recipe, "data": {**(t.recipe.get("data") or {}),
+                                                                      "dataset": None}},
+                        t.data.sha256] for t in trials], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 class SharedGrid:
-    """The queue of one sweep's trials in a study storage (see the module docstring)."""
+    """The TrialQueue of one sweep's trials in a study storage (see the module docstring)."""
+
+    of = ""  # a shared grid: other processes take some of the trials
 
     def __init__(self, sweep, trials, storage: str, sweep_dir: Path, *, retry_failed: bool):
         import optuna
 
+        from mnistlab.sweep.sweepfile import bind_data
+
+        if any(t.data is None for t in trials):
+            bind_data(sweep)  # the data each recipe names
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna, self.sweep, self.trials = optuna, sweep, trials
+        self.dir, self.columns = Path(sweep_dir), [*columns(sweep), "host"]
         self.by_id = {t.id: i for i, t in enumerate(trials)}
         self.url = storage
         first = sweep.metrics[0]
@@ -63,11 +75,13 @@ class SharedGrid:
                                          direction=direction, load_if_exists=True)
         mark = fingerprint(trials)
         have = self.study.user_attrs.get("grid_sha256")
+        if have is None and any(t.user_attrs.get("grid_id") is None and "spare" not in t.user_attrs
+                                for t in self.study.get_trials(deepcopy=False)):
+            raise MnistlabError(f"study '{sweep.name}' in {redact(storage)} is not a grid "
+                                "sweep (a tune or search study?); give the sweep another name")
+        check_data(self.study, [t.data for t in trials], f"study '{sweep.name}' in {redact(storage)}",
+                   "give the sweep another `name:` or use another storage")
         if have is None:
-            if any(t.user_attrs.get("grid_id") is None and "spare" not in t.user_attrs
-                   for t in self.study.get_trials(deepcopy=False)):
-                raise MnistlabError(f"study '{sweep.name}' in {redact(storage)} is not a grid "
-                                    "sweep (a tune or search study?); give the sweep another name")
             self.study.set_user_attr("grid_sha256", mark)
         elif have != mark:
             raise MnistlabError(f"study '{sweep.name}' in {redact(storage)} holds a different "
@@ -83,7 +97,30 @@ class SharedGrid:
             optuna.storages.fail_stale_trials(self.study)  # trials of killed processes
         self._queue_missing(retry_failed)
 
-    # ---------------------------------------------------------------- the queue
+    # ---------------------------------------------------------------- the TrialQueue
+
+    def __enter__(self) -> "SharedGrid":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def folder(self, trial) -> Path:
+        return self.dir / "trials" / trial.id
+
+    def intro(self) -> str:
+        s, done = self.sweep, sum(r["status"] == "done" for r in self.rows())
+        return (f"sweep {s.name}: {len(self.trials)} trials ({len(s.configs)} configurations x "
+                f"{len(s.seeds)} repeats) shared through {redact(self.url)}, {done} done so far; "
+                f"running what is left -> {self.dir}")
+
+    def claim(self):
+        """The next trial of the grid for this process (its folder claimed), or None when
+        every trial is taken."""
+        t = self._pop()
+        if t is not None:
+            claim_folder(t, self.folder(t))
+        return t
 
     def _copies(self) -> dict[str, list]:
         """grid id -> its Optuna trials, given-way copies left out."""
@@ -106,7 +143,7 @@ class SharedGrid:
                 continue
             self.study.enqueue_trial({GRID_PARAM: i}, user_attrs={"grid_id": t.id})
 
-    def claim(self):
+    def _pop(self):
         """The next trial of the grid for this process (its sweep Trial), or None when
         every trial is taken."""
         S = self.optuna.trial.TrialState
@@ -114,7 +151,7 @@ class SharedGrid:
             # Optuna pops a WAITING trial with SELECT ... FOR UPDATE, which SQLite ignores: two
             # processes could both read it as waiting and both run it. On SQLite (one machine)
             # a file lock makes the pop atomic; server databases lock the row themselves.
-            with file_lock(self.url), warnings.catch_warnings():
+            with storage_lock(self.url), warnings.catch_warnings():
                 # Optuna expects heartbeats with Study.optimize; _heartbeats sends ours
                 warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                 trial = self.study.ask()
@@ -143,6 +180,7 @@ class SharedGrid:
         with self._lock:
             trial = self.running.pop(t.id)
         if failure is not None:
+            record_failure(self.folder(t), failure)
             trial.set_user_attr("error", failure["error"])
             self.study.tell(trial, state=S.FAIL)
             return None

@@ -72,9 +72,9 @@ def _inline_model(recipe: dict) -> None:
     """Replace a zoo name (or spec file path) by the spec it names, as written there, so
     that keys can reach into its layers."""
     if isinstance(recipe.get("model"), str):
-        from mnistlab.models.spec import _load_named  # zoo name or YAML path -> raw spec
+        from mnistlab.models.spec import load_named  # zoo name or YAML path -> raw spec
 
-        recipe["model"] = copy.deepcopy(_load_named(recipe["model"]))
+        recipe["model"] = copy.deepcopy(load_named(recipe["model"]))
 
 
 def resolve(key: str, recipe: dict) -> list[Path]:

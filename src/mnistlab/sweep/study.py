@@ -10,8 +10,6 @@ share its trials. Heartbeats let a study mark the trials of a killed process as 
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib.util
 import random
 import time
@@ -19,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
+from mnistlab.sweep.locks import file_lock
 
 # A running trial records a heartbeat this often; one silent for GRACE_SECONDS is taken
 # as the trial of a killed process (failed, so its work is handed out again).
@@ -44,7 +43,7 @@ def open_storage(url: str | None, study_dir: Path):
     # ... already exists"): the loser simply tries again, and finds them made.
     for attempt in range(4):
         try:
-            with file_lock(url), warnings.catch_warnings():
+            with storage_lock(url), warnings.catch_warnings():
                 # heartbeats are "experimental" in Optuna; nothing for the user to act on
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
@@ -80,22 +79,41 @@ def with_installed_driver(url: str) -> str:
     return url
 
 
-@contextlib.contextmanager
-def file_lock(url: str):
-    """For an SQLite file: one process at a time (creating its tables, popping a trial)."""
+def lock_path(url: str) -> str | None:
+    """The lock file that makes one process at a time create an SQLite study's tables or pop
+    its trial (SQLite ignores SELECT FOR UPDATE); None for a server database, which locks
+    rows itself."""
     path = url.split(":///", 1)[1] if url.startswith("sqlite:///") else ""
-    if not path or path == ":memory:":
-        yield
+    return f"{path}.lock" if path and path != ":memory:" else None
+
+
+def check_data(study, identities, where: str, fix: str) -> None:
+    """A study records the data its trials train on (user attribute `data`: reference and
+    content sha256 of each dataset); other data is refused in one line, so no process ever
+    reads another dataset's trials as its own. A study with trials but no record (an older
+    mnistlab) is refused too: what it trained on is unknown."""
+    new = sorted({i.sha256: i.record() for i in identities}.values(), key=lambda r: r["sha256"])
+    have = study.user_attrs.get("data")
+    if have is None:
+        if study.get_trials(deepcopy=False):
+            raise MnistlabError(f"{where} holds trials whose data was not recorded (made by an older "
+                                f"mnistlab), so they may be another dataset's; {fix}")
+        study.set_user_attr("data", new)
         return
-    with open(f"{path}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    if sorted(r.get("sha256") for r in have) != [r["sha256"] for r in new]:
+        shown = lambda recs: ", ".join(f"{r.get('dataset')} (sha256 {str(r.get('sha256'))[:12]})"  # noqa: E731
+                                       for r in recs)
+        raise MnistlabError(f"{where} was run on {shown(have)}, this data is {shown(new)}; {fix}")
 
 
 def _is_creation_race(err: Exception) -> bool:
     text = str(err).lower()
     return any(s in text for s in ("already exists", "duplicate key", "unique constraint",
                                    "database is locked"))
+
+
+def storage_lock(url: str):
+    """file_lock on lock_path(url) for an SQLite file; nothing for a server database."""
+    import contextlib
+    path = lock_path(url)
+    return file_lock(path) if path is not None else contextlib.nullcontext()

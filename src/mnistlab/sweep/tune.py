@@ -11,7 +11,8 @@ A search space file (YAML), keys as in `mnistlab.sweep.keys`:
 Each trial is a normal run made by `mnistlab.train.fit` under STUDY_DIR/trials/<number>/.
 After every epoch the validation metric is reported to the pruner (median by default),
 which stops trials that fall behind. The objective is measured on the validation split,
-never on the test set.
+never on the test set. The study records the data it tunes on (reference and content hash,
+data/identity.py): continuing it on other data is refused in one line.
 """
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ from typing import Any
 import yaml
 
 from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
-from mnistlab.io import load_yaml, save_figure
+from mnistlab.io import read_yaml_file, save_figure
 from mnistlab.sweep import keys as K
 from mnistlab.sweep import results as R
-from mnistlab.sweep.study import open_storage, redact
+from mnistlab.sweep.study import check_data, open_storage, redact
+from mnistlab.sweep.sweepfile import check_recipe, read_recipe_file
 
 # objective -> (per-epoch history column reported to the pruner, direction)
 OBJECTIVES = {"max_val_accuracy": ("val_accuracy", "maximize"),
@@ -48,13 +50,7 @@ DIST_KEYS = {"type", "low", "high", "log", "step", "choices"}
 def load_space(source: str | os.PathLike | dict) -> dict[str, dict]:
     """Validate a space file into {key: {"type": float|int|categorical, ...}}."""
     if not isinstance(source, dict):
-        path = Path(source)
-        if not path.is_file():
-            raise MnistlabError(f"search space file '{path}' not found")
-        try:
-            source = load_yaml(path.read_text())
-        except yaml.YAMLError as err:
-            raise MnistlabError(f"search space '{path}' is not valid YAML: {err}".splitlines()[0])
+        source = read_yaml_file(source, "search space file")
     if not isinstance(source, dict) or not source:
         raise MnistlabError("a search space maps recipe keys to {low, high[, log, step]} or a "
                             "list of choices, e.g. `optimizer.lr: {low: 1.0e-4, high: 0.1, log: true}`")
@@ -109,7 +105,7 @@ def suggest(trial, key: str, dist: dict):
                                step=dist.get("step"), log=dist["log"])
 
 
-def _corners(space: dict) -> list[dict]:
+def corners(space: dict) -> list[dict]:
     """Two assignments touching every bound/choice end, to validate the space up front."""
     out = []
     for end in (0, -1):
@@ -156,7 +152,7 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
     Returns the study directory."""
     import optuna
 
-    from mnistlab.sweep.grid import _check_recipe, _load_recipe_dict
+    from mnistlab.data import load_dataset
     from mnistlab.train import fit
 
     if metric not in OBJECTIVES:
@@ -167,7 +163,7 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
                             f"{', '.join(PRUNERS)}")
     if not isinstance(trials, int) or trials < 0:
         raise MnistlabError(f"--trials must be 0 or more, got {trials!r}")
-    base = (_load_recipe_dict(Path(recipe)) if isinstance(recipe, (str, os.PathLike))
+    base = (read_recipe_file(Path(recipe)) if isinstance(recipe, (str, os.PathLike))
             else copy.deepcopy(recipe))
     if overrides:
         from mnistlab.train.recipe import apply_overrides
@@ -175,11 +171,16 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
     space = load_space(space)
     for key in space:  # typos and impossible values fail here, not in every trial
         K.resolve(key, K.apply(base, {}))
-    for corner in _corners(space):
-        _check_recipe(K.apply(base, corner), corner)
+    for corner in corners(space):
+        check_recipe(K.apply(base, corner), corner)
     if (base.get("data") or {}).get("validation") == "none":
         raise MnistlabError("tuning needs a validation set: remove `data.validation: none` "
                             "from the recipe (tuning on the test set would overfit it)")
+    if dataset is None:  # loaded once here: its identity is the study's, and no trial reloads it
+        data = check_recipe(K.apply(base, {}), {}).to_dict()["data"]
+        dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
+    data = dataset.identity
+    base["data"] = {**(base.get("data") or {}), "dataset": data.ref}  # best_recipe.yaml names it
 
     study_name = study or str(base.get("name") or (Path(recipe).stem if isinstance(
         recipe, (str, os.PathLike)) else "study"))
@@ -199,6 +200,7 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
     if st.direction.name.lower() != direction:
         raise MnistlabError(f"study '{study_name}' was created to {st.direction.name.lower()}; "
                             f"metric {metric} needs {direction}: use another --study name")
+    check_data(st, [data], f"study '{study_name}'", "use another --study name or --out for other data")
     say = (lambda *a: None) if quiet else print
     say(f"study {study_name} ({redact(storage) if storage else study_dir / 'study.db'}): "
         f"{len(st.trials)} trials so far, running {trials} here")
@@ -230,7 +232,7 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
         # catch: a trial that crashes (e.g. a diverging learning rate) is recorded as FAIL
         # and the study goes on
         st.optimize(objective, n_trials=trials, catch=(Exception,), gc_after_trial=True)
-    write_results(st, base, space, study_dir, metric=metric, quiet=quiet)
+    write_results(st, base, space, study_dir, metric=metric, quiet=quiet, data=data)
     return study_dir
 
 
@@ -238,8 +240,9 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
 # results
 
 def write_results(st, base: dict, space: dict, study_dir: Path, *, metric: str,
-                  quiet: bool = False) -> None:
-    """trials.csv, best_recipe.yaml, optimization_history.png, param_importances.png."""
+                  quiet: bool = False, data=None) -> None:
+    """trials.csv, best_recipe.yaml, optimization_history.png, param_importances.png.
+    `data` (the study's DataIdentity) is named in best_recipe.yaml's header."""
     import optuna
 
     say = (lambda *a: None) if quiet else print
@@ -266,9 +269,14 @@ def write_results(st, base: dict, space: dict, study_dir: Path, *, metric: str,
     best = st.best_trial
     recipe = {**K.apply(base, {k: v for k, v in best.params.items() if k in space}),
               "name": f"{st.study_name}-best"}
+    if data is not None and data.in_memory:
+        run_it = ("# tuned on a dataset given in memory (not saved): run it with\n"
+                  "#   mnistlab.fit('best_recipe.yaml', dataset=<the same dataset>)\n")
+    else:
+        run_it = "# run it: mnistlab train best_recipe.yaml\n"
     header = (f"# best trial {best.number} of study {st.study_name}: {metric} = {best.value:.6g}\n"
               + "".join(f"#   {k}: {v!r}\n" for k, v in best.params.items())
-              + "# run it: mnistlab train best_recipe.yaml\n")
+              + (f"# data: {data}\n" if data is not None else "") + run_it)
     R.write_text_atomic(study_dir / "best_recipe.yaml",
                         header + yaml.safe_dump(recipe, sort_keys=False))
     say(f"best trial {best.number}: {metric} {best.value:.4f} {best.params} -> "
