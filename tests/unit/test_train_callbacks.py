@@ -74,19 +74,21 @@ def test_onecycle_matches_torch():
 
 
 def test_reduce_on_plateau_keras_logic_and_state():
-    s = ReduceLROnPlateau(1.0, 10, patience=2, factor=0.5, cooldown=1, min_lr=0.2)
+    s = ReduceLROnPlateau(patience=2, factor=0.5, cooldown=1, min_lr=0.2).bind(1.0, 10)
     lrs = []
     for epoch, v in enumerate([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]):
         s.on_epoch_end(epoch, {"val_loss": v})
         lrs.append(s.lr(epoch + 1, 0, 1))
     # Keras: the cooldown epoch resets wait, then counting starts again in the same epoch
     assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.2, 0.2, 0.2]
-    t = ReduceLROnPlateau(1.0, 10)
+    t = ReduceLROnPlateau().bind(1.0, 10)
     t.load_state_dict(s.state_dict())
     assert t.lr(0, 0, 1) == 0.2 and t.wait == s.wait
 
 
-# Sequences below are worked out by hand from Keras 3's EarlyStopping.on_epoch_end:
+# Sequences below are worked out by hand from Keras 3's EarlyStopping.on_epoch_end (3.15;
+# tests/unit/test_keras_early_stopping.py runs a transcription of it against ours):
+#   on_train_begin: best = None (beaten by any value, NaN too);
 #   first monitored epoch: best_weights = current weights, best_epoch = epoch (if restoring);
 #   wait += 1; if monitor_op(current - min_delta, best): best = current, best_epoch = epoch,
 #   (wait = 0 only if it also beats baseline), RETURN; elif wait >= patience and epoch > 0: stop.
@@ -107,11 +109,18 @@ def test_baseline_never_stops_on_an_improving_epoch():
 
 
 def test_first_monitored_nan_is_the_best_so_far():
+    # best starts at None, so a NaN first value is the best; nothing compares better than NaN
     stopper = EarlyStopping(patience=2, restore_best_weights=True)
     stop, w = run_stopper(stopper, [math.nan] * 5)
-    assert stop == 1 and w == 0.0 and stopper.best_epoch == 0  # stops after patience, keeps epoch 0
+    assert stop == 2 and w == 0.0 and stopper.best_epoch == 0  # patience epochs after it, keeps epoch 0
     stopper = EarlyStopping(patience=2, restore_best_weights=True, start_from_epoch=1)
     stop, w = run_stopper(stopper, [5.0, math.nan, math.nan, math.nan])
-    assert stop == 2 and w == 1.0 and stopper.best_epoch == 1  # epoch 1: the first monitored one
+    assert stop == 3 and w == 1.0 and stopper.best_epoch == 1  # epoch 1: the first monitored one
     stop, w = run_stopper(EarlyStopping(patience=1, restore_best_weights=True), [math.nan, 1.0, 1.1, 1.2])
-    assert stop == 2 and w == 1.0  # a later finite value improves on the NaN epoch
+    assert stop == 1 and w == 0.0  # 1.0 < NaN is False: a finite value never beats the NaN best
+
+
+def test_nan_first_patience_5_runs_6_epochs_and_restores_the_first():
+    # the issue's case, as Keras 3.15 runs it
+    stop, w = run_stopper(EarlyStopping(patience=5, restore_best_weights=True), [math.nan, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    assert stop == 5 and w == 0.0

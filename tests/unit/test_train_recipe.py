@@ -53,19 +53,19 @@ def test_mistakes_are_one_line_errors(overrides, message):
 
 def test_optimizer_keys_depend_on_its_name_and_learning_rate_alias():
     with pytest.raises(MnistlabError, match="unknown recipe key 'optimizer.nesterov'"):
-        Recipe({"model": "m", "optimizer": {"name": "adam", "nesterov": True}})
-    r = Recipe({"model": "m", "optimizer": {"name": "SGD", "learning_rate": 0.01, "decay": 1e-6,
+        Recipe({"model": "nb000-cnn", "optimizer": {"name": "adam", "nesterov": True}})
+    r = Recipe({"model": "nb000-cnn", "optimizer": {"name": "SGD", "learning_rate": 0.01, "decay": 1e-6,
                                            "momentum": 0.9, "nesterov": True}})
     assert r.optimizer["name"] == "sgd" and r.optimizer["lr"] == 0.01
 
 
 def test_schedule_and_missing_model():
-    r = Recipe({"model": "m", "callbacks": {"lr_schedule": {"name": "onecycle", "max_lr": 0.01}}})
+    r = Recipe({"model": "nb000-cnn", "callbacks": {"lr_schedule": {"name": "onecycle", "max_lr": 0.01}}})
     assert r.callbacks["lr_schedule"]["pct_start"] == 0.3
     with pytest.raises(MnistlabError, match="no 'model'"):
         Recipe({})
     with pytest.raises(MnistlabError, match="either"):
-        Recipe({"model": "m", "data": {"validation_split": 0.1, "split": [0.8, 0.1, 0.1]}})
+        Recipe({"model": "nb000-cnn", "data": {"validation_split": 0.1, "split": [0.8, 0.1, 0.1]}})
 
 
 RECIPES = sorted(str(p) for p in (ROOT / "recipes").rglob("*.yaml") if not p.stem.endswith(("-sweep", "-space")))  # sweep and tune-space files are not recipes
@@ -111,9 +111,9 @@ def test_a_recipe_is_validated_once(monkeypatch):
 
 def test_one_bound_for_validation_split():
     from mnistlab.data.splits import check_validation_split
-    assert Recipe({"model": "m", "data": {"validation_split": 0.995}}).data["validation_split"] == 0.995
+    assert Recipe({"model": "nb000-cnn", "data": {"validation_split": 0.995}}).data["validation_split"] == 0.995
     for bad in (1.0, -0.1, "x"):
         with pytest.raises(MnistlabError, match=r"\[0, 1\)"):
-            Recipe({"model": "m", "data": {"validation_split": bad}})
+            Recipe({"model": "nb000-cnn", "data": {"validation_split": bad}})
         with pytest.raises(MnistlabError, match=r"\[0, 1\)"):
             check_validation_split(bad)

@@ -40,6 +40,29 @@ for _d in DEFAULTS.values():
     _d["decay"] = 0.0
 
 
+def check_optimizer(cfg: dict | None) -> dict:
+    """A recipe's `optimizer:` section ({name, lr, ...} with the name's defaults merged in),
+    every argument checked against Keras' ranges: one MnistlabError line for the first bad one."""
+    from mnistlab.errors import MnistlabError
+    from mnistlab.train.checks import flag, number
+    if cfg is None:
+        raise MnistlabError(f"'optimizer' needs a name: one of {', '.join(DEFAULTS)}")
+    out = dict(cfg)
+    for key, value in cfg.items():
+        where = f"optimizer.{key}"
+        if key in ("nesterov", "amsgrad", "centered"):
+            out[key] = flag(value, where)
+        elif key in ("rho", "momentum", "beta_1", "beta_2"):  # decay rates of running averages
+            out[key] = number(value, where, lo=0.0, hi=1.0)
+            if out[key] == 1.0 and key != "momentum":
+                raise MnistlabError(f"'{where}' must be below 1 (an average that never forgets), got {value!r}")
+        elif key == "epsilon":
+            out[key] = number(value, where, above=0.0)
+        elif key in ("lr", "decay", "weight_decay"):
+            out[key] = number(value, where, lo=0.0)
+    return out
+
+
 def _plain(method):
     return getattr(method, "__wrapped__", method)
 

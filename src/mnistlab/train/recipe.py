@@ -7,6 +7,7 @@ early with a did-you-mean naming the full dotted key.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,12 @@ from typing import Any
 import yaml
 
 from mnistlab.data.splits import VALIDATION_MODES, check_validation_split
-from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
+from mnistlab.errors import MnistlabError, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
-from mnistlab.train.callbacks import EARLY_STOPPING_DEFAULTS, SCHEDULE_DEFAULTS
+from mnistlab.train.callbacks import EarlyStopping, ModelCheckpoint, check_schedule
+from mnistlab.train.checks import flag, number
 from mnistlab.train.optim import DEFAULTS as OPTIMIZER_DEFAULTS
+from mnistlab.train.optim import check_optimizer
 
 DEFAULTS: dict[str, Any] = {
     "name": None,                 # defaults to the model's zoo name, or "run"
@@ -49,7 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "batch_split": "auto",        # CPU: N chunks per batch on N threads at once; auto: one per thread, 1: off
     "channels_last": "auto",      # auto | true | false: NHWC memory format for conv models
     "eval_batch": "auto",         # auto | N: batch size of evaluation passes
-    "callbacks": {"early_stopping": None, "lr_schedule": None},
+    # each checked by its class in train/callbacks.py (the classes mnistlab.EarlyStopping etc. are)
+    "callbacks": {"early_stopping": None, "lr_schedule": None, "model_checkpoint": None},
     "augment": None,              # on-device augmentation, checked by train.augment.validate_augment
     "quantize_aware": False,      # train with int8 rounding in the forward pass (train/qat.py)
 }
@@ -215,25 +219,6 @@ def _merge(defaults: dict, given, where: str, extra_ok=()) -> dict:
     return out
 
 
-def _number(value, key, *, lo=None, hi=None, integer=False, allow_none=False):
-    if value is None and allow_none:
-        return None
-    number = as_number(value)  # '1e-3' from an API keyword is a number too
-    ok = number is not None
-    value = number if ok else value
-    if integer:
-        ok = ok and float(value).is_integer()
-    if ok and lo is not None:
-        ok = value >= lo
-    if ok and hi is not None:
-        ok = value <= hi
-    if not ok:
-        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
-        kind = "an integer" if integer else "a number"
-        raise MnistlabError(f"'{key}' must be {kind}{rng}, got {value!r}")
-    return int(value) if integer else float(value)
-
-
 def _named(section, defaults_by_name: dict, where: str, default_name=None) -> dict | None:
     """A section like {name: adam, lr: ...} whose allowed keys depend on its name."""
     if section is None:
@@ -256,57 +241,137 @@ def _named(section, defaults_by_name: dict, where: str, default_name=None) -> di
 
 
 def validate(config: dict) -> dict:
+    """The whole schema, checked once: every section, the model spec (layers, arguments,
+    shapes), the split fractions, callbacks, schedules and augmentation. Each failure is one
+    MnistlabError line; what passes is the resolved recipe (every default filled in)."""
     if not isinstance(config, dict):
         raise MnistlabError("a recipe must be a mapping of keys (name, model, optimizer, ...)")
     cfg = _merge(DEFAULTS, config, "")
-    cfg["data"] = _merge(DEFAULTS["data"], cfg["data"], "data")
-    d = cfg["data"]
-    if d["validation"] not in VALIDATION_MODES:
-        raise MnistlabError(f"'data.validation' must be one of {', '.join(VALIDATION_MODES)}, got {d['validation']!r}")
-    d["validation_split"] = check_validation_split(d["validation_split"], "'data.validation_split'")
-    if d["split"] is not None:
-        if not (isinstance(d["split"], list) and len(d["split"]) in (2, 3)
-                and all(isinstance(f, (int, float)) and f >= 0 for f in d["split"])):
-            raise MnistlabError(f"'data.split' must be a list of 2 or 3 fractions like [0.9, 0.05, 0.05], got {d['split']!r}")
-        if d["validation_split"] is not None:
-            raise MnistlabError("set either 'data.validation_split' or 'data.split', not both")
-    if cfg["model"] is None:
-        raise MnistlabError("the recipe has no 'model': give a zoo name (see `mnistlab models list`) or an inline spec")
-    if not isinstance(cfg["model"], (str, dict)):
-        raise MnistlabError(f"'model' must be a zoo name or a spec mapping, got {cfg['model']!r}")
+    cfg["data"] = _check_data(_merge(DEFAULTS["data"], cfg["data"], "data"))
+    cfg["model"] = _check_model(cfg["model"])
     if cfg["name"] is None:
         cfg["name"] = cfg["model"] if isinstance(cfg["model"], str) else "run"
     cfg["name"] = str(cfg["name"])
     for key in ("max_params", "max_macs", "max_ram_bytes", "max_flash_bytes"):
-        cfg[key] = _number(cfg[key], key, lo=1, integer=True, allow_none=True)
-    cfg["optimizer"] = _named(cfg["optimizer"], OPTIMIZER_DEFAULTS, "optimizer", DEFAULTS["optimizer"]["name"])
-    for key in ("lr", "decay", "weight_decay"):
-        cfg["optimizer"][key] = _number(cfg["optimizer"][key], f"optimizer.{key}", lo=0.0)
+        cfg[key] = number(cfg[key], key, lo=1, integer=True, allow_none=True)
+    cfg["optimizer"] = check_optimizer(_named(cfg["optimizer"], OPTIMIZER_DEFAULTS, "optimizer",
+                                              DEFAULTS["optimizer"]["name"]))
     cfg["loss"] = _merge(DEFAULTS["loss"], cfg["loss"], "loss")
-    cfg["loss"]["label_smoothing"] = _number(cfg["loss"]["label_smoothing"], "loss.label_smoothing", lo=0.0, hi=1.0)
-    cfg["batch_size"] = _number(cfg["batch_size"], "batch_size", lo=1, integer=True)
-    cfg["epochs"] = _number(cfg["epochs"], "epochs", lo=1, integer=True)
-    cfg["seed"] = _number(cfg["seed"], "seed", lo=0, integer=True)
+    cfg["loss"]["label_smoothing"] = number(cfg["loss"]["label_smoothing"], "loss.label_smoothing", lo=0.0, hi=1.0)
+    cfg["batch_size"] = number(cfg["batch_size"], "batch_size", lo=1, integer=True)
+    cfg["epochs"] = number(cfg["epochs"], "epochs", lo=1, integer=True)
+    cfg["seed"] = number(cfg["seed"], "seed", lo=0, integer=True)
     if cfg["device"] not in DEVICES:
         raise MnistlabError(f"'device' must be one of {', '.join(DEVICES)}{did_you_mean(cfg['device'], DEVICES)}, got {cfg['device']!r}")
-    if not isinstance(cfg["compile"], bool):
-        raise MnistlabError(f"'compile' must be true or false, got {cfg['compile']!r}")
+    flag(cfg["compile"], "compile")
     if cfg["precision"] not in PRECISIONS:
         raise MnistlabError(f"'precision' must be one of {', '.join(PRECISIONS)}, got {cfg['precision']!r}")
-    cfg["threads"] = _number(cfg["threads"], "threads", lo=1, integer=True, allow_none=True)
+    cfg["threads"] = number(cfg["threads"], "threads", lo=1, integer=True, allow_none=True)
     if cfg["batch_split"] != "auto":
         if isinstance(cfg["batch_split"], bool) or not isinstance(cfg["batch_split"], int) or cfg["batch_split"] < 1:
             raise MnistlabError(f"'batch_split' must be auto or an integer >= 1, got {cfg['batch_split']!r}")
     if cfg["channels_last"] != "auto" and not isinstance(cfg["channels_last"], bool):
         raise MnistlabError(f"'channels_last' must be auto, true or false, got {cfg['channels_last']!r}")
     if cfg["eval_batch"] != "auto":
-        cfg["eval_batch"] = _number(cfg["eval_batch"], "eval_batch", lo=1, integer=True)
-    cb = cfg["callbacks"] = _merge(DEFAULTS["callbacks"], cfg["callbacks"], "callbacks")
-    if cb["early_stopping"] is not None:
-        cb["early_stopping"] = _merge(EARLY_STOPPING_DEFAULTS, cb["early_stopping"], "callbacks.early_stopping")
-    cb["lr_schedule"] = _named(cb["lr_schedule"], SCHEDULE_DEFAULTS, "callbacks.lr_schedule")
-    if not isinstance(cfg["quantize_aware"], bool):
-        raise MnistlabError(f"'quantize_aware' must be true or false, got {cfg['quantize_aware']!r}")
+        cfg["eval_batch"] = number(cfg["eval_batch"], "eval_batch", lo=1, integer=True)
+    cfg["callbacks"] = _check_callbacks(cfg["callbacks"], has_validation(cfg["data"]))
+    flag(cfg["quantize_aware"], "quantize_aware")
     from mnistlab.train.augment import validate_augment
     cfg["augment"] = validate_augment(cfg["augment"])
     return cfg
+
+
+def _check_callbacks(section, has_val: bool) -> dict:
+    """Each callback by its own class's check (train/callbacks.py); monitored names must be
+    ones the run logs, val_* only when it has validation data."""
+    cb = _merge(DEFAULTS["callbacks"], section, "callbacks")
+    if cb["early_stopping"] is not None:
+        cb["early_stopping"] = EarlyStopping.check(cb["early_stopping"], "callbacks.early_stopping.", has_val)
+    cb["lr_schedule"] = check_schedule(cb["lr_schedule"], "callbacks.lr_schedule.", has_val)
+    if cb["model_checkpoint"] is not None:
+        cb["model_checkpoint"] = ModelCheckpoint.check(cb["model_checkpoint"], "callbacks.model_checkpoint.", has_val)
+    return cb
+
+
+def has_validation(data: dict) -> bool:
+    """Whether a run with this (validated) `data` section has validation data, so logs val_*.
+    (A random split too small to hold a validation image is found only with the data.)"""
+    if data["validation"] != "split":
+        return data["validation"] == "test"
+    if data["validation_split"]:
+        return True
+    return data["split"] is not None and data["split"][1] > 0
+
+
+def _check_data(d: dict) -> dict:
+    if isinstance(d["dataset"], os.PathLike):
+        d["dataset"] = os.fspath(d["dataset"])
+    if not isinstance(d["dataset"], str) or not d["dataset"].strip():
+        raise MnistlabError(f"'data.dataset' must be a built-in name (mnist, fashion-mnist, ...) or a path, got {d['dataset']!r}")
+    flag(d["allow_pickle"], "data.allow_pickle")
+    flag(d["stratify"], "data.stratify")
+    d["split_seed"] = number(d["split_seed"], "data.split_seed", lo=0, integer=True)
+    if d["validation"] not in VALIDATION_MODES:
+        raise MnistlabError(f"'data.validation' must be one of {', '.join(VALIDATION_MODES)}"
+                            f"{did_you_mean(str(d['validation']), VALIDATION_MODES)}, got {d['validation']!r}")
+    d["validation_split"] = check_validation_split(d["validation_split"], "'data.validation_split'")
+    if d["split"] is not None:
+        d["split"] = _check_split(d["split"])
+        if d["validation_split"] is not None:
+            raise MnistlabError("set either 'data.validation_split' (Keras: the last fraction) or 'data.split' "
+                                "(random fractions), not both")
+        if len(d["split"]) == 3:
+            from mnistlab.data.builtins import builtin_name
+            if builtin_name(d["dataset"]) is not None:
+                raise MnistlabError(f"'data.split' has three parts, but {d['dataset']} already has a test set; "
+                                    "use [train, val] (two fractions)")
+    if d["validation"] == "test" and (d["validation_split"] is not None or d["split"] is not None):
+        raise MnistlabError("'data.validation: test' uses the test set as validation set; drop "
+                            "data.validation_split / data.split, or use validation: split")
+    if d["validation"] == "none" and (d["validation_split"] or (d["split"] is not None and d["split"][1] > 0)):
+        raise MnistlabError("'data.validation: none', but a validation fraction is given; remove it or use validation: split")
+    if d["stratify"] and d["validation_split"] is not None:
+        raise MnistlabError("'data.stratify' applies to data.split: [...]; data.validation_split (Keras) always "
+                            "takes the last fraction unshuffled")
+    return d
+
+
+def _check_split(split) -> list[float]:
+    example = "like [0.9, 0.1] (train, val) or [0.9, 0.05, 0.05] (train, val, test)"
+    if not isinstance(split, (list, tuple)) or len(split) not in (2, 3):
+        raise MnistlabError(f"'data.split' must be a list of 2 or 3 fractions {example}, got {split!r}")
+    fr = [number(f, f"data.split[{i}]", lo=0.0, hi=1.0) for i, f in enumerate(split)]
+    if not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
+        raise MnistlabError(f"'data.split' fractions must sum to 1, got {list(split)!r} (sum {sum(fr):g}); {example}")
+    if fr[0] == 0:
+        raise MnistlabError(f"'data.split' {list(split)!r} leaves no training data")
+    return fr
+
+
+def _check_model(model):
+    """A zoo name, a spec file's path or an inline spec, checked by models.spec (layers,
+    arguments, shapes); or the record of a user's own torch module (api.fit)."""
+    if model is None:
+        raise MnistlabError("the recipe has no 'model': give a zoo name (see `mnistlab models list`) or an inline spec")
+    if isinstance(model, dict) and "torch_module" in model:
+        for key in model:
+            if key not in ("torch_module", "input_shape"):
+                raise unknown_key_error(key, ("torch_module", "input_shape"), "recipe key", name=f"model.{key}")
+        shape = model.get("input_shape")
+        if not isinstance(model["torch_module"], str) or not (
+                isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
+            raise MnistlabError(f"'model' of your own module records torch_module: 'module:Class' and "
+                                f"input_shape: [H, W, C], got {model!r}")
+        return model
+    if not isinstance(model, (str, dict, list)):
+        raise MnistlabError(f"'model' must be a zoo name or a spec mapping, got {model!r}")
+    from mnistlab.models.spec import fmt, plan, resolve_spec
+    try:
+        spec = resolve_spec(model)
+    except MnistlabError as err:  # "layers[3] (dense): ..." names its place in the recipe
+        raise MnistlabError(f"model.{err}" if str(err).startswith("layers[") else str(err)) from None
+    out = plan(spec)[-1].out_shape
+    if len(out) != 1:
+        raise MnistlabError(f"model: the last layer outputs {fmt(out)} (H x W x C), not one score per class; "
+                            "end the model with flatten (or global_avg_pool) and dense(units: classes)")
+    return model

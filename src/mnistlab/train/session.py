@@ -16,7 +16,7 @@ from mnistlab.hardware import resolve_speed
 from mnistlab.models import count_params
 from mnistlab.models.infer import l2_of
 from mnistlab.runs import build_model, make_run_splits
-from mnistlab.train.callbacks import make_early_stopping, make_schedule
+from mnistlab.train.callbacks import build_callbacks
 from mnistlab.train.loop import evaluate
 from mnistlab.train.optim import make_optimizer
 from mnistlab.train.parallel import BatchSplit, resolve_split
@@ -37,7 +37,7 @@ def pick_device(name: str) -> torch.device:
 
 
 class Session:
-    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None, model=None):
+    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None, model=None, callbacks=None):
         cfg = recipe.to_dict()
         if threads is not None:  # runtime only (resume): config.yaml is not rewritten for it
             cfg["threads"] = int(threads)
@@ -76,8 +76,8 @@ class Session:
         self.cfg = cfg
         self.epochs = cfg["epochs"]
         self.optimizer = make_optimizer(model.parameters(), cfg["optimizer"])
-        self.schedule = make_schedule(cfg["callbacks"]["lr_schedule"], cfg["optimizer"]["lr"], cfg["epochs"])
-        self.stopper = make_early_stopping(cfg["callbacks"]["early_stopping"])
+        # `callbacks`: EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects given to fit(), recorded in cfg
+        self.schedule, self.stopper, self.saver = build_callbacks(cfg, callbacks, self.spec)
         self.order = torch.Generator().manual_seed(seed)
         self.augment, self.aug_gen = None, None
         if cfg["augment"] is not None:
@@ -87,11 +87,13 @@ class Session:
             self.augment = lambda xb: apply_augment(xb, aug_cfg, self.aug_gen)  # noqa: E731
 
         self.has_val = splits.x_val is not None
-        for what in (self.stopper, self.schedule):
+        # The Recipe refused monitored names the run will not log; only here is it known whether a
+        # random split left any validation images (a tiny dataset), checked before the first epoch.
+        for what in (self.stopper, self.schedule, self.saver):
             monitor = getattr(what, "monitor", "")
-            if monitor.startswith("val_") and not self.has_val:
-                raise MnistlabError(f"a callback monitors {monitor} but the run has no validation data; "
-                                    f"set data.validation_split (e.g. 0.1) or monitor: {monitor[4:]}")
+            if monitor.startswith("val_") and not self.has_val and getattr(what, "save_best_only", True):
+                raise MnistlabError(f"{type(what).__name__} monitors {monitor} but this data's split left no "
+                                    f"validation images; use a larger validation fraction or monitor {monitor[4:]}")
         self.x_tr, self.y_tr = splits.x_train.to(device), splits.y_train.to(device)
         self.x_va, self.y_va = ((splits.x_val.to(device), splits.y_val.to(device)) if self.has_val
                                 else (None, None))
@@ -133,9 +135,11 @@ class Session:
                         split=self.split, batch_size=self.cfg["eval_batch"])
 
     def restart_early_stopping(self) -> None:
-        """Keras' on_train_begin for an extended run: wait and best weights start afresh."""
+        """Keras' on_train_begin for an extended run (fit called again): EarlyStopping's wait,
+        best and best weights, and ReduceLROnPlateau's counters, start afresh."""
         if self.stopper is not None:
-            self.stopper.wait, self.stopper.stopped_epoch, self.stopper.best_weights = 0, 0, None
+            self.stopper.on_train_begin()
+        self.schedule.on_train_begin()
 
     # ---------------------------------------------------------------- resumable state
 
@@ -146,7 +150,8 @@ class Session:
                "split": self.split.get_state() if self.split is not None else None}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "rng": rng,
-                "early_stopping": self.stopper.state_dict() if self.stopper is not None else None}
+                "early_stopping": self.stopper.state_dict() if self.stopper is not None else None,
+                "model_checkpoint": self.saver.state_dict() if self.saver is not None else None}
 
     def restore(self, ck: dict) -> dict:
         """Load a checkpoint's states; returns its progress (epoch, history, ...)."""
@@ -155,6 +160,8 @@ class Session:
         self.schedule.load_state_dict(ck["schedule"])
         if self.stopper is not None:
             self.stopper.load_state_dict(ck["early_stopping"])
+        if self.saver is not None and ck.get("model_checkpoint") is not None:
+            self.saver.load_state_dict(ck["model_checkpoint"])
         rng = ck["rng"]
         torch.set_rng_state(rng["torch"].cpu())
         if self.device.type == "cuda" and rng.get("cuda") is not None:

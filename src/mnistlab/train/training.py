@@ -16,6 +16,7 @@ import torch
 
 from mnistlab.errors import MnistlabError
 from mnistlab.runs import files, layout
+from mnistlab.train.callbacks import fold_callbacks
 from mnistlab.train.divergence import RULE, DivergenceGuard
 from mnistlab.train.loop import Timer, epoch_values, progress_bar, train_epoch
 from mnistlab.train.recipe import Recipe, load_recipe
@@ -47,8 +48,9 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
     unfinished run directory to continue (its config.yaml is the recipe). `callbacks` are
     objects with any of Keras' hooks `on_train_begin(logs)`, `on_epoch_end(epoch, logs)`,
     `on_train_end(logs)`; `on_epoch_end(epoch, row)` alone is the short form (tuning reports
-    to Optuna's pruner with it). Hooks run after the epoch's checkpoint, so whatever they
-    raise leaves a resumable run. The report is written by the caller (mnistlab.evaluate).
+    to Optuna's pruner with it). An EarlyStopping, ReduceLROnPlateau or ModelCheckpoint among
+    them is recorded in the recipe's callbacks section (config.yaml) and used by the run.
+    Hooks run after the epoch's checkpoint, so whatever they raise leaves a resumable run. The report is written by the caller (mnistlab.evaluate).
 
     With `resume`: `epochs` larger than the epochs run extends the run, finished or not, as
     calling Keras' fit again would (EarlyStopping starts counting afresh); `threads` and
@@ -59,8 +61,10 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
     `verdict: diverged` in metrics.json, and fit raises `Diverged`.
     """
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    hooks = list(callbacks or []) + ([_EpochEnd(on_epoch_end)] if on_epoch_end is not None else [])
     recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs)
+    # EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects go into the recipe (config.yaml)
+    recipe, own, hooks = fold_callbacks(recipe, callbacks, resume=run_dir is not None)
+    hooks += [_EpochEnd(on_epoch_end)] if on_epoch_end is not None else []
     if resume is None and (epochs is not None or threads is not None or device is not None):
         raise MnistlabError("epochs, threads and device are recipe keys for a new run "
                             "(load_recipe(..., epochs=N)); as fit() keywords they apply to resume=")
@@ -69,7 +73,7 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
     try:
         with contextlib.ExitStack() as cleanup, _sigterm_as_interrupt():
             # ---- set-up: data, model, optimiser, callbacks, all from the recipe
-            s = Session(recipe, dataset, cleanup, threads=threads, device=device, model=model)
+            s = Session(recipe, dataset, cleanup, threads=threads, device=device, model=model, callbacks=own)
             guard, diverged = DivergenceGuard(len(s.splits.classes)), None
             progress = Progress()
             if run_dir is not None:  # ---- maybe resume
@@ -100,6 +104,8 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
                         say(f"Early stopping after epoch {epoch + 1}: {s.stopper.monitor} has not improved "
                             f"for {s.stopper.patience} epochs")
                     s.schedule.on_epoch_end(epoch, row)
+                    if s.saver is not None:
+                        s.saver.on_epoch_end(epoch, row, s.model)
                     files.save_checkpoint(work_dir, {**s.state_dict(), "state": vars(progress).copy()})
                     files.write_history(work_dir, progress.history)
                     if run_dir is None:  # the first checkpoint exists: the run becomes visible
