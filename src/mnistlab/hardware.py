@@ -8,13 +8,15 @@ Two jobs, both cheap (no torch import until a choice needs it):
   eval_batch) as concrete values for this machine and device. fit() writes them into
   config.yaml and the start line, so a run records what it actually ran with.
 
-The choices come from a capability table, not a timing probe: each rule below is a
-measured step-time difference several times larger than this shared machine's noise
-(docs/training.md, "Speed per CPU kind"), while a few-second probe on a busy 2-core host
-would flip between runs and make two identical commands train differently.
+Most choices come from a capability table: each rule is a measured step-time difference
+several times larger than this shared machine's noise (docs/training.md, "Speed per CPU
+kind"). One does not: whether bf16 beats fp32 on a CPU that runs bfloat16 natively depends
+on the model and batch (slower for some CNNs, faster for others on the same CPU), so there
+`precision_auto` answers "measure" and mnistlab.train.precision times the run's own step
+and caches the answer per machine, model and batch.
 
-bfloat16 is used only where the hardware runs it natively (AVX512-BF16 or AMX on a CPU,
-a bf16-capable GPU). Elsewhere it is emulated and much slower than fp32. The limits that
+bfloat16 is considered only where the hardware runs it natively (AVX512-BF16 or AMX on a
+CPU, a bf16-capable GPU). Elsewhere it is emulated and much slower than fp32. The limits that
 PyTorch (`ATEN_CPU_CAPABILITY`) and oneDNN (`ONEDNN_MAX_CPU_ISA`) honour count: an AVX-512
 machine told to run its AVX2 code paths is treated as the AVX2 machine it then is.
 """
@@ -125,10 +127,20 @@ def has_conv(model) -> bool:
     return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
 
+def precision_auto(device) -> str:
+    """What `precision: auto` is on `device`: "bf16" on a GPU that runs it natively, "fp32"
+    where bf16 is not native (emulated: far slower), "measure" on a CPU with native bf16
+    (AVX512-BF16/AMX), where the faster of the two depends on the model and batch."""
+    if not native_bf16(device):
+        return "fp32"
+    return "measure" if device.type == "cpu" else "bf16"
+
+
 def resolve_speed(cfg: dict, model, device) -> dict:
     """The recipe's speed keys with every `auto` (or None) replaced by this machine's choice.
 
-    precision auto: bf16 where native_bf16, else fp32. threads None: torch's count (all
+    precision auto: precision_auto(device), i.e. possibly "measure", which the caller
+    resolves by timing (mnistlab.train.precision). threads None: torch's count (all
     cores, or OMP_NUM_THREADS). channels_last auto: conv models on CPU and CUDA (oneDNN's
     convolutions are slower in NCHW, docs/training.md; cuDNN's tensor cores want NHWC too). eval_batch
     auto: 512 on a CPU (bigger batches overflow its caches), 4096 elsewhere.
@@ -137,7 +149,7 @@ def resolve_speed(cfg: dict, model, device) -> dict:
     out = {}
     precision = cfg.get("precision", "auto")
     if precision == "auto":
-        precision = "bf16" if native_bf16(device) else "fp32"
+        precision = precision_auto(device)
     out["precision"] = precision
     threads = cfg.get("threads")
     out["threads"] = int(threads) if threads is not None else torch.get_num_threads()

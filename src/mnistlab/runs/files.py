@@ -33,8 +33,18 @@ def _damaged(path: Path, what: str, fix: str) -> MnistlabError:
 
 # ---------------------------------------------------------------- config.yaml, metrics.json
 
-def write_config(run_dir: Path, cfg: dict) -> None:
-    write_atomic(Path(run_dir) / CONFIG, yaml.safe_dump(cfg, sort_keys=False))
+def write_config(run_dir: Path, cfg: dict, notes: dict | None = None) -> None:
+    """`notes` (top-level key -> text) become comments at the end of those keys' lines, e.g.
+    how `precision: auto` was decided; a comment keeps the file a loadable recipe."""
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    if notes:
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            key = line.partition(":")[0]
+            if key in notes and not line.startswith(" "):
+                lines[i] = f"{line}  # {' '.join(str(notes[key]).split())}"
+        text = "\n".join(lines) + "\n"
+    write_atomic(Path(run_dir) / CONFIG, text)
 
 
 def read_config(run_dir) -> dict:

@@ -38,7 +38,8 @@ def register(sub, common) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="device (default: the recipe's, auto)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's, all cores)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help="auto (default): bf16 where the hardware runs it natively (AVX512-BF16/AMX, bf16 GPUs), else fp32")
+                   help="auto (default): on a CPU with native bf16 (AVX512-BF16/AMX) the faster of the two for "
+                        "this model and batch, timed once and cached (mnistlab doctor); bf16 on a bf16 GPU; else fp32")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint; with --epochs N, train a "
@@ -46,6 +47,17 @@ def register(sub, common) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     p.add_argument("--no-report", action="store_true", help="skip report.html and plots/ at the end")
     p.set_defaults(func=_train)
+
+    d = sub.add_parser("doctor", parents=[common], help="this machine's speed facts and cached precision choices",
+                       description="Print the machine line (CPU model, the ISA flags that matter for speed, "
+                                   "torch's version and threads) and the `precision: auto` choices cached for it. "
+                                   "With --measure, time fp32 against bf16 for a recipe's training step now "
+                                   "and replace its cached choice.")
+    d.add_argument("--measure", metavar="RECIPE",
+                   help="a recipe file or packaged recipe name (e.g. nb000-cnn, fast) to re-measure")
+    d.add_argument("--batch-size", type=int, metavar="N", help="with --measure: the batch size (default: the recipe's)")
+    d.add_argument("--threads", type=int, metavar="N", help="with --measure: CPU threads (default: torch's)")
+    d.set_defaults(func=_doctor)
 
     r = sub.add_parser("recipes", parents=[common], help="list the packaged recipes or copy one to edit",
                        description="The recipes shipped with mnistlab; any of them trains by name "
@@ -67,6 +79,42 @@ def _recipes_list(args) -> int:
 def _recipes_copy(args) -> int:
     from mnistlab.recipes import copy
     print(copy(args.name, args.dest))
+    return 0
+
+
+def _doctor(args) -> int:
+    import contextlib
+
+    import torch
+
+    from mnistlab.errors import MnistlabError
+    from mnistlab.hardware import machine_line, precision_auto
+    from mnistlab.train import load_recipe
+    from mnistlab.train.precision import cache_lines
+    from mnistlab.train.session import Session
+
+    if args.measure is None and (args.batch_size is not None or args.threads is not None):
+        raise MnistlabError("--batch-size and --threads go with --measure RECIPE (e.g. mnistlab doctor "
+                            "--measure nb000-cnn --batch-size 256)")
+    print(machine_line())
+    auto = precision_auto(torch.device("cpu"))
+    print("precision auto on this CPU: " + {
+        "measure": "timed per model and batch (native bfloat16), fp32 unless bf16 is clearly faster",
+        "fp32": "fp32 (no native bfloat16, or an ISA limit below it; not measured)"}.get(auto, auto))
+    if torch.cuda.is_available():
+        print(f"precision auto on {torch.cuda.get_device_name(0)}: {precision_auto(torch.device('cuda'))} "
+              "(bf16 where the GPU runs it natively; not measured)")
+    if args.measure is not None:
+        if auto != "measure":
+            raise MnistlabError("nothing to measure: this CPU has no native bfloat16, so precision auto is "
+                                "fp32 (force bf16 with --set precision=bf16 to time it yourself)")
+        recipe = load_recipe(args.measure, batch_size=args.batch_size, threads=args.threads,
+                             precision="auto", device="cpu", compile=False)
+        with contextlib.ExitStack() as cleanup:
+            s = Session(recipe, None, cleanup, remeasure=True)
+            print(f"{s.cfg['name']}, batch {s.cfg['batch_size']}: {s.cfg['precision']} ({s.notes['precision']})")
+    for line in cache_lines():
+        print(line)
     return 0
 
 

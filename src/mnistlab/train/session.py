@@ -37,7 +37,8 @@ def pick_device(name: str) -> torch.device:
 
 
 class Session:
-    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None, model=None, callbacks=None):
+    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None, model=None, remeasure=False,
+                 callbacks=None):
         cfg = recipe.to_dict()
         if threads is not None:  # runtime only (resume): config.yaml is not rewritten for it
             cfg["threads"] = int(threads)
@@ -74,6 +75,7 @@ class Session:
             cleanup.callback(self.split.close)
             torch.set_num_threads(1)  # each worker thread runs its chunk on one core
         self.cfg = cfg
+        self.notes = {}  # config.yaml comments: how an `auto` was decided
         self.epochs = cfg["epochs"]
         self.optimizer = make_optimizer(model.parameters(), cfg["optimizer"])
         # `callbacks`: EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects given to fit(), recorded in cfg
@@ -100,6 +102,18 @@ class Session:
         self.steps = (len(self.y_tr) + cfg["batch_size"] - 1) // cfg["batch_size"]
         self.penalty = l2_of(model)
         self.smoothing = cfg["loss"]["label_smoothing"]
+        if cfg["precision"] == "measure":  # auto on a CPU with native bf16: time this run's step
+            self._measure_precision(remeasure)
+
+    def _measure_precision(self, remeasure: bool) -> None:
+        cfg = self.cfg
+        if cfg["compile"]:  # a compiled step is not worth compiling twice to time; fp32 is safe
+            cfg["precision"], self.notes["precision"] = "fp32", "auto: not measured with compile: true"
+            return
+        from mnistlab.train.precision import choose
+        choice = choose(self.model, cfg, self.x_tr, self.y_tr, penalty=self.penalty,
+                        label_smoothing=self.smoothing, remeasure=remeasure)
+        cfg["precision"], self.notes["precision"] = choice.precision, f"auto, {choice.source}"
 
     def start_line(self) -> str:
         cfg, device = self.cfg, self.device
@@ -109,7 +123,9 @@ class Session:
             n = cfg["threads"]  # the run's count (the batch-split workers each run on one)
             where += (f" ({cfg['batch_split']} threads, each batch split across them)" if self.split is not None
                       else f" ({n} thread{'s' if n != 1 else ''})")
-        where += (f", {cfg['precision']}" + (", channels_last" if cfg["channels_last"] else "")
+        note = self.notes.get("precision")
+        where += (f", {cfg['precision']}" + (f" ({note})" if note else "")
+                  + (", channels_last" if cfg["channels_last"] else "")
                   + f", eval batch {cfg['eval_batch']}")
         return (f"Training {cfg['name']} ({self.params():,} params) on {where}: {sizes} samples, "
                 f"{cfg['epochs']} epochs, batch {cfg['batch_size']}")

@@ -109,7 +109,7 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
                     files.save_checkpoint(work_dir, {**s.state_dict(), "state": vars(progress).copy()})
                     files.write_history(work_dir, progress.history)
                     if run_dir is None:  # the first checkpoint exists: the run becomes visible
-                        files.write_config(work_dir, s.cfg)
+                        files.write_config(work_dir, s.cfg, notes=s.notes)
                         run_dir = work_dir = layout.publish(work_dir, out, s.cfg["name"])
                     _call(hooks, "on_epoch_end", epoch, dict(row))
             except KeyboardInterrupt as err:
