@@ -220,8 +220,9 @@ class Run:
         return self._predictor
 
     def predict_proba(self, x) -> np.ndarray:
-        """(N, K) class probabilities; x: numpy or torch, (N,28,28), (N,28,28,1) or (28,28),
-        uint8 0..255 or float 0..1."""
+        """(N, K) class probabilities; x: numpy or torch, a batch (N,28,28), (N,28,28,C) or
+        torch's (N,C,28,28), or one image (28,28), (28,28,C) or (C,28,28), with C the model's
+        channels; uint8 0..255 or float 0..1 (serve/arrays.py)."""
         return self._pred().probabilities(x)
 
     def predict(self, x) -> np.ndarray:

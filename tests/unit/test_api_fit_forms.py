@@ -3,6 +3,7 @@ model, positional or keyword; fit(resume=...) continuing an interrupted run."""
 import numpy as np
 import pytest
 import sklearn  # noqa: F401  (imported here, not first inside a test: its import sets KMP_* variables)
+import torch
 
 import mnistlab
 from mnistlab.errors import MnistlabError
@@ -80,6 +81,28 @@ def test_positional_arrays_with_a_packaged_recipe(tmp_path):
     run = mnistlab.fit("nb000-cnn", x, y, epochs=1, batch_size=32, validation_split=0.25, device="cpu",
                        out=tmp_path, quiet=True, report=False)  # was "takes from 0 to 1 positional arguments"
     assert len(run.history["loss"]) == 1 and run.predict(x[:3]).shape == (3,)
+    expected = run.predict_proba(x[:3])
+    nchw = torch.from_numpy(x[:3])[:, None].float() / 255  # a torch batch (N, 1, 28, 28)
+    np.testing.assert_allclose(run.predict_proba(nchw), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run.predict_proba(x[0][..., None]), expected[:1], rtol=1e-5, atol=1e-6)  # Keras (28, 28, 1)
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def test_own_module_on_a_path_and_validation_data_recorded(tmp_path):
+    path = write_tiny_data(tmp_path / "tiny.npz")
+    run = mnistlab.fit(Net(), dataset=path, out=tmp_path, **TRAIN)
+    assert run.config["model"]["input_shape"] == [8, 8, 1] and len(run.history.epoch) == 1
+    (xt, yt), (xe, ye) = tiny_arrays()
+    run = mnistlab.fit(Net(), xt, yt, validation_data=(xe, ye), out=tmp_path, **TRAIN)
+    assert run.config["data"]["validation"] == "test" and run.history["val_loss"][0] is not None
 
 
 @pytest.mark.parametrize("args, kwargs, words", [
