@@ -129,7 +129,7 @@ def _normalise_layer(i: int, layer) -> dict:
     if not isinstance(layer, dict) or "type" not in layer:
         raise MnistlabError(f"layers[{i}]: each layer must be a mapping with a `type`, got {layer!r}")
     kind = layer["type"]
-    if kind not in LAYER_ARGS:
+    if not isinstance(kind, str) or kind not in LAYER_ARGS:
         raise MnistlabError(f"layers[{i}]: unknown layer type '{kind}'{did_you_mean(kind, LAYER_ARGS)}; "
                             f"known: {', '.join(LAYER_ARGS)}")
     allowed = LAYER_ARGS[kind]
@@ -137,7 +137,7 @@ def _normalise_layer(i: int, layer) -> dict:
     for key, value in layer.items():
         if key == "type":
             continue
-        name = ALIASES.get(key, key)
+        name = ALIASES.get(key, key) if isinstance(key, str) else str(key)
         if name not in allowed:
             raise unknown_key_error(key, [*allowed, *(a for a in ALIASES if ALIASES[a] in allowed)],
                                     "argument", context=f"layers[{i}] ({kind}): ")
