@@ -38,6 +38,8 @@ def register(sub, common) -> None:
 
 
 def export_cmd(args) -> int:
+    from mnistlab.serve.export import require_export_extra
+    require_export_extra()  # both formats translate the ONNX graph: say so before any work
     if args.format == "c":
         from mnistlab.serve.export_c import export_run_c
         return 0 if export_run_c(args.run_dir, args.out, precision=args.precision).ok else 1

@@ -25,6 +25,26 @@ from mnistlab.io import write_atomic
 
 INPUT, OUTPUT = "image", "probabilities"
 
+# The ONNX tools are the `export` extra (pip install 'mnistlab[export]', about 114 MB): only
+# export needs them; predict and serve run the torch model.
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+
+
+def require_export_extra() -> None:
+    """One line naming what to install when the ONNX tools are missing (checked without
+    importing them: onnxruntime alone takes a second to import)."""
+    import importlib.util
+
+    def missing(name):
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):
+            return True
+    absent = [name for name in EXPORT_PACKAGES if missing(name)]
+    if absent:
+        raise MnistlabError(f"export needs {', '.join(absent)}, which this install lacks; "
+                            "pip install 'mnistlab[export]'")
+
 
 @contextlib.contextmanager
 def _quiet_exporter():
@@ -63,6 +83,7 @@ def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
     Uses the torch.export-based exporter; a model it cannot trace falls back to the older
     TorchScript exporter, which handles more Python-level code.
     """
+    require_export_extra()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     H, W, C = input_shape
@@ -93,6 +114,7 @@ def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
 
 def session(path, threads: int | None = None):
     """An onnxruntime CPU session; `threads` pins intra-op threads (for fair latency)."""
+    require_export_extra()
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -145,6 +167,7 @@ class _Calibration:
 
 def quantize_int8(fp32_path, out_path, calibration_x, *, samples: int = 1000, seed: int = 0) -> Path:
     """Static int8 quantisation (QDQ), calibrated on `samples` random training images."""
+    require_export_extra()
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -235,6 +258,7 @@ def eval_split(splits, run_dir) -> tuple[np.ndarray, np.ndarray, str]:
 
 def export_run(run_dir, out=None, *, int8: bool = False, log=print) -> ExportResult:
     """Export a run's model to ONNX, check it on the test set, optionally add int8."""
+    require_export_extra()  # before the run and its data are loaded
     from mnistlab.runs import load_run
     run = load_run(run_dir)
     splits = run.splits()
