@@ -53,7 +53,7 @@ def test_run_directory_files_and_load_run(tmp_path):
         assert key in m
     assert m["epochs_run"] == 4 and m["classes"] == ["a", "b", "c"] and m["device"] == "cpu"
     assert m["test_accuracy"] > 0.5  # the bright pixel is learnable
-    assert run.config["data"]["dataset"] == "tiny"
+    assert run.config["data"]["dataset"] == "memory:tiny"  # given in memory: not loadable by name
     # the saved weights are the evaluated ones: re-evaluating them gives the same test metrics
     from mnistlab.train.loop import evaluate
     from mnistlab.models import l2_penalty

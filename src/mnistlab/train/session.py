@@ -45,7 +45,7 @@ class Session:
         if device is not None:
             cfg["device"] = device
         if dataset is not None:
-            cfg["data"]["dataset"] = dataset.name
+            cfg["data"]["dataset"] = dataset.reference  # loadable again: `mnist[:2000]`, a path, or memory:NAME
         if cfg["threads"] is not None:
             torch.set_num_threads(cfg["threads"])
         self.device = device = pick_device(cfg["device"])
