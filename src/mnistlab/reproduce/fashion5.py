@@ -2,19 +2,21 @@
 
 The notebook loads `fashion_mnist_dataset_train.npy`: a pickled dict with `features`
 (60,000 x 28 x 28 floats in 0..1) and `target` (floats 1..5). It never says how five classes
-came from Fashion-MNIST's ten; 60,000 images in 5 classes means the 60,000 training images
-with the ten classes merged in pairs. We pair the classes that look alike (the pairs the
-10-class confusion matrices of Fashion-MNIST mix up most, and the same garment type):
+came from Fashion-MNIST's ten; 60,000 images in 5 classes of 12,000 means the 60,000 training
+images with the ten classes merged in pairs. Which pairs is a hypothesis, so there are
+several candidate groupings (GROUPINGS), each selectable by name
+(`mnistlab reproduce 004 --grouping NAME`) and compared by training the notebook's two
+models on each (`--compare-groupings`; docs/reproduce.md has the evidence):
 
-    1: T-shirt/top + Shirt      (upper-body tops with short/long sleeves)
-    2: Trouser + Dress          (long, narrow, vertical silhouettes)
-    3: Pullover + Coat          (long-sleeved upper-body garments)
-    4: Sandal + Sneaker         (low footwear)
-    5: Bag + Ankle boot         (the two remaining classes: compact, solid shapes)
-
-Merging look-alike pairs removes the hardest 10-class confusions (shirt vs T-shirt,
-pullover vs coat, sandal vs sneaker), so this 5-class task is, if anything, easier than the
-notebook's own file; see docs/reproduce.md for how that shows in the numbers.
+    look-alike  T-shirt+Shirt, Trouser+Dress, Pullover+Coat, Sandal+Sneaker, Bag+Ankle boot:
+                the pairs 10-class confusion matrices mix up most, so merging them removes
+                the hardest confusions (an easy task)
+    k+5         label k with label k+5 (target = label mod 5 + 1): T-shirt+Sandal,
+                Trouser+Shirt, Pullover+Sneaker, Dress+Bag, Coat+Ankle boot
+    2k+1        labels 2k and 2k+1 (target = label div 2 + 1): T-shirt+Trouser, Pullover+Dress,
+                Coat+Sandal, Shirt+Sneaker, Bag+Ankle boot
+    random-0    the ten labels shuffled by numpy.random.RandomState(0) and paired in order: a
+                pairing nobody chose, as a control
 """
 from __future__ import annotations
 
@@ -24,26 +26,57 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistlab.errors import MnistlabError
 from mnistlab.io import write_atomic
 
-# Fashion-MNIST label -> 5-class target (1..5), by the pairing above.
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-PAIRS = [("T-shirt/top", "Shirt"), ("Trouser", "Dress"), ("Pullover", "Coat"),
-         ("Sandal", "Sneaker"), ("Bag", "Ankle boot")]
-TARGET_OF_LABEL = np.zeros(10, dtype=np.int64)
-for _t, _pair in enumerate(PAIRS, start=1):
-    for _name in _pair:
-        TARGET_OF_LABEL[FASHION_CLASSES.index(_name)] = _t
 
 
-def build_arrays(images: np.ndarray, labels: np.ndarray) -> dict:
+def _random_pairs(seed: int) -> list[tuple[int, int]]:
+    order = np.random.RandomState(seed).permutation(10).tolist()
+    return [(order[2 * t], order[2 * t + 1]) for t in range(5)]
+
+
+# name -> five pairs of Fashion-MNIST labels; pair t becomes target t + 1
+GROUPINGS: dict[str, list[tuple[int, int]]] = {
+    "look-alike": [(0, 6), (1, 3), (2, 4), (5, 7), (8, 9)],
+    "k+5": [(k, k + 5) for k in range(5)],
+    "2k+1": [(2 * k, 2 * k + 1) for k in range(5)],
+    "random-0": _random_pairs(0),
+}
+# What `reproduce 004` and the recipes use until the --compare-groupings experiment says
+# otherwise (docs/reproduce.md).
+DEFAULT_GROUPING = "look-alike"
+
+
+def target_of_label(grouping: str = DEFAULT_GROUPING) -> np.ndarray:
+    """(10,) int64: Fashion-MNIST label -> 5-class target 1..5 under `grouping`."""
+    if grouping not in GROUPINGS:
+        raise MnistlabError(f"unknown grouping {grouping!r}; choose one of {', '.join(GROUPINGS)}")
+    table = np.zeros(10, dtype=np.int64)
+    for t, pair in enumerate(GROUPINGS[grouping], start=1):
+        table[list(pair)] = t
+    return table
+
+
+def describe(grouping: str) -> str:
+    """'T-shirt/top+Shirt, Trouser+Dress, ...' (target 1 first)."""
+    target_of_label(grouping)  # validates the name
+    return ", ".join("+".join(FASHION_CLASSES[k] for k in pair) for pair in GROUPINGS[grouping])
+
+
+# the default grouping's table, under the name this module exported before groupings existed
+TARGET_OF_LABEL = target_of_label(DEFAULT_GROUPING)
+
+
+def build_arrays(images: np.ndarray, labels: np.ndarray, grouping: str = DEFAULT_GROUPING) -> dict:
     """{features: float32 (N, 28, 28) in 0..1, target: float64 1..5} like the notebook's file."""
     images = np.asarray(images)
     if images.ndim == 4:  # (N, H, W, 1) -> (N, H, W)
         images = images[..., 0]
     features = images.astype(np.float32) / 255.0
-    target = TARGET_OF_LABEL[np.asarray(labels, dtype=np.int64)].astype(np.float64)
+    target = target_of_label(grouping)[np.asarray(labels, dtype=np.int64)].astype(np.float64)
     return {"features": features, "target": target}
 
 
@@ -57,11 +90,19 @@ def write_npy_dict(obj: dict, path: Path) -> Path:
     return path
 
 
-def build(path: Path, *, limit: int | None = None) -> Path:
+def file_name(grouping: str = DEFAULT_GROUPING) -> str:
+    """The file `reproduce 004` writes for a grouping (one file per grouping, so a file made
+    under one grouping is never read as another)."""
+    target_of_label(grouping)
+    return f"fashion-mnist-5class-{grouping}.npy"
+
+
+def build(path: Path, *, limit: int | None = None, grouping: str = DEFAULT_GROUPING) -> Path:
     """Write the 5-class file from the Fashion-MNIST training images (first `limit` if given).
 
     Rebuilt only when missing, so that repeated runs reuse it."""
     path = Path(path)
+    target_of_label(grouping)  # an unknown name fails before any loading
     if path.exists():
         return path
     from mnistlab.data import load_dataset
@@ -70,4 +111,4 @@ def build(path: Path, *, limit: int | None = None) -> Path:
     x, y = ds.x_train.numpy(), ds.y_train.numpy()
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    return write_npy_dict(build_arrays(x, y), path)
+    return write_npy_dict(build_arrays(x, y, grouping), path)

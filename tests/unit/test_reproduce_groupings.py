@@ -1,0 +1,107 @@
+"""Issue 24: notebook 004's candidate groupings of Fashion-MNIST into 5 classes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sklearn  # noqa: F401  (imported here, not first inside a test: its import sets KMP_* variables)
+
+from mnistlab.errors import MnistlabError
+from mnistlab.reproduce import fashion5, groupings, probe
+
+
+def ten_class_arrays(per_class: int = 12):
+    """A synthetic 10-class set, `per_class` images each, labels shuffled."""
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(np.repeat(np.arange(10), per_class))
+    images = rng.integers(0, 256, (len(labels), 28, 28, 1)).astype(np.uint8)
+    return images, labels
+
+
+@pytest.mark.parametrize("name", list(fashion5.GROUPINGS))
+def test_every_grouping_makes_five_balanced_classes_of_two_labels(name):
+    images, labels = ten_class_arrays(per_class=12)
+    obj = fashion5.build_arrays(images, labels, name)
+    assert obj["features"].shape == (120, 28, 28) and obj["features"].dtype == np.float32
+    targets, counts = np.unique(obj["target"], return_counts=True)
+    assert targets.tolist() == [1, 2, 3, 4, 5] and counts.tolist() == [24] * 5
+    table = fashion5.target_of_label(name)
+    # every label in exactly one class, two labels per class
+    assert sorted(np.bincount(table)[1:].tolist()) == [2] * 5
+    for t, pair in enumerate(fashion5.GROUPINGS[name], start=1):
+        assert table[list(pair)].tolist() == [t, t]
+
+
+def test_groupings_are_the_stated_pairings():
+    labels = np.arange(10)
+    images = np.zeros((10, 28, 28), np.uint8)
+    target = {g: fashion5.build_arrays(images, labels, g)["target"].astype(int).tolist()
+              for g in fashion5.GROUPINGS}
+    assert target["look-alike"] == [1, 2, 3, 2, 3, 4, 1, 4, 5, 5]
+    assert target["k+5"] == [k % 5 + 1 for k in range(10)]
+    assert target["2k+1"] == [k // 2 + 1 for k in range(10)]
+    assert len({tuple(t) for t in target.values()}) == len(target)  # all different
+    assert fashion5.TARGET_OF_LABEL.tolist() == fashion5.target_of_label(fashion5.DEFAULT_GROUPING).tolist()
+    assert fashion5.describe("k+5").startswith("T-shirt/top+Sandal, Trouser+Shirt")
+
+
+def test_full_size_grouping_has_12000_per_class():
+    labels = np.repeat(np.arange(10), 6000)  # Fashion-MNIST's training set: 6,000 per label
+    for name in fashion5.GROUPINGS:
+        counts = np.bincount(fashion5.target_of_label(name)[labels])[1:]
+        assert counts.tolist() == [12000] * 5, name
+
+
+def test_unknown_grouping_is_one_clear_error(tmp_path):
+    with pytest.raises(MnistlabError, match="unknown grouping 'pairs'.*look-alike"):
+        fashion5.build(tmp_path / "x.npy", grouping="pairs")
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_each_grouping_has_its_own_file_name():
+    names = {fashion5.file_name(g) for g in fashion5.GROUPINGS}
+    assert len(names) == len(fashion5.GROUPINGS)
+
+
+def test_seed_split_is_notebook_004s_train_test_split():
+    """54,000 / 3,000 / 3,000 as train_test_split(0.10, random_state=0) then
+    x_test, x_val = train_test_split(rest, test_size=0.5, random_state=0)."""
+    from sklearn.model_selection import train_test_split
+
+    train, val, test = probe.seed_split(60000)
+    assert (len(train), len(val), len(test)) == (54000, 3000, 3000)
+    idx = np.arange(60000)
+    x_train, x_test1 = train_test_split(idx, test_size=0.10, random_state=0)
+    x_test, x_val = train_test_split(x_test1, test_size=0.50, random_state=0)
+    assert (train == x_train).all() and (val == x_val).all() and (test == x_test).all()
+
+
+def test_linear_probe_separates_a_linear_task_and_not_an_xor():
+    """The probe is a linear classifier: near 100% where a pixel decides the class, near chance
+    where the class is the XOR of two pixels (what merging unlike classes does)."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    feats = rng.normal(0, 0.05, (n, 4, 4)).astype(np.float32)
+    feats[:, 0, 0] += a
+    feats[:, 0, 1] += b
+    easy = probe.linear_probe(feats, a + 1)
+    xor = probe.linear_probe(feats, (a ^ b) + 1)
+    assert easy["test"] > 0.97 and xor["test"] < 0.7
+
+
+def test_candidate_distance_ranks_and_formats():
+    assert groupings.distance([3.0, 4.0]) == pytest.approx(5.0)
+    assert groupings.distance([None, 1.0]) is None
+    rows = [{"grouping": g, "classes": fashion5.describe(g), "bn_cnn_mean": m1, "bn_cnn_std": 0.002,
+             "bn_cnn_n": 3, "bn_cnn_delta_pp": 100 * (m1 - 0.8513333), "resnet_mean": m2, "resnet_std": None,
+             "resnet_n": 1, "resnet_delta_pp": 100 * (m2 - 0.7346667), "probe_test": 0.8, "probe_train": 0.81,
+             "distance_pp": groupings.distance([100 * (m1 - 0.8513333), 100 * (m2 - 0.7346667)])}
+            for g, m1, m2 in (("look-alike", 0.937, 0.886), ("k+5", 0.85, 0.74))]
+    text = groupings.markdown(rows, machine="machine: test", command="mnistlab reproduce 004 "
+                              "--compare-groupings", runs_line="Runs: x", quick=False)
+    body = text.split("|---|")[-1]
+    assert body.index("| k+5 |") < body.index("| look-alike |")  # closest first
+    assert "93.70% ± 0.20 (n=3)" in text and "88.60% (n=1)" in text and "88.60% ±" not in text
+    assert "Command: `mnistlab reproduce 004 --compare-groupings`" in text
+    csv_text = groupings.to_csv(rows, machine="machine: test", command="cmd")
+    assert csv_text.startswith("# Command: cmd\n# Machine: machine: test\ngrouping,")
