@@ -1,8 +1,9 @@
 """`mnistlab reproduce NOTEBOOK`: run a notebook's experiments end to end (issue 7).
 
 notebooks.py holds what each notebook did and reported, runner.py runs it through
-mnistlab.train / mnistlab.sweep, table.py writes the notebook-vs-ours table, fashion5.py
-rebuilds notebook 004's 5-class data file.
+mnistlab.train / mnistlab.sweep, table.py writes the notebook-vs-ours table (verdict.py: the
+within-the-spread rule), fashion5.py rebuilds notebook 004's 5-class data file under each
+candidate grouping, groupings.py and probe.py compare those candidates.
 """
 from __future__ import annotations
 
@@ -12,38 +13,105 @@ def register(sub, common) -> None:
         "reproduce", parents=[common],
         help="run one notebook's experiments and write a notebook-vs-ours table",
         description="Run every experiment of notebook 000-004 with its exact settings "
-                    "(recipes/nb*.yaml) and write reproduce/<nb>/<quick|full>/table.md.")
+                    "(recipes/nb*.yaml), 3 or 5 seeds per row, and write "
+                    "reproduce/<nb>/<quick|full>/table.md and table.csv. Finished runs in the "
+                    "output folder are reused, so an interrupted reproduction resumes.")
     p.add_argument("notebook", help="000, 001, 002, 003 or 004")
     p.add_argument("--quick", action="store_true",
-                   help="1 epoch on 512 images per experiment (for CI: wiring and exact "
-                        "parameter counts, not accuracy)")
+                   help="1 epoch on 512 images per experiment, 1 seed unless --seeds (for CI: "
+                        "wiring and exact parameter counts, not accuracy)")
     p.add_argument("--seeds", type=int, metavar="N",
-                   help="seeds per experiment (default: 3, or 1 for the long ones; see docs/reproduce.md)")
+                   help="seeds per experiment (default: 3, or 5 for rows of a few minutes; "
+                        "003's L2 sweep: its 3 repeats; see docs/reproduce.md)")
     p.add_argument("--only", nargs="+", metavar="EXPERIMENT",
                    help="run only these rows (chain steps pull in the steps they continue)")
+    p.add_argument("--grouping", metavar="NAME",
+                   help="notebook 004: which pairing of Fashion-MNIST's ten classes makes the "
+                        "5-class file (look-alike, k+5, 2k+1, random-0; default: look-alike)")
+    p.add_argument("--compare-groupings", action="store_true",
+                   help="notebook 004: train both models on every candidate grouping and write "
+                        "reproduce/004/<quick|full>/groupings/table.md")
     p.add_argument("--out", metavar="DIR", help="output folder (default: reproduce/<nb>)")
     p.set_defaults(func=_cmd_reproduce)
+
+
+def command_line(args, nb: str) -> str:
+    """The exact command that writes this table again."""
+    parts = ["mnistlab", "reproduce", nb]
+    if args.quick:
+        parts.append("--quick")
+    if args.seeds is not None:
+        parts += ["--seeds", str(args.seeds)]
+    if args.only:
+        parts += ["--only", *args.only]
+    if args.grouping:
+        parts += ["--grouping", args.grouping]
+    if args.compare_groupings:
+        parts.append("--compare-groupings")
+    if args.out:
+        parts += ["--out", str(args.out)]
+    return " ".join(parts)
+
+
+def _check(args, nb: str) -> None:
+    from mnistlab.errors import MnistlabError
+
+    if args.seeds is not None and args.seeds < 1:
+        raise MnistlabError(f"--seeds must be at least 1, got {args.seeds}")
+    if (args.grouping or args.compare_groupings) and nb != "004":
+        flag = "--grouping" if args.grouping else "--compare-groupings"
+        raise MnistlabError(f"{flag} is about notebook 004's 5-class data; notebook {nb} has none")
+    if args.compare_groupings and (args.grouping or args.only):
+        raise MnistlabError("--compare-groupings trains both models on every grouping; drop "
+                            f"{'--grouping' if args.grouping else '--only'}")
+    if args.grouping:
+        from mnistlab.reproduce import fashion5
+        fashion5.target_of_label(args.grouping)
 
 
 def _cmd_reproduce(args) -> int:
     from pathlib import Path
 
-    from mnistlab.errors import MnistlabError
+    from mnistlab.hardware import machine_line
     from mnistlab.reproduce import runner, table
 
     nb = args.notebook.zfill(3)
-    if args.seeds is not None and args.seeds < 1:
-        raise MnistlabError(f"--seeds must be at least 1, got {args.seeds}")
-    results, seconds = runner.run_notebook(nb, quick=args.quick, out=args.out,
-                                           seeds=args.seeds, only=args.only)
+    _check(args, nb)
+    command = command_line(args, nb)
+    if args.compare_groupings:
+        return _compare(args, command)
+    results, seconds = runner.run_notebook(nb, quick=args.quick, out=args.out, seeds=args.seeds,
+                                           only=args.only, grouping=args.grouping)
     summaries = [table.summary(r) for r in results]
-    text = table.markdown(nb, summaries, quick=args.quick, total_seconds=seconds)
-    out_dir = Path(args.out or f"reproduce/{nb}") / ("quick" if args.quick else "full")
-    path = table.write(out_dir, text, summaries)
+    machine = machine_line()
+    text = table.markdown(nb, summaries, quick=args.quick, total_seconds=seconds,
+                          machine=machine, command=command)
+    csv_text = table.to_csv(summaries, machine=machine, command=command, quick=args.quick)
+    out_dir = runner.output_dir(nb, args.out, args.quick)
+    if args.grouping:
+        out_dir = out_dir / "groupings" / args.grouping
+    path = table.write(Path(out_dir), text, summaries, csv_text)
     print(text)
-    print(f"table written to {path}")
+    print(f"table written to {path} (and {path.with_suffix('.csv').name})")
     bad = [s["experiment"] for s in summaries if not s["params_equal"]]
     if bad:
         print(f"parameter counts differ from the notebook for: {', '.join(bad)}")
         return 1
+    return 0
+
+
+def _compare(args, command: str) -> int:
+    from mnistlab.hardware import machine_line
+    from mnistlab.io import write_atomic
+    from mnistlab.reproduce import groupings, runner, table
+
+    rows, results = groupings.compare(out=args.out, quick=args.quick, seeds=args.seeds)
+    machine = machine_line()
+    runs = table.runs_line([table.summary(r) for r in results]).capitalize()
+    text = groupings.markdown(rows, machine=machine, command=command, runs_line=runs, quick=args.quick)
+    out_dir = runner.output_dir("004", args.out, args.quick) / "groupings"
+    write_atomic(out_dir / "table.md", text)
+    write_atomic(out_dir / "table.csv", groupings.to_csv(rows, machine=machine, command=command))
+    print(text)
+    print(f"candidate table written to {out_dir / 'table.md'} (and table.csv)")
     return 0

@@ -1,27 +1,35 @@
 """Run a notebook's experiments through mnistlab.train / mnistlab.sweep and tabulate them.
 
 Nothing here trains by itself: single experiments call `train.fit`, notebook 003's L2 sweep
-(`run_grid` below) calls `sweep.grid.run_sweep`, and notebook 001's cumulative sweeps fork
+(`run_grid` below) calls `mnistlab.sweep.run_sweep`, and notebook 001's cumulative sweeps fork
 the previous run (`runs.fork_run`) and continue it with `fit(..., resume=)`. `--quick` keeps
 every model and parameter count exact but trains one epoch on a small slice of the data, so
 CI can run all five notebooks as a wiring check.
+
+Every step reuses what an earlier `reproduce` into the same folder finished, seed by seed (a
+finished run of the same recipe and seed; a chain step that continues the same run; the
+sweep's own trial folders), and continues a run killed half-way from its last checkpoint, so
+an interrupted reproduction started again trains only what is missing.
 """
 from __future__ import annotations
 
 import copy
+import csv
 import dataclasses
+import json
 import time
 from pathlib import Path
 
 
 from mnistlab.errors import MnistlabError
 from mnistlab.runs.fork import fork_run, merge
-from mnistlab.io import load_yaml
+from mnistlab.io import load_yaml, write_atomic
 from mnistlab.reproduce import fashion5
-from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
+from mnistlab.reproduce.notebooks import L2_MAX_VAL, NOTEBOOKS, Experiment
 
 QUICK_TRAIN, QUICK_TEST = 512, 256    # images per split in --quick
-FASHION5 = "fashion-mnist-5class.npy"
+FASHION5 = "fashion-mnist-5class.npy"  # how recipes/nb004-*.yaml name notebook 004's file
+QUICK_SEEDS = 1
 
 
 @dataclasses.dataclass
@@ -29,10 +37,12 @@ class Result:
     exp: Experiment
     params: int | None = None
     accuracies: list[float] = dataclasses.field(default_factory=list)
+    losses: list[float] = dataclasses.field(default_factory=list)
     test_accuracies: list[float] = dataclasses.field(default_factory=list)
     epochs: list[int] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     runs: list[str] = dataclasses.field(default_factory=list)
+    speed: list[dict] = dataclasses.field(default_factory=list)  # precision/threads per run
 
 
 def recipe_path(rel: str) -> Path:
@@ -48,6 +58,13 @@ def load_recipe_dict(exp: Experiment) -> dict:
     return merge(cfg, exp.overrides if exp.kind != "grid" else {})
 
 
+def seeds_for(exp: Experiment, quick: bool, seeds: int | None) -> int:
+    """--seeds when given; else the row's default in a full run, one in --quick."""
+    if seeds is not None:
+        return seeds
+    return QUICK_SEEDS if quick else exp.seeds
+
+
 # ------------------------------------------------------------------ data
 
 def _subset(ds, n_train: int, n_test: int):
@@ -59,17 +76,18 @@ def _subset(ds, n_train: int, n_test: int):
 
 
 class DataCache:
-    """Loads each dataset once per notebook; slices it in --quick."""
+    """Loads each dataset once per notebook; slices it in --quick. Notebook 004's file is
+    built for `grouping` (fashion5.GROUPINGS) in `data_dir`."""
 
-    def __init__(self, quick: bool, out: Path):
-        self.quick, self.out, self._cache = quick, out, {}
+    def __init__(self, quick: bool, data_dir: Path, grouping: str = fashion5.DEFAULT_GROUPING):
+        self.quick, self.data_dir, self.grouping, self._cache = quick, Path(data_dir), grouping, {}
 
     def for_recipe(self, cfg: dict):
         """(dataset or None, data-section updates) for one recipe."""
         name = cfg["data"]["dataset"]
         if name.endswith(FASHION5):  # notebook 004: build the pickled-dict file, load it by path
-            path = self.out / FASHION5
-            fashion5.build(path, limit=QUICK_TRAIN if self.quick else None)
+            path = self.data_dir / fashion5.file_name(self.grouping)
+            fashion5.build(path, limit=QUICK_TRAIN if self.quick else None, grouping=self.grouping)
             return None, {"dataset": str(path)}
         if name not in self._cache:
             from mnistlab.data import load_dataset
@@ -97,29 +115,101 @@ def _metrics(run_dir: Path) -> dict:
     return read_metrics(run_dir)
 
 
-def accuracy_on_all_training_images(run_dir: Path, ds) -> float:
-    """Notebook 001's number: model.evaluate(x_train, y_train) over every training image,
-    the validation part included (`ds` None: the run's own data)."""
-    from mnistlab.models.infer import accuracy
+def _on_all_training_images(run_dir: Path, ds) -> tuple[float, float]:
+    """(loss, accuracy) of notebook 001's model.evaluate(x_train, y_train): every training
+    image, the validation part included (`ds` None: the run's own data). The loss is Keras'
+    (cross-entropy plus the layers' L2 terms)."""
+    import torch
+
+    from mnistlab.models.infer import keras_loss, l2_of, logits
     from mnistlab.runs import load_run
 
     run = load_run(run_dir)
     if ds is None:
         ds = run.splits()
-    return accuracy(run.model, ds.x_train, ds.y_train)
+    out = logits(run.model, ds.x_train)
+    y = torch.as_tensor(ds.y_train).long()
+    loss = float(keras_loss(out, y, model=run.model, penalty=l2_of(run.model)))
+    return loss, float((out.argmax(1) == y).double().mean())
+
+
+def all_training_images(run_dir: Path, ds) -> tuple[float, float]:
+    """_on_all_training_images, kept beside the run's folder (`<run>.all-train.json`, not in
+    the run directory, which belongs to fit) so that a resumed reproduction does not evaluate
+    60,000 images again for every finished run."""
+    run_dir = Path(run_dir)
+    cache = run_dir.parent / f"{run_dir.name}.all-train.json"
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    if cache.is_file():
+        old = json.loads(cache.read_text())
+        if old.get("metrics_mtime_ns") == stamp:
+            return old["loss"], old["accuracy"]
+    loss, acc = _on_all_training_images(run_dir, ds)
+    write_atomic(cache, json.dumps({"loss": loss, "accuracy": acc, "metrics_mtime_ns": stamp}))
+    return loss, acc
+
+
+def _last_train_loss(run_dir: Path) -> float:
+    from mnistlab.runs.files import read_history
+    return float(read_history(run_dir)[-1]["loss"])
 
 
 def _record(res: Result, run_dir: Path, ds, seconds: float) -> None:
+    from mnistlab.runs.files import read_config
+
+    run_dir = Path(run_dir)
     m = _metrics(run_dir)
     res.params = int(m["params"])  # Keras' total, BatchNorm statistics included
     res.test_accuracies.append(float(m["test_accuracy"]))
     res.epochs.append(int(m.get("epochs_run") or 0))
     res.seconds += seconds
     res.runs.append(str(run_dir))
+    cfg = read_config(run_dir)
+    res.speed.append({k: cfg.get(k) for k in ("precision", "threads", "batch_split")})
     if res.exp.evaluated_on == "train":
-        res.accuracies.append(accuracy_on_all_training_images(run_dir, ds))
+        loss, acc = all_training_images(run_dir, ds)
     else:
-        res.accuracies.append(float(m["test_accuracy"]))
+        loss, acc = float(m["test_loss"]), float(m["test_accuracy"])
+    res.accuracies.append(acc)
+    res.losses.append(_last_train_loss(run_dir) if res.exp.loss_from == "history" else loss)
+
+
+# What makes two runs the same experiment: everything but the name and the speed settings
+# (precision, threads, ...), which change how a run is computed, not what it is; the table
+# prints the speed settings its runs used.
+_SAME_RUN_KEYS = ("data", "model", "optimizer", "loss", "batch_size", "epochs", "seed",
+                  "callbacks", "augment", "quantize_aware")
+
+
+def _identity(cfg: dict) -> dict:
+    from mnistlab.train.recipe import load_recipe
+    full = load_recipe(cfg).to_dict()
+    return {k: full.get(k) for k in _SAME_RUN_KEYS}
+
+
+def previous_runs(folder: Path, cfg: dict, ds=None) -> tuple[Path | None, Path | None]:
+    """(finished run, unfinished run) of this recipe and seed already in `folder`, so that a
+    long reproduction killed half-way continues where it stopped when started again. A run of
+    a changed recipe (other epochs, data file, optimiser, ...) is not reused. `ds`: the
+    Dataset handed to fit, whose name fit records as the run's data.dataset."""
+    from mnistlab.runs.files import read_config
+
+    want = _identity(cfg)
+    if ds is not None:
+        want["data"]["dataset"] = ds.name
+    done = unfinished = None
+    for conf in sorted(Path(folder).glob("*/config.yaml")):
+        try:
+            same = _identity(read_config(conf.parent)) == want
+        except MnistlabError:  # a damaged or foreign folder: not ours to reuse
+            continue
+        if not same:
+            continue
+        if (conf.parent / "metrics.json").is_file():
+            done = conf.parent
+        elif (conf.parent / "checkpoint.pt").is_file():
+            unfinished = conf.parent
+    return done, unfinished
 
 
 def run_single(exp, data, out, quick, seeds) -> Result:
@@ -130,7 +220,7 @@ def run_single(exp, data, out, quick, seeds) -> Result:
     base = load_recipe_dict(exp)
     for seed in range(seeds):
         cfg, ds = _prepare(exp, base, data, quick, seed)
-        done, unfinished = previous_runs(out / exp.key, cfg)
+        done, unfinished = previous_runs(out / exp.key, cfg, ds)
         if done is not None:  # an earlier `reproduce` already trained this seed
             run_dir = done
         elif unfinished is not None:  # interrupted: continue from its last checkpoint
@@ -144,19 +234,29 @@ def run_single(exp, data, out, quick, seeds) -> Result:
     return res
 
 
-def previous_runs(folder: Path, cfg: dict) -> tuple[Path | None, Path | None]:
-    """(finished run, unfinished run) of this recipe and seed already in `folder`, so that a
-    long reproduction killed half-way continues where it stopped when started again."""
+def _continues(child: Path, parent: Path) -> bool:
+    """`child` was forked from `parent`: its history starts with all of parent's epochs."""
+    from mnistlab.runs.files import read_history
+    ph, ch = read_history(parent), read_history(child)
+    return len(ch) >= len(ph) and ch[:len(ph)] == ph
+
+
+def _chain_step(folder: Path, prev_dir: Path, name: str, epochs: int) -> tuple[Path | None, Path | None]:
+    """(finished, unfinished) earlier run of this chain step continuing `prev_dir`."""
+    from mnistlab.runs.files import read_config
+
     done = unfinished = None
     for conf in sorted(Path(folder).glob("*/config.yaml")):
-        old = load_yaml(conf.read_text())
-        if (old.get("seed"), old.get("epochs"), old.get("model"), old.get("optimizer", {}).get("name")) != (
-                cfg["seed"], cfg["epochs"], cfg["model"], cfg["optimizer"]["name"]):
+        run = conf.parent
+        cfg = read_config(run)
+        if cfg.get("name") != name or cfg.get("epochs") != epochs:
             continue
-        if (conf.parent / "metrics.json").is_file():
-            done = conf.parent
-        elif (conf.parent / "checkpoint.pt").is_file():
-            unfinished = conf.parent
+        if not (run / "history.csv").is_file() or not _continues(run, prev_dir):
+            continue
+        if (run / "metrics.json").is_file():
+            done = run
+        elif (run / "checkpoint.pt").is_file():
+            unfinished = run
     return done, unfinished
 
 
@@ -165,21 +265,27 @@ def run_chain(exp, data, out, quick, previous: Result) -> Result:
     from mnistlab.train import fit
 
     res = Result(exp)
-    for seed, prev_dir in enumerate(previous.runs):
+    for prev_dir in previous.runs:
+        prev_dir = Path(prev_dir)
         ds, data_updates = data.for_recipe(load_recipe_dict(exp))
         steps = {**exp.overrides, "name": f"{exp.recipe.split('/')[-1][:-5]}-{exp.key}"}
         steps["epochs"] = int(_metrics(prev_dir)["epochs_run"]) + 1  # epochs count on
-        fork = fork_run(Path(prev_dir), out / exp.key, steps)
-        t0 = time.perf_counter()
-        run_dir = fit(dataset=ds, quiet=True, resume=fork)
-        _record(res, Path(run_dir), ds, time.perf_counter() - t0)
+        done, unfinished = _chain_step(out / exp.key, prev_dir, steps["name"], steps["epochs"])
+        if done is not None:
+            run_dir = done
+        else:
+            fork = unfinished or fork_run(prev_dir, out / exp.key, steps)
+            run_dir = fit(dataset=ds, quiet=True, resume=fork)
+        # train_seconds accumulates over the chain: this step's own share
+        seconds = float(_metrics(run_dir)["train_seconds"]) - float(_metrics(prev_dir)["train_seconds"])
+        _record(res, Path(run_dir), ds, max(0.0, seconds))
     return res
 
 
 def run_grid(exps: list[Experiment], data, out, quick, repeats) -> list[Result]:
-    """Notebook 003's L2 sweep: the sweep file run by mnistlab.sweep (`repeats` per value)."""
-    from mnistlab.sweep.grid import load_sweep, run_sweep
-    from mnistlab.sweep.results import read_csv
+    """Notebook 003's L2 sweep: the sweep file run by mnistlab.sweep (`repeats` per value),
+    then the notebook's error-bar plot with the notebook's own values beside ours."""
+    from mnistlab import sweep
 
     path = recipe_path(exps[0].recipe)
     spec = load_yaml(path.read_text())
@@ -187,20 +293,53 @@ def run_grid(exps: list[Experiment], data, out, quick, repeats) -> list[Result]:
     spec["grid"] = {key: [e.overrides["l2"] for e in exps]}
     spec["repeats"] = repeats
     spec["recipe"], ds = _prepare(exps[0], spec["recipe"], data, quick, spec["recipe"].get("seed", 0))
-    t0 = time.perf_counter()
-    sweep_dir = run_sweep(load_sweep(spec, base_dir=path.parent), out=out / "l2-sweep",
-                          dataset=ds, quiet=True)
-    seconds = time.perf_counter() - t0
+    sweep_dir = sweep.run_sweep(sweep.load_sweep(spec, base_dir=path.parent), out=out / "l2-sweep",
+                                dataset=ds, quiet=True)
     results = {float(e.overrides["l2"]): Result(e) for e in exps}
-    for row in read_csv(sweep_dir / "results.csv"):
+    max_val: dict[float, list[float]] = {k: [] for k in results}
+    with open(sweep_dir / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
         if row["status"] != "done":
-            raise MnistlabError(f"sweep trial {row['trial']} failed: {row.get('error')}")
+            raise MnistlabError(f"sweep trial {row['trial']} failed: {row.get('error')}; "
+                                "run the same command again to retry it")
         run_dir = Path(row["run_dir"])
-        _record(results[float(row[key])], run_dir if run_dir.is_absolute() else sweep_dir / run_dir,
-                ds, 0.0)
-    for res in results.values():
-        res.seconds = seconds / len(exps)
+        l2 = float(row[key])
+        # each trial's own training time (a resumed sweep's wall clock would miss earlier trials)
+        _record(results[l2], run_dir if run_dir.is_absolute() else sweep_dir / run_dir, ds,
+                float(row["train_seconds"] or 0.0))
+        max_val[l2].append(float(row["max_val_accuracy"]))
+    if not quick:
+        plot_l2(max_val, out / "l2-max-val-accuracy.png")
     return list(results.values())
+
+
+def plot_l2(ours: dict[float, list[float]], path: Path) -> Path:
+    """Notebook 003's figure (mean ± std of each repeat's highest val_accuracy per L2 factor),
+    ours beside the notebook's (notebooks.L2_MAX_VAL), std as numpy's default (ddof=0) as the
+    notebook's plot used."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from mnistlab.io import save_figure
+
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    for label, values, shift, fmt in (("notebook 003", L2_MAX_VAL, 0.97, "s"),
+                                      ("mnistlab", ours, 1.03, "o")):
+        xs = sorted(k for k in values if values[k])
+        ys = [float(np.mean(values[k])) for k in xs]
+        es = [float(np.std(values[k])) for k in xs]
+        n = sorted({len(values[k]) for k in xs})
+        ax.errorbar([x * shift for x in xs], ys, yerr=es, fmt=fmt, capsize=4,
+                    label=f"{label} (n={','.join(map(str, n))} per factor)")
+    ax.set_xscale("log")
+    ax.set_xlabel("L2 factor (both hidden layers)")
+    ax.set_ylabel("max val_accuracy (= test set), mean ± std")
+    ax.set_title("Notebook 003: L2 sweep, 500-300 MLP, 40 epochs")
+    ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=110)
 
 
 def select(exps: list[Experiment], only: list[str] | None) -> list[Experiment]:
@@ -219,19 +358,16 @@ def select(exps: list[Experiment], only: list[str] | None) -> list[Experiment]:
     return [e for e in exps if e.key in keep]
 
 
-def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
-                 seeds: int | None = None, only: list[str] | None = None) -> tuple[list[Result], float]:
-    if nb not in NOTEBOOKS:
-        raise MnistlabError(f"unknown notebook '{nb}'; choose one of {', '.join(NOTEBOOKS)}")
-    out = Path(out or f"reproduce/{nb}") / ("quick" if quick else "full")
-    out.mkdir(parents=True, exist_ok=True)
-    data = DataCache(quick, out)
-    t_start = time.perf_counter()
+def output_dir(nb: str, out, quick: bool) -> Path:
+    return Path(out or f"reproduce/{nb}") / ("quick" if quick else "full")
+
+
+def run_experiments(exps: list[Experiment], data: DataCache, out: Path, quick: bool,
+                    seeds: int | None) -> list[Result]:
     results: dict[str, Result] = {}
-    exps = select(NOTEBOOKS[nb], only)
     grid_exps = [e for e in exps if e.kind == "grid"]
     for exp in exps:
-        n = 1 if quick else (seeds or exp.seeds)
+        n = seeds_for(exp, quick, seeds)
         if exp.kind == "single":
             results[exp.key] = run_single(exp, data, out, quick, n)
         elif exp.kind == "chain":
@@ -241,5 +377,28 @@ def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
         elif exp.kind == "grid" and exp is grid_exps[0]:
             for res in run_grid(grid_exps, data, out, quick, n):
                 results[res.exp.key] = res
-    ordered = [results[e.key] for e in exps if e.key in results]
-    return ordered, time.perf_counter() - t_start
+    return [results[e.key] for e in exps if e.key in results]
+
+
+def runs_dir(nb: str, base: Path, grouping: str) -> Path:
+    """Where a notebook's runs go under its output folder: notebook 004's per grouping, so that
+    runs on different data never share a folder (and a changed default finds its runs)."""
+    return base / "groupings" / grouping if nb == "004" else base
+
+
+def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
+                 seeds: int | None = None, only: list[str] | None = None,
+                 grouping: str | None = None) -> tuple[list[Result], float]:
+    if nb not in NOTEBOOKS:
+        raise MnistlabError(f"unknown notebook '{nb}'; choose one of {', '.join(NOTEBOOKS)}")
+    if grouping is not None and nb != "004":
+        raise MnistlabError(f"--grouping chooses notebook 004's 5-class data; notebook {nb} has none")
+    grouping = grouping or fashion5.DEFAULT_GROUPING
+    fashion5.target_of_label(grouping)  # an unknown name fails before any training
+    base = output_dir(nb, out, quick)
+    run_out = runs_dir(nb, base, grouping)
+    run_out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    data = DataCache(quick, base, grouping)
+    results = run_experiments(select(NOTEBOOKS[nb], only), data, run_out, quick, seeds)
+    return results, time.perf_counter() - t_start
