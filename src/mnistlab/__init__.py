@@ -23,6 +23,10 @@ _API = {
     "fit": "mnistlab.api",
     "Callback": "mnistlab.api",
     "TensorBoard": "mnistlab.api",
+    # the classes the recipe's callbacks section builds (one implementation; config.yaml records them)
+    "EarlyStopping": "mnistlab.train.callbacks",
+    "ReduceLROnPlateau": "mnistlab.train.callbacks",
+    "ModelCheckpoint": "mnistlab.train.callbacks",
     "sweep": "mnistlab.sweep",
     "tune": "mnistlab.api",
     "Recipe": "mnistlab.train",

@@ -308,7 +308,8 @@ def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_dat
     arrays as load_dataset takes them. A Dataset in memory has its test split kept beside the
     run for later evaluation. `resume=`: an interrupted run (a Run or its folder) continues
     where it stopped, or a finished one trains further with `epochs=N` (more than it ran).
-    `callbacks`: objects with Keras' hooks (mnistlab.Callback, mnistlab.TensorBoard). Any
+    `callbacks`: objects with Keras' hooks (mnistlab.Callback, mnistlab.TensorBoard), and
+    mnistlab.EarlyStopping / ReduceLROnPlateau / ModelCheckpoint (recorded in config.yaml). Any
     recipe key is a keyword: epochs=3, batch_size=512, optimizer="rmsprop", lr=1e-3,
     validation_split=0.2, seed=1, device="cuda", early_stopping={"patience": 5}, ...
     """
@@ -477,6 +478,7 @@ def _report(run: Run, dataset, quiet: bool) -> None:
 _DATA_KEYS = ("dataset", "allow_pickle", "validation_split", "split", "split_seed", "stratify", "validation")
 _SHORTCUTS = {"model": "model", "lr": "optimizer.lr", "learning_rate": "optimizer.lr", "label_smoothing": "loss.label_smoothing",
               "early_stopping": "callbacks.early_stopping", "lr_schedule": "callbacks.lr_schedule",
+              "model_checkpoint": "callbacks.model_checkpoint",
               **{k: f"data.{k}" for k in _DATA_KEYS}}
 
 
