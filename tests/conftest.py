@@ -85,8 +85,14 @@ def _process_state_restored(request):
                     f"{'; '.join(changed)} (use monkeypatch or try/finally)", pytrace=False)
 
 
+# Written by the libraries themselves, not by a test: pytest's current test, and the
+# inductor cache directory torch records the first time it is asked for (e.g. by the first
+# optimiser step in the process), whichever test that is.
+_NOT_A_TESTS_STATE = {"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR"}
+
+
 def _environment() -> dict:
-    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # pytest's own
+    return {k: v for k, v in os.environ.items() if k not in _NOT_A_TESTS_STATE}
 
 
 @pytest.fixture(autouse=True)
