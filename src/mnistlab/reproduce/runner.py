@@ -191,12 +191,12 @@ def previous_runs(folder: Path, cfg: dict, ds=None) -> tuple[Path | None, Path |
     """(finished run, unfinished run) of this recipe and seed already in `folder`, so that a
     long reproduction killed half-way continues where it stopped when started again. A run of
     a changed recipe (other epochs, data file, optimiser, ...) is not reused. `ds`: the
-    Dataset handed to fit, whose name fit records as the run's data.dataset."""
+    Dataset handed to fit, whose reference fit records as the run's data.dataset."""
     from mnistlab.runs.files import read_config
 
     want = _identity(cfg)
     if ds is not None:
-        want["data"]["dataset"] = ds.name
+        want["data"]["dataset"] = ds.reference
     done = unfinished = None
     for conf in sorted(Path(folder).glob("*/config.yaml")):
         try:
