@@ -204,6 +204,14 @@ def load_sweep(source: str | os.PathLike | dict, *, base_dir: Path | None = None
 
     sweep = Sweep(name, base, swept, configs, seeds, metrics, plot_x)
     sweep.trials()  # every trial's recipe validated now: fail before hours of the other trials
+    named_val = [m for m in (spec.get("metrics") or []) if "val_" in m]  # the default pair fits any run
+    if named_val:
+        from mnistlab.train.recipe import Recipe, has_validation
+        for values in configs:
+            if not has_validation(Recipe(K.apply(base, values)).data):
+                raise MnistlabError(f"sweep metric {named_val[0]} needs validation data and the recipe"
+                                    f"{' with ' + str(values) if values else ''} has none; set "
+                                    "data.validation_split (e.g. 0.1) or data.split")
     return sweep
 
 

@@ -173,9 +173,10 @@ def tune(recipe, space, *, trials: int, storage: str | None = None, study: str |
         K.resolve(key, K.apply(base, {}))
     for corner in corners(space):
         check_recipe(K.apply(base, corner), corner)
-    if (base.get("data") or {}).get("validation") == "none":
-        raise MnistlabError("tuning needs a validation set: remove `data.validation: none` "
-                            "from the recipe (tuning on the test set would overfit it)")
+    from mnistlab.train.recipe import Recipe, has_validation
+    if not has_validation(Recipe(base).data):  # every objective is a validation number
+        raise MnistlabError(f"metric {metric} needs validation data and the recipe has none: set "
+                            "data.validation_split (e.g. 0.1) or data.split (tuning on the test set would overfit it)")
     if dataset is None:  # loaded once here: its identity is the study's, and no trial reloads it
         data = check_recipe(K.apply(base, {}), {}).to_dict()["data"]
         dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
