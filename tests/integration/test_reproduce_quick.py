@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import sklearn  # noqa: F401  (imported here, not first inside a test: its import sets KMP_* variables)
 
 from mnistlab.cli import main
 from mnistlab.reproduce import fashion5

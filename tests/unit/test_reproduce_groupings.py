@@ -105,3 +105,28 @@ def test_candidate_distance_ranks_and_formats():
     assert "Command: `mnistlab reproduce 004 --compare-groupings`" in text
     csv_text = groupings.to_csv(rows, machine="machine: test", command="cmd")
     assert csv_text.startswith("# Command: cmd\n# Machine: machine: test\ngrouping,")
+
+
+def test_pairings_are_every_perfect_matching_of_ten_labels():
+    every = probe.pairings()
+    assert len(every) == 945 == len({tuple(p) for p in every})   # 9 * 7 * 5 * 3 * 1
+    for pairs in every:
+        assert sorted(a for pair in pairs for a in pair) == list(range(10))
+        assert all(a < b for a, b in pairs)
+    named = {tuple(sorted(tuple(sorted(p)) for p in v)) for v in fashion5.GROUPINGS.values()}
+    assert named <= {tuple(sorted(p)) for p in every}
+
+
+def test_scan_pairings_scores_hardest_first():
+    """Label k lights pixel k, and label pairs (0,1), (2,3), ... also share pixel 10 + k // 2:
+    pairing 2k with 2k+1 has a pixel per class and is easy, k with k+5 needs an XOR-like rule."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 60)
+    images = rng.integers(0, 30, (600, 4, 4)).astype(np.uint8)
+    flat = images.reshape(600, 16)
+    flat[np.arange(600), labels] += 40
+    flat[np.arange(600), 10 + labels // 2] += 200
+    rows = probe.scan_pairings(images, labels, n_train=400, n_test=200, components=16,
+                               candidates=[fashion5.GROUPINGS["k+5"], fashion5.GROUPINGS["2k+1"]])
+    assert [r["pairs"] for r in rows] == [fashion5.GROUPINGS["k+5"], fashion5.GROUPINGS["2k+1"]]
+    assert rows[1]["test"] > 0.95 and rows[0]["test"] < rows[1]["test"]
