@@ -17,7 +17,8 @@ class SweepResult:
     def __init__(self, path):
         from mnistlab.sweep import results as R
         self.path = Path(path)
-        info = yaml.safe_load((self.path / "sweep.yaml").read_text())
+        from mnistlab.io import read_yaml_file
+        info = read_yaml_file(self.path / "sweep.yaml", "sweep record", mapping_of="sweep keys (name, keys, metrics)")
         self.name, self.keys, self.metrics = info["name"], list(info["keys"]), list(info["metrics"])
         self.results = R.read_csv(self.path / "results.csv")
         self.summary = R.summarize(self.results, self.keys, self.metrics)
