@@ -113,7 +113,7 @@ CORPUS = [
 def bad_recipe(change: dict) -> dict:
     config = copy.deepcopy(GOOD)
     for dotted, value in change.items():
-        node, *_ = config, None
+        node = config
         parts = dotted.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
