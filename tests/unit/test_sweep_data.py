@@ -5,6 +5,7 @@ so that it loads again."""
 from __future__ import annotations
 
 import pytest
+import sklearn  # noqa: F401 - its first import sets KMP_* variables; here, not inside a test (tune's plots import it)
 import yaml
 
 from mnistlab.data import load_dataset
