@@ -2,7 +2,6 @@
 import re
 
 import pytest
-import torch
 
 from mnistlab.cli import main
 from mnistlab.serve.export_c import find_compiler
@@ -13,9 +12,9 @@ pytestmark = pytest.mark.integration
 
 def test_int8_c_export_of_a_trained_cnn_matches_onnxruntime_on_the_test_set(data_root, tmp_path, capsys):
     assert find_compiler(), "a C compiler (gcc) is needed to check the C export"
-    torch.set_num_threads(1)
     recipe = {"name": "c-export", "model": "nb000-cnn", "data": {"dataset": "mnist", "validation": "none"},
-              "optimizer": {"name": "rmsprop"}, "batch_size": 128, "epochs": 1, "seed": 0, "device": "cpu"}
+              "optimizer": {"name": "rmsprop"}, "batch_size": 128, "epochs": 1, "seed": 0, "device": "cpu",
+              "threads": 1}  # for this run only: fit restores the process count
     run_dir = fit(recipe, out=tmp_path, quiet=True)
     capsys.readouterr()
     assert main(["export", str(run_dir), "--format", "c", "--out", str(tmp_path / "c")]) == 0
