@@ -85,10 +85,11 @@ def _process_state_restored(request):
                     f"{'; '.join(changed)} (use monkeypatch or try/finally)", pytrace=False)
 
 
-# Written by the libraries themselves, not by a test: pytest's current test, and the
-# inductor cache directory torch records the first time it is asked for (e.g. by the first
-# optimiser step in the process), whichever test that is.
-_NOT_A_TESTS_STATE = {"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR"}
+# Written by the libraries themselves, not by a test: pytest's current test, the inductor
+# cache directory torch records the first time it is asked for (e.g. by the first optimiser
+# step in the process), and the two OpenMP settings scikit-learn's import sets with
+# os.environ.setdefault, whichever test imports it first.
+_NOT_A_TESTS_STATE = {"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"}
 
 
 def _environment() -> dict:
