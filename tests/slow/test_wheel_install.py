@@ -34,6 +34,8 @@ def test_wheel_installs_and_reproduces_from_any_folder(tmp_path, data_root):
                    "mnistlab/models/zoo.py", "mnistlab/api.py", "mnistlab/display.py"):
         assert needed in names, f"{needed} missing from {wheel.name}"
     assert any(n.startswith("mnistlab/serve/") and n.endswith(".html") for n in names), "web page missing"
+    for needed in ("mnistlab/serve/c/kernels.c", "mnistlab/serve/c/harness.c"):  # the C export reads them
+        assert needed in names, f"{needed} missing from the wheel"
 
     # A fresh venv that sees this interpreter's packages (torch, numpy, pip...) through a .pth
     # line: a plain path entry, so the editable mnistlab's own .pth there is not processed.

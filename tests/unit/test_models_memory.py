@@ -4,22 +4,13 @@ import pytest
 from mnistlab.cli import main
 from mnistlab.errors import MnistlabError
 from mnistlab.models import check_budget, summary
-from mnistlab.models.memory import layer_live_values, peak_ram_bytes
 
 
 def test_peak_ram_worked_by_hand_for_nb000():
-    # input 784; conv 26x26x10 = 6,760 (784 + 6,760 live); maxpool 13x13x10 = 1,690 (6,760 + 1,690 live) ...
+    # fully quantised: input 784; conv 26x26x10 = 6,760 (ReLU folded into its quantisation);
+    # max pooling 13x13x10 = 1,690 while the conv output is still read: 6,760 + 1,690 = 8,450
     s = summary("nb000-cnn")
-    live = layer_live_values(s)
-    assert live[:2] == [784 + 6760, 6760 + 1690]
-    assert s.ram_int8 == 8450 and s.ram_fp32 == 4 * 8450 == peak_ram_bytes(s, 4)
-
-
-def test_in_place_layers_need_no_second_buffer():
-    s = summary({"input_shape": [8, 8, 1], "layers": [
-        {"type": "conv2d", "filters": 4, "kernel": 3, "use_bias": False}, {"type": "batchnorm"},
-        {"type": "activation", "activation": "relu"}, {"type": "flatten"}, {"type": "dense", "units": 3}]})
-    assert layer_live_values(s) == [64 + 144, 144, 144, 144, 144 + 3]
+    assert s.ram_int8 == 8450 and s.c_export().row_ram[1] == 8450
 
 
 def test_flash_is_int8_weights_plus_bias_and_scale_per_channel():
@@ -29,8 +20,8 @@ def test_flash_is_int8_weights_plus_bias_and_scale_per_channel():
 
 @pytest.mark.parametrize("key, limit, words", [
     ("max_macs", 100_000, "109,790 MACs (multiply-accumulates), over the budget of 100,000 by 9,790"),
-    ("max_ram_bytes", 8_000, "8,450 bytes (peak int8 activation RAM), over the budget of 8,000 by 450"),
-    ("max_flash_bytes", 6_000, "6,312 bytes (int8 flash), over the budget of 6,000 by 312"),
+    ("max_ram_bytes", 8_000, "8,450 bytes (int8 C export's RAM arena), over the budget of 8,000 by 450"),
+    ("max_flash_bytes", 6_000, "6,312 bytes (int8 C export's flash), over the budget of 6,000 by 312"),
 ])
 def test_each_budget_refuses_in_one_line(key, limit, words):
     check_budget("nb000-cnn", **{key: limit + 10_000})
@@ -42,7 +33,7 @@ def test_each_budget_refuses_in_one_line(key, limit, words):
 def test_summary_cli_shows_memory_and_checks_the_new_budgets(capsys):
     assert main(["summary", "nb000-cnn"]) == 0
     out = capsys.readouterr().out
-    assert "Act. bytes" in out and "Peak RAM (activations, input included): 8,450 bytes int8, 33,800 bytes fp32" in out
+    assert "Act. bytes" in out and "Peak RAM (C export arena, activations and input): 8,450 bytes int8, 33,800 bytes fp32" in out
     assert "Flash (int8 C export): 6,312 bytes" in out
     assert main(["summary", "nb000-cnn", "--max-ram-bytes", "8449"]) == 2
     assert "over the budget of 8,449 by 1" in capsys.readouterr().err
@@ -52,7 +43,7 @@ def test_train_refuses_before_training(tmp_path):
     from mnistlab.train import fit
     from tinydata import tiny_recipe, write_tiny_data
     r = tiny_recipe(write_tiny_data(tmp_path / "d.npz"))
-    r["max_ram_bytes"] = 70  # input 64 + flatten in place 64 + dense 64 + 16 = 80 > 70
+    r["max_ram_bytes"] = 70  # the C export: float input 256 + its float transpose (Flatten) 256 = 512 > 70
     with pytest.raises(MnistlabError, match="over the budget of 70"):
         fit(r, out=tmp_path / "runs", quiet=True)
     assert not any((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True

@@ -230,6 +230,11 @@ def window(size: int, k: int, s: int, padding: str) -> tuple[int, int, int]:
     return (size - k) // s + 1, 0, 0
 
 
+def needs_projection(a: dict, in_shape) -> bool:
+    """A residual block projects its shortcut (1x1 conv) when the stride or the width changes."""
+    return pair(a["strides"]) != (1, 1) or in_shape[2] != a["filters"]
+
+
 def fmt(shape) -> str:
     return "x".join(str(d) for d in shape)
 

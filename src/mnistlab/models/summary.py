@@ -9,7 +9,7 @@ normalisation and activations are not counted). Weight bytes: 4 per parameter in
 from __future__ import annotations
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models.spec import Step, pair, plan, resolve_spec
+from mnistlab.models.spec import Step, needs_projection, pair, plan, resolve_spec  # noqa: F401 (layers.py)
 from mnistlab.models.table import KERAS, LayerRow, Summary
 
 # ---------------------------------------------------------------- per-layer cost
@@ -22,56 +22,38 @@ def conv_cost(in_shape, out_shape, kernel, filters, use_bias=True):
 
 
 def _rows(step: Step):
-    """(type, output shape, trainable, non_trainable, macs, int8 flash bytes) rows for one planned layer."""
+    """(type, output shape, trainable, non_trainable, macs) rows for one planned layer."""
     a, kind, inp, out = step.args, step.type, step.in_shape, step.out_shape
     if kind == "conv2d":
         p, m = conv_cost(inp, out, a["kernel"], a["filters"], a["use_bias"])
-        return [("conv2d", out, p, 0, m, _conv_flash(inp, a["kernel"], a["filters"]))]
+        return [("conv2d", out, p, 0, m)]
     if kind == "separable_conv2d":
         kh, kw = pair(a["kernel"])
         mid = inp[2] * a["depth_multiplier"]
         p = kh * kw * mid + mid * a["filters"] + (a["filters"] if a["use_bias"] else 0)
-        m = out[0] * out[1] * (mid * kh * kw + mid * a["filters"])
-        flash = kh * kw * mid + mid * a["filters"] + _PER_CHANNEL * (mid + a["filters"])
-        return [("separable_conv2d", out, p, 0, m, flash)]
+        return [("separable_conv2d", out, p, 0, out[0] * out[1] * (mid * kh * kw + mid * a["filters"]))]
     if kind == "dense":
-        return [("dense", out, inp[0] * a["units"] + (a["units"] if a["use_bias"] else 0), 0, inp[0] * a["units"],
-                 inp[0] * a["units"] + _PER_CHANNEL * a["units"])]
+        return [("dense", out, inp[0] * a["units"] + (a["units"] if a["use_bias"] else 0), 0, inp[0] * a["units"])]
     if kind == "batchnorm":
         c = inp[-1]
-        return [("batchnorm", out, 2 * c, 2 * c, 0, 0)]  # folded into the conv before it
+        return [("batchnorm", out, 2 * c, 2 * c, 0)]
     if kind == "residual_block":
         return _residual_rows(a, inp, out)
-    return [(kind, out, 0, 0, 0, 0)]
-
-
-# int8 C export: an int32 bias and a float requantisation multiplier per output channel
-_PER_CHANNEL = 8
-
-
-def _conv_flash(in_shape, kernel, filters) -> int:
-    kh, kw = pair(kernel)
-    return kh * kw * in_shape[2] * filters + _PER_CHANNEL * filters
+    return [(kind, out, 0, 0, 0)]
 
 
 def _residual_rows(a, inp, out):
     # BN-ReLU-conv(strides), BN-conv, [1x1 conv(strides) on the shortcut], add, ReLU
+    # (models/c_graph.py numbers the block's nodes by these rows: keep the two in step)
     f, k = a["filters"], a["kernel"]
     conv1, conv2 = conv_cost(inp, out, k, f), conv_cost(out, out, k, f)
-    # the first BN runs on the block input (no conv before it to fold into): float scale + shift
-    rows = [("batchnorm", inp, 2 * inp[2], 2 * inp[2], 0, _PER_CHANNEL * inp[2]), ("activation", inp, 0, 0, 0, 0),
-            ("conv2d", out, conv1[0], 0, conv1[1], _conv_flash(inp, k, f)),
-            ("batchnorm", out, 2 * f, 2 * f, 0, 0),
-            ("conv2d", out, conv2[0], 0, conv2[1], _conv_flash(out, k, f))]
+    rows = [("batchnorm", inp, 2 * inp[2], 2 * inp[2], 0), ("activation", inp, 0, 0, 0),
+            ("conv2d", out, conv1[0], 0, conv1[1]), ("batchnorm", out, 2 * f, 2 * f, 0),
+            ("conv2d", out, conv2[0], 0, conv2[1])]
     if needs_projection(a, inp):
         proj = conv_cost(inp, out, 1, f)
-        rows.append(("conv2d", out, proj[0], 0, proj[1], _conv_flash(inp, 1, f)))
-    return rows + [("add", out, 0, 0, 0, 0), ("activation", out, 0, 0, 0, 0)]
-
-
-def needs_projection(a: dict, in_shape) -> bool:
-    """A residual block projects its shortcut (1x1 conv) when the stride or the width changes."""
-    return pair(a["strides"]) != (1, 1) or in_shape[2] != a["filters"]
+        rows.append(("conv2d", out, proj[0], 0, proj[1]))
+    return rows + [("add", out, 0, 0, 0), ("activation", out, 0, 0, 0)]
 
 
 # ---------------------------------------------------------------- public API
@@ -83,15 +65,18 @@ def summary(spec, input_shape=None) -> Summary:
         from mnistlab.models.module_summary import module_summary
         return module_summary(spec, tuple(input_shape or (1, 28, 28)))
     spec = resolve_spec(spec)
-    result = Summary(spec["name"], tuple(spec["input_shape"]))
+    result = Summary(spec["name"], tuple(spec["input_shape"]), spec=spec)
     seen: dict[str, int] = {}
     for step in plan(spec):
-        for kind, shape, trainable, frozen, macs, flash in _rows(step):
+        for kind, shape, trainable, frozen, macs in _rows(step):
             cls, base = KERAS[kind]
             n = seen.get(base, 0)
             seen[base] = n + 1
             result.layers.append(LayerRow(step.index, base if n == 0 else f"{base}_{n}", cls, tuple(shape),
-                                          trainable + frozen, trainable, frozen, macs, flash))
+                                          trainable + frozen, trainable, frozen, macs))
+    c = result.c_export("int8")
+    for row, nbytes in (c.row_flash.items() if c is not None else ()):
+        result.layers[row].flash_int8 = nbytes
     return result
 
 
@@ -103,15 +88,16 @@ def count_params(spec) -> int:
 BUDGETS = {  # recipe / CLI key -> (what it limits, the Summary figure, unit)
     "max_params": ("parameters", "total", "parameters"),
     "max_macs": ("multiply-accumulates", "macs", "MACs"),
-    "max_ram_bytes": ("peak int8 activation RAM", "ram_int8", "bytes"),
-    "max_flash_bytes": ("int8 flash", "flash_int8", "bytes"),
+    "max_ram_bytes": ("int8 C export's RAM arena", "ram_int8", "bytes"),
+    "max_flash_bytes": ("int8 C export's flash", "flash_int8", "bytes"),
 }
 
 
 def add_budget_arguments(parser, *, params: bool = True) -> None:
     """The budget flags `summary`, `train` and `search` share (argparse)."""
-    flags = [("--max-macs", "multiply-accumulates"), ("--max-ram-bytes", "peak int8 activation bytes, input included"),
-             ("--max-flash-bytes", "int8 C-export weights and constants")]
+    flags = [("--max-macs", "multiply-accumulates"),
+             ("--max-ram-bytes", "bytes of RAM arena in the int8 C export (activations, input included)"),
+             ("--max-flash-bytes", "bytes of weights and constants in the int8 C export")]
     if params:
         flags.insert(0, ("--max-params", "parameters (Keras count)"))
     for flag, what in flags:
@@ -129,6 +115,9 @@ def check_budget(spec, max_params: int | None = None, *, max_macs: int | None = 
             continue
         what, attr, unit = BUDGETS[key]
         value = getattr(s, attr)
+        if value is None:  # RAM and flash are the C export's: a model it cannot run has neither
+            raise MnistlabError(f"model '{s.name}': {key} is checked against the C export "
+                                f"(`mnistlab export --format c`), which cannot run it: {s.c_export_problem}")
         if value <= limit:
             continue
         if key == "max_params":
@@ -139,10 +128,9 @@ def check_budget(spec, max_params: int | None = None, *, max_macs: int | None = 
         if key == "max_macs":
             top = ", ".join(f"{r.name} ({r.type}) {r.macs:,}" for r in sorted(s.layers, key=lambda r: -r.macs)[:3])
         elif key == "max_ram_bytes":
-            from mnistlab.models.memory import layer_live_values
-            live = layer_live_values(s)
+            live = s.c_export("int8").row_ram
             top = ", ".join(f"{s.layers[i].name} ({s.layers[i].type}) {live[i]:,}"
-                            for i in sorted(range(len(live)), key=lambda i: -live[i])[:3])
+                            for i in sorted(live, key=lambda i: -live[i])[:3])
         else:
             top = ", ".join(f"{r.name} ({r.type}) {r.flash_int8:,}"
                             for r in sorted(s.layers, key=lambda r: -r.flash_int8)[:3])

@@ -27,7 +27,7 @@ class LayerRow:
     trainable: int
     non_trainable: int
     macs: int
-    flash_int8: int = 0     # bytes in the C export: int8 weights + int32 bias and float scale per channel
+    flash_int8: int = 0     # bytes of its constants in the int8 C export (models/memory.py)
 
 
 @dataclass
@@ -35,6 +35,27 @@ class Summary:
     name: str
     input_shape: tuple
     layers: list[LayerRow] = field(default_factory=list)
+    spec: dict | None = field(default=None, repr=False, compare=False)  # None: a torch module's summary
+
+    def c_export(self, precision: str = "int8"):
+        """The C export's figures for this spec (models/memory.py CMemory), None where it cannot run it."""
+        cache = self.__dict__.setdefault("_c_export", {})
+        if precision not in cache:
+            from mnistlab.errors import MnistlabError
+            from mnistlab.models.memory import c_memory
+            try:
+                cache[precision] = c_memory(self.spec, precision) if self.spec is not None else None
+            except MnistlabError as err:
+                self.__dict__["c_export_problem"] = str(err)
+                cache[precision] = None
+        return cache[precision]
+
+    @property
+    def c_export_problem(self) -> str | None:
+        """Why there is no C export (and so no RAM and flash figure), or None."""
+        self.c_export("int8")
+        return self.__dict__.get("c_export_problem",
+                                 "it is a torch module, not a spec" if self.spec is None else None)
 
     @property
     def total(self) -> int:
@@ -65,21 +86,30 @@ class Summary:
         return self.total
 
     @property
-    def ram_int8(self) -> int:
-        """Peak activation bytes (input included) with int8 values: see models/memory.py."""
-        from mnistlab.models.memory import peak_ram_bytes
-        return peak_ram_bytes(self, 1)
+    def ram_int8(self) -> int | None:
+        """MNISTLAB_RAM_BYTES of the int8 C export: its arena, input included (models/memory.py)."""
+        c = self.c_export("int8")
+        return None if c is None else c.ram
 
     @property
-    def ram_fp32(self) -> int:
-        from mnistlab.models.memory import peak_ram_bytes
-        return peak_ram_bytes(self, 4)
+    def ram_fp32(self) -> int | None:
+        """MNISTLAB_RAM_BYTES of the fp32 C export (`--precision fp32`)."""
+        c = self.c_export("fp32")
+        return None if c is None else c.ram
 
     @property
-    def flash_int8(self) -> int:
-        """Bytes of weights and constants in the int8 C export: see models/memory.py."""
-        from mnistlab.models.memory import flash_bytes
-        return flash_bytes(self, "int8")
+    def flash_int8(self) -> int | None:
+        """MNISTLAB_FLASH_BYTES of the int8 C export: weights and constants (models/memory.py)."""
+        c = self.c_export("int8")
+        return None if c is None else c.flash
+
+    def _memory_lines(self) -> list[str]:
+        if self.ram_int8 is None:
+            return [f"Peak RAM and flash: none (they are the C export's, which cannot run this model: "
+                    f"{self.c_export_problem})"]
+        return [f"Peak RAM (C export arena, activations and input): {self.ram_int8:,} bytes int8, "
+                f"{self.ram_fp32:,} bytes fp32",
+                f"Flash (int8 C export): {self.flash_int8:,} bytes"]
 
     def largest(self, n: int = 3) -> list[LayerRow]:
         return sorted(self.layers, key=lambda r: -r.params)[:n]
@@ -120,8 +150,7 @@ class Summary:
                 f"Non-trainable params: {self.non_trainable:,} ({_size(4 * self.non_trainable)})",
                 f"Total MACs: {self.macs:,}",
                 f"Weights: {self.bytes_fp32:,} bytes fp32, {self.bytes_int8:,} bytes int8",
-                f"Peak RAM (activations, input included): {self.ram_int8:,} bytes int8, {self.ram_fp32:,} bytes fp32",
-                f"Flash (int8 C export): {self.flash_int8:,} bytes",
+                *self._memory_lines(),
                 "(Act. bytes: one layer's output in int8; x4 in fp32)",
                 "_" * rule]
         return "\n".join(out)

@@ -16,9 +16,12 @@ quantised values (max pooling, zero padding, ReLU, transpose, reshape) stay quan
 conv and dense layers with quantised input run as int8 x int8 -> int32 kernels; the rest
 (sigmoid, ELU, average pooling, float BatchNorm, add, softmax) read dequantised values and
 write floats, or quantise straight into the next buffer when a QuantizeLinear follows.
-All buffers live in one static arena, laid out by lifetime (TFLite Micro's greedy planner:
-biggest first, lowest offset that overlaps no buffer alive at the same time), so
-MNISTLAB_RAM_BYTES is the arena: the peak working memory, the quantised input included.
+All buffers live in one static arena, laid out by lifetime with models/memory.py's
+plan_arena (TFLite Micro's greedy planner: biggest first, lowest offset that overlaps no
+buffer alive at the same time), so MNISTLAB_RAM_BYTES is the arena: the peak working memory,
+the quantised input included. `mnistlab summary` and the max_ram_bytes / max_flash_bytes
+budgets run the same planner on the same buffers predicted from the spec (models/memory.py).
+The kernels and the test harness are C files in serve/c/; this module translates the graph.
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistlab.errors import MnistlabError
+from mnistlab.models.c_graph import SUPPORTED_ACTIVATIONS, SUPPORTED_LAYERS, check_spec  # noqa: F401 (the API)
+from mnistlab.models.memory import Buffer, plan_arena
 
 _ELEMENTWISE = {"Relu", "Sigmoid", "Tanh", "Elu", "LeakyRelu", "BatchNormalization", "Add", "Identity",
                 "Clip"}
@@ -40,50 +45,14 @@ SUPPORTED_OPS = _ELEMENTWISE | _LAYOUT | {
     "QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Pad", "Transpose", "Softmax", "Constant"}
 
-# spec layer type -> supported; activations the C code knows
-SUPPORTED_LAYERS = {"conv2d", "separable_conv2d", "maxpool2d", "avgpool2d", "batchnorm", "dense", "activation",
-                    "dropout", "flatten", "global_avg_pool", "residual_block", "resnet_v1", "add"}
-SUPPORTED_ACTIVATIONS = {"linear", "relu", "elu", "sigmoid", "tanh", "softmax", "leaky_relu"}
-
-
-def check_spec(spec: dict) -> None:
-    """Refuse, in one line naming it, a layer or activation the C export has no kernel for."""
-    from mnistlab.models.spec import expand
-    for i, layer in expand(spec["layers"]):
-        kind = layer.get("type")
-        act = layer.get("activation")
-        if kind not in SUPPORTED_LAYERS:
-            raise MnistlabError(f"layer {i} ({kind}) has no C kernel; the C export supports "
-                                f"{', '.join(sorted(SUPPORTED_LAYERS))}")
-        if act is not None and act not in SUPPORTED_ACTIVATIONS:
-            raise MnistlabError(f"layer {i} ({kind}) uses activation '{act}', which has no C kernel; "
-                                f"the C export supports {', '.join(sorted(SUPPORTED_ACTIVATIONS))}")
-
 
 # ---------------------------------------------------------------- the graph, as buffers
 
-@dataclass
-class Tensor:
-    name: str
-    shape: tuple                 # batch 1
-    kind: str                    # "q" (uint8 + scale/zp) | "f" (float)
+@dataclass(eq=False)
+class Tensor(Buffer):
+    """A buffer of the generated C, with the quantisation of its values ("q": uint8)."""
     scale: float = 1.0
     zp: int = 0
-    base: "Tensor | None" = None  # an alias (reshape, dequantize) shares its base's buffer
-    first: int = 0
-    last: int = 0
-    offset: int = 0
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * (1 if self.kind == "q" else 4)
-
-    def root(self) -> "Tensor":
-        return self if self.base is None else self.base.root()
 
 
 @dataclass
@@ -143,7 +112,8 @@ class _Builder:
         return name
 
     def new(self, name, shape, kind, scale=1.0, zp=0) -> Tensor:
-        t = Tensor(name, tuple(int(s) for s in shape), kind, float(scale), int(zp), first=self.step, last=self.step)
+        t = Tensor(name, tuple(int(s) for s in shape), kind, first=self.step, last=self.step, scale=float(scale),
+                   zp=int(zp))
         self.t[name] = t
         self.prog.tensors.append(t)
         return t
@@ -226,6 +196,8 @@ class _Builder:
                                     "C kernel; use layers from `mnistlab models show` that the C export supports")
             getattr(self, "op_" + op)(node)
         out = self.use(self.output)
+        if not self.prog.uses_float_input:  # nothing reads the float input: no arena space for it
+            self.prog.tensors.remove(x)
         self.prog.classes = out.size
         self.out = out
         return self.prog
@@ -238,18 +210,32 @@ class _Builder:
             return
         s, zp = self._qparams(node)
         src = self.use(node.input[0])
-        if src.kind == "q" and src.scale == np.float32(s) and src.zp == zp:
-            self.t[node.output[0]] = Tensor(node.output[0], src.shape, "q", s, zp, base=src)
+        if src.kind == "q" and (src.scale == np.float32(s) and src.zp == zp or self._sole_reader(src)):
+            # the same scale: an alias; another scale on a buffer nothing else reads: requantised
+            # in place (each value read, then written), so no buffer is added either way
+            out = Tensor(node.output[0], src.shape, "q", base=src, scale=s, zp=zp)
+            self.t[node.output[0]] = out
+            if not (src.scale == np.float32(s) and src.zp == zp):
+                self.prog.body.append(
+                    f"for (i = 0; i < {out.size}; ++i) {{ {self.write(out, 'i', self.read(src, 'i'))} }}")
             return
         if src.name == self.input and src.kind == "f":
             # the first quantisation reads the caller's pixels directly: no float input buffer
             out = self.new(node.output[0], src.shape, "q", s, zp)
             self.prog.uses_float_input = False
-            self.prog.body.append(
-                f"for (i = 0; i < {out.size}; ++i) {{ {self.write(out, 'i', 'pixel_at(pixels, i)')} }}")
+            pixel = f"pixel_at(pixels, i, {src.shape[2] * src.shape[3]}, {src.shape[1]})"
+            self.prog.body.append(f"for (i = 0; i < {out.size}; ++i) {{ {self.write(out, 'i', pixel)} }}")
             return
         out = self.new(node.output[0], src.shape, "q", s, zp)
         self.prog.body.append(f"for (i = 0; i < {out.size}; ++i) {{ {self.write(out, 'i', self.read(src, 'i'))} }}")
+
+    def _sole_reader(self, t: Tensor) -> bool:
+        """Whether the node now reading t is the only reader of t and of every buffer t aliases."""
+        while t is not None:
+            if len(self.consumers.get(t.name, [])) != 1:
+                return False
+            t = t.base
+        return True
 
     def op_DequantizeLinear(self, node):
         name = node.input[0]
@@ -263,13 +249,13 @@ class _Builder:
         src = self.use(name)
         if src.kind != "q":
             raise MnistlabError(f"DequantizeLinear '{node.name}' reads a float tensor; unexpected int8 graph")
-        self.t[node.output[0]] = Tensor(node.output[0], src.shape, "q", src.scale, src.zp, base=src)
+        self.t[node.output[0]] = Tensor(node.output[0], src.shape, "q", base=src, scale=src.scale, zp=src.zp)
 
     # layout
     def _alias(self, node):
         src = self.use(node.input[0])
         shape = self.shapes.get(node.output[0]) or (src.size,)
-        self.t[node.output[0]] = Tensor(node.output[0], shape, src.kind, src.scale, src.zp, base=src)
+        self.t[node.output[0]] = Tensor(node.output[0], shape, src.kind, base=src, scale=src.scale, zp=src.zp)
 
     op_Reshape = op_Flatten = op_Squeeze = op_Unsqueeze = op_Identity = _alias
 
@@ -537,129 +523,15 @@ def _f(x: float) -> str:
     return repr(v) + ("f" if ("e" in repr(v) or "." in repr(v)) else ".0f")
 
 
-def plan_arena(tensors: list[Tensor], align: int = 4) -> int:
-    """TFLite Micro's greedy planner: biggest buffer first, lowest offset free for its lifetime."""
-    roots = [t for t in tensors if t.base is None]
-    placed: list[Tensor] = []
-    for t in sorted(roots, key=lambda t: (-t.nbytes, t.first)):
-        live = sorted((p for p in placed if not (p.last < t.first or t.last < p.first)), key=lambda p: p.offset)
-        offset = 0
-        for p in live:
-            if offset + t.nbytes <= p.offset:
-                break
-            offset = max(offset, -(-(p.offset + p.nbytes) // align) * align)
-        t.offset = offset
-        placed.append(t)
-    return max((t.offset + t.nbytes for t in placed), default=0)
-
-
 # ---------------------------------------------------------------- C source
 
-_KERNELS = r"""
-static uint8_t q8(float x, float scale, int zp) {
-    float v = nearbyintf(x / scale) + (float)zp;
-    return (uint8_t)(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
-}
+KERNELS = ("q8", "pixel_at", "conv_q", "conv_f", "dense_q", "dense_f", "maxpool_q", "maxpool_f", "softmax_f")
 
-static float pixel_at(const unsigned char *pixels, int i) {
-    /* the model reads (C, H, W); the dataset stores (H, W, C) */
-    int c = i / (MNISTLAB_INPUT_H * MNISTLAB_INPUT_W), hw = i % (MNISTLAB_INPUT_H * MNISTLAB_INPUT_W);
-    return (float)pixels[hw * MNISTLAB_INPUT_C + c] / 255.0f;
-}
 
-static void conv_q(const uint8_t *x, int zx, const int8_t *w, const int32_t *b, const float *m,
-                   uint8_t *y, int zy, int C, int H, int W, int F, int KH, int KW, int SH, int SW,
-                   int PT, int PL, int OH, int OW, int G) {
-    int f, oy, ox, c, ky, kx, cg = C / G, fg = F / G;
-    for (f = 0; f < F; ++f) {
-        int c0 = (f / fg) * cg;
-        for (oy = 0; oy < OH; ++oy) for (ox = 0; ox < OW; ++ox) {
-            int32_t acc = b[f];
-            for (c = 0; c < cg; ++c) for (ky = 0; ky < KH; ++ky) {
-                int iy = oy * SH + ky - PT;
-                if (iy < 0 || iy >= H) continue;
-                for (kx = 0; kx < KW; ++kx) {
-                    int ix = ox * SW + kx - PL;
-                    if (ix < 0 || ix >= W) continue;
-                    acc += ((int32_t)x[((c0 + c) * H + iy) * W + ix] - zx) *
-                           (int32_t)w[((f * cg + c) * KH + ky) * KW + kx];
-                }
-            }
-            {
-                float v = nearbyintf((float)acc * m[f]) + (float)zy;
-                y[(f * OH + oy) * OW + ox] = (uint8_t)(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
-            }
-        }
-    }
-}
-
-static void conv_f(const float *x, const float *w, const float *b, float *y, int C, int H, int W, int F,
-                   int KH, int KW, int SH, int SW, int PT, int PL, int OH, int OW, int G) {
-    int f, oy, ox, c, ky, kx, cg = C / G, fg = F / G;
-    for (f = 0; f < F; ++f) {
-        int c0 = (f / fg) * cg;
-        for (oy = 0; oy < OH; ++oy) for (ox = 0; ox < OW; ++ox) {
-            float acc = b[f];
-            for (c = 0; c < cg; ++c) for (ky = 0; ky < KH; ++ky) {
-                int iy = oy * SH + ky - PT;
-                if (iy < 0 || iy >= H) continue;
-                for (kx = 0; kx < KW; ++kx) {
-                    int ix = ox * SW + kx - PL;
-                    if (ix < 0 || ix >= W) continue;
-                    acc += x[((c0 + c) * H + iy) * W + ix] * w[((f * cg + c) * KH + ky) * KW + kx];
-                }
-            }
-            y[(f * OH + oy) * OW + ox] = acc;
-        }
-    }
-}
-
-static void dense_q(const uint8_t *x, int zx, const int8_t *w, const int32_t *b, const float *m,
-                    uint8_t *y, int zy, int K, int N) {
-    int n, k;
-    for (n = 0; n < N; ++n) {
-        int32_t acc = b[n];
-        float v;
-        for (k = 0; k < K; ++k) acc += ((int32_t)x[k] - zx) * (int32_t)w[n * K + k];
-        v = nearbyintf((float)acc * m[n]) + (float)zy;
-        y[n] = (uint8_t)(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
-    }
-}
-
-static void dense_f(const float *x, const float *w, const float *b, float *y, int K, int N) {
-    int n, k;
-    for (n = 0; n < N; ++n) {
-        float acc = b[n];
-        for (k = 0; k < K; ++k) acc += x[k] * w[n * K + k];
-        y[n] = acc;
-    }
-}
-
-#define MAXPOOL(NAME, T, LOWEST)                                                              \
-static void NAME(const T *x, int C, int H, int W, T *y, int OH, int OW, int KH, int KW,        \
-                 int SH, int SW, int PT, int PL) {                                             \
-    int c, oy, ox, ky, kx;                                                                     \
-    for (c = 0; c < C; ++c) for (oy = 0; oy < OH; ++oy) for (ox = 0; ox < OW; ++ox) {          \
-        T best = LOWEST;                                                                       \
-        for (ky = 0; ky < KH; ++ky) for (kx = 0; kx < KW; ++kx) {                              \
-            int iy = oy * SH + ky - PT, ix = ox * SW + kx - PL;                                \
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;                              \
-            if (x[(c * H + iy) * W + ix] > best) best = x[(c * H + iy) * W + ix];              \
-        }                                                                                      \
-        y[(c * OH + oy) * OW + ox] = best;                                                     \
-    }                                                                                          \
-}
-MAXPOOL(maxpool_q, uint8_t, 0)
-MAXPOOL(maxpool_f, float, -3.402823466e+38f)
-
-static void softmax_f(const float *x, float *y, int n) {
-    int i;
-    float top = x[0], sum = 0.0f;
-    for (i = 1; i < n; ++i) if (x[i] > top) top = x[i];
-    for (i = 0; i < n; ++i) { y[i] = expf(x[i] - top); sum += y[i]; }
-    for (i = 0; i < n; ++i) y[i] /= sum;
-}
-"""
+def c_file(name: str) -> str:
+    """A C file shipped in the package (serve/c/): the kernels and the test harness."""
+    from importlib.resources import files
+    return files("mnistlab.serve").joinpath("c", name).read_text(encoding="utf-8")
 
 
 def _c_array(name: str, ctype: str, values) -> str:
@@ -679,8 +551,7 @@ def generate(onnx_path, *, model_name: str = "model") -> tuple[str, str, Program
     arena = plan_arena(prog.tensors)
     C, H, W = prog.input_shape
     out = b.out
-    uses = {k for k in ("conv_q", "conv_f", "dense_q", "dense_f", "maxpool_q", "maxpool_f", "softmax_f",
-                        "q8(", "pixel_at(") if any(k in s for s in prog.body)}
+    uses = {k for k in KERNELS if any(k + "(" in s for s in prog.body)}
     header = f"""/* {model_name}: generated by mnistlab (`mnistlab export RUN --format c`). Portable C99: no
    dynamic allocation; needs only <math.h> (expf, nearbyintf) and <stdint.h>. */
 #ifndef MNISTLAB_MODEL_H
@@ -699,24 +570,11 @@ int mnistlab_predict(const unsigned char *pixels, float *probabilities);
 
 #endif
 """
-    lines = ['#include "model.h"', "#include <math.h>", "#include <stdint.h>", ""]
-    kernels = _KERNELS
-    # drop kernels the model does not use (-Wunused-function is an error under -Werror)
-    for name in ("conv_q", "conv_f", "dense_q", "dense_f", "softmax_f"):
-        if name not in uses:
-            kernels = _drop_function(kernels, name)
-    if "q8(" not in uses:
-        kernels = _drop_function(kernels, "q8")
-    if "pixel_at(" not in uses and not prog.uses_float_input:
-        kernels = _drop_function(kernels, "pixel_at")
-    for name in ("maxpool_q", "maxpool_f"):
-        if name not in uses:
-            kernels = kernels.replace(f"MAXPOOL({name}, ", f"/* {name} unused */ \n#if 0\nMAXPOOL({name}, ", 1)
-            kernels = kernels.replace(f"MAXPOOL({name}, " + ("uint8_t, 0)" if name.endswith("q") else
-                                                              "float, -3.402823466e+38f)"),
-                                      f"MAXPOOL({name}, " + ("uint8_t, 0)" if name.endswith("q") else
-                                                              "float, -3.402823466e+38f)") + "\n#endif", 1)
-    lines.append(kernels)
+    if prog.uses_float_input:
+        uses.add("pixel_at")
+    # the kernels this model calls, then kernels.c (which compiles in only those)
+    lines = ['#include "model.h"', *(f"#define MNISTLAB_USE_{k.upper()}" for k in KERNELS if k in uses),
+             "", c_file("kernels.c")]
     for name, ctype, values in prog.consts:
         lines.append(_c_array(name, ctype, values))
     words = max(1, -(-arena // 4))
@@ -730,7 +588,7 @@ int mnistlab_predict(const unsigned char *pixels, float *probabilities);
     lines.append("    int i, best = 0;")
     if prog.uses_float_input:
         inp = b.t[b.input]
-        lines.append(f"    for (i = 0; i < {inp.size}; ++i) {b.ptr(inp)}[i] = pixel_at(pixels, i);")
+        lines.append(f"    for (i = 0; i < {inp.size}; ++i) {b.ptr(inp)}[i] = pixel_at(pixels, i, {H * W}, {C});")
     else:
         lines.append("    (void)0;")
     for stmt in prog.body:
@@ -751,51 +609,7 @@ def _rename_offsets(source: str, prog: Program) -> str:
     return source
 
 
-def _drop_function(source: str, name: str) -> str:
-    head = source.find(f" {name}(")
-    if head < 0:
-        return source
-    start = source.rfind("static ", 0, head)
-    depth, i = 0, source.index("{", head)
-    while True:
-        if source[i] == "{":
-            depth += 1
-        elif source[i] == "}":
-            depth -= 1
-            if depth == 0:
-                break
-        i += 1
-    return source[:start] + source[i + 1:]
-
-
 # ---------------------------------------------------------------- compile and check
-
-_HARNESS = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include "model.h"
-int main(int argc, char **argv) {
-    FILE *in = fopen(argv[1], "rb"), *out = fopen(argv[2], "wb");
-    long n = atol(argv[3]), k;
-    size_t one = MNISTLAB_INPUT_H * MNISTLAB_INPUT_W * MNISTLAB_INPUT_C;
-    unsigned char *px = malloc(one * (size_t)n);
-    float probs[MNISTLAB_CLASSES];
-    clock_t t0;
-    double seconds;
-    if (argc != 4) return 2;
-    if (!in || !out || !px || fread(px, one, (size_t)n, in) != (size_t)n) return 3;
-    t0 = clock();
-    for (k = 0; k < n; ++k) {
-        int c = mnistlab_predict(px + one * (size_t)k, probs);
-        fwrite(&c, sizeof c, 1, out);
-    }
-    seconds = (double)(clock() - t0) / CLOCKS_PER_SEC;
-    fwrite(&seconds, sizeof seconds, 1, out);
-    fclose(out);
-    return 0;
-}
-"""
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
@@ -811,7 +625,7 @@ def compile_and_run(out_dir: Path, x_uint8: np.ndarray, cc: str) -> tuple[np.nda
     """Compile model.c with a test harness, classify x (N, H, W, C uint8); (predictions, us/image)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "harness.c").write_text(_HARNESS)
+        (tmp / "harness.c").write_text(c_file("harness.c"))
         exe = tmp / "harness"
         cmd = [cc, *CFLAGS, "-I", str(out_dir), str(out_dir / "model.c"), str(tmp / "harness.c"), "-lm", "-o", str(exe)]
         res = subprocess.run(cmd, capture_output=True, text=True)
@@ -915,8 +729,14 @@ def export_run_c(run_dir, out=None, *, precision: str = "int8", log=print) -> CE
     out = Path(out) if out else Path(run.dir) / "c"
     if out.suffix in (".c", ".h"):
         raise MnistlabError(f"--out {out}: with --format c, --out is a folder (model.h and model.c go in it)")
+    s = summary(spec)
     result = export_c(run.model, out, x_calib=splits.x_train, x_eval=x_eval, y_eval=y_eval,
-                      precision=precision, macs=summary(spec).macs, name=spec.get("name", "model"))
+                      precision=precision, macs=s.macs, name=spec.get("name", "model"))
     for line in result.lines(eval_set):
         log(line)
+    planned = s.c_export(precision)
+    if planned is not None and (planned.ram, planned.flash) != (result.ram_bytes, result.flash_bytes):
+        # the budgets were checked against the prediction: a difference must not pass unseen
+        log(f"`mnistlab summary` predicted RAM {planned.ram:,} and flash {planned.flash:,} bytes for this model, "
+            f"the C code has {result.ram_bytes:,} and {result.flash_bytes:,}: please report this as a bug")
     return result
