@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/epoch_speed.py [--epochs 4] [--threads N] [--only nb000-cnn] [--bf16]
                                                [--rounds 3] [--backends tensorflow jax]
+    .venv/bin/python benchmarks/epoch_speed.py --precisions [--epochs 2] [--rounds 3] [--train-images N]
 
 For notebook 000's CNN (RMSprop, batch 512) and notebook 002's (Adam, batch 128), each
 framework trains 4 epochs on MNIST with validation_split=0.2 (48k train + 12k validation,
@@ -16,7 +17,14 @@ invocation, one after the other, so the ratios hold even on a busy shared machin
 With --rounds R, each model is measured R times (all frameworks back to back in every
 round) and the summary gives each cell's median and the median of the per-round ratios: on
 a shared host, a peer's time can move 2x between rounds. With --bf16, mnistlab also runs with `precision: bf16` (bfloat16 autocast) and Keras with
-its `mixed_bfloat16` policy, each compared with its own kind.
+its `mixed_bfloat16` policy, each compared with its own kind. The "mnistlab" column
+runs `precision: auto` and its header says what auto chose.
+
+With --precisions, only mnistlab runs: per model (the two notebook CNNs and recipes/fast.yaml)
+and round, `precision: fp32`, `bf16` and `auto` one after the other (the order rotating per
+round), auto each time in an empty cache so it measures afresh. The table gives the median
+epoch time of each and what auto chose in each round, and how far auto's choice is from the
+faster of fp32/bf16 (the issue's target: within 5%).
 """
 from __future__ import annotations
 
@@ -41,19 +49,39 @@ import torch.nn.functional as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [("nb000-cnn", 512, "rmsprop"), ("nb002-cnn", 128, "adam")]
+PRECISION_CASES = CASES + [("fast", 256, None)]  # None: the packaged recipe as it is
 
 
 def steady(seconds: list[float]) -> float:
     return statistics.median(seconds[1:4])
 
 
-def mnistlab_epochs(model: str, bs: int, opt: str, epochs: int, dataset, precision="auto") -> list[float]:
-    from mnistlab.train import fit, load_run
-    recipe = {"model": model, "data": {"validation_split": 0.2}, "optimizer": {"name": opt},
-              "batch_size": bs, "epochs": epochs, "device": "cpu", "precision": precision}
+def mnistlab_epochs(model: str, bs: int, opt: str | None, epochs: int, dataset, precision="auto") -> list[float]:
+    return mnistlab_run(model, bs, opt, epochs, dataset, precision)[0]
+
+
+def mnistlab_run(model: str, bs: int, opt: str | None, epochs: int, dataset, precision="auto",
+                 fresh_cache=False) -> tuple[list[float], str, str]:
+    """(seconds per epoch, the precision the run used, how config.yaml says it was chosen).
+    `opt` None: the packaged recipe `model` as it is (data and all), at `epochs`.
+    `fresh_cache`: precision auto measures in an empty cache instead of reusing a choice."""
+    from mnistlab.train import fit, load_recipe, load_run
+    if opt is None:
+        recipe = load_recipe(model, epochs=epochs, device="cpu", precision=precision)
+    else:
+        recipe = {"model": model, "data": {"validation_split": 0.2}, "optimizer": {"name": opt},
+                  "batch_size": bs, "epochs": epochs, "device": "cpu", "precision": precision}
     with tempfile.TemporaryDirectory() as out:
-        run = load_run(fit(recipe, dataset=dataset, out=out, quiet=True))
-        return [row["seconds"] for row in run.history]
+        old = os.environ.get("XDG_CACHE_HOME")
+        if fresh_cache:
+            os.environ["XDG_CACHE_HOME"] = str(Path(out) / "cache")
+        try:
+            run = load_run(fit(recipe, dataset=dataset, out=out, quiet=True))
+        finally:
+            if fresh_cache:
+                os.environ.pop("XDG_CACHE_HOME") if old is None else os.environ.__setitem__("XDG_CACHE_HOME", old)
+        line = next(l for l in (run.dir / "config.yaml").read_text().splitlines() if l.startswith("precision:"))
+        return [row["seconds"] for row in run.history], run.config["precision"], line.partition("#")[2].strip()
 
 
 def tutorial_model(model: str) -> torch.nn.Sequential:
@@ -144,16 +172,23 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="add bfloat16 rows for mnistlab and Keras (TensorFlow)")
     ap.add_argument("--rounds", type=int, default=1, help="measure each model this many times")
     ap.add_argument("--backends", nargs="+", default=["tensorflow", "jax"], help="Keras backends to time")
+    ap.add_argument("--precisions", action="store_true",
+                    help="mnistlab only: fp32 vs bf16 vs auto per model (nb000-cnn, nb002-cnn, fast)")
+    ap.add_argument("--train-images", type=int, metavar="N", help="use the first N training images (default: all)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     os.environ.setdefault("MNISTLAB_DATA", str(ROOT.parent / "shared" / "data"))
     from mnistlab.data import load_dataset
     dataset = load_dataset("mnist")
-    from mnistlab.hardware import machine_line, native_bf16
+    if args.train_images:
+        dataset = dataset.take(args.train_images)
+    from mnistlab.hardware import machine_line, precision_auto
     print(machine_line())
-    print(f"mnistlab runs its per-machine defaults (precision auto: "
-          f"{'bf16' if native_bf16(torch.device('cpu')) else 'fp32'} here); the peers run fp32")
+    if args.precisions:
+        return precision_table(args, dataset)
+    print(f"mnistlab runs its per-machine defaults (precision auto: {precision_auto(torch.device('cpu'))} "
+          f"here; 'measure': timed per model, the choice printed per round); the peers run fp32")
     rows = []
     for model, bs, opt in CASES:
         if args.only and model != args.only:
@@ -173,8 +208,39 @@ def main() -> None:
         print_table([(m, b, c) for m, b, c, _ in summary], ratios=[r for *_, r in summary])
 
 
+def precision_table(args, dataset) -> None:
+    """fp32, bf16 and auto per model, interleaved over rounds; auto measures afresh each round."""
+    results = {}
+    for model, bs, opt in PRECISION_CASES:
+        if args.only and model != args.only:
+            continue
+        for r in range(args.rounds):
+            order = ["fp32", "bf16", "auto"]
+            order = order[r % 3:] + order[:r % 3]  # each precision takes each slot in turn
+            for p in order:
+                secs, used, how = mnistlab_run(model, bs, opt, args.epochs, dataset, p, fresh_cache=True)
+                results.setdefault((model, bs), {}).setdefault(p, []).append((steady(secs), used))
+                print(f"{model} round {r + 1} {p}: {steady(secs):.2f} s/epoch"
+                      + (f" -> {used} ({how})" if p == "auto" else ""), flush=True)
+    print(f"\nMedian seconds per epoch (epochs 2..{min(args.epochs, 4)}) over {args.rounds} rounds; "
+          "auto measured afresh each round:")
+    print("| model (batch) | fp32 | bf16 | auto | auto chose | auto's choice vs the faster |")
+    print("|---|---|---|---|---|---|")
+    for (model, bs), cells in results.items():
+        med = {p: statistics.median(t for t, _ in cells[p]) for p in cells}
+        chose = [used for _, used in cells["auto"]]
+        # what choosing costs, independent of the auto runs' own noise: the chosen
+        # precision's median against the faster one's, averaged over the rounds' choices
+        cost = statistics.mean(med[c] for c in chose) / min(med["fp32"], med["bf16"]) - 1
+        tally = ", ".join(f"{c} {chose.count(c)}/{len(chose)}" for c in sorted(set(chose)))
+        print(f"| {model} ({bs}) | {med['fp32']:.2f} s | {med['bf16']:.2f} s | {med['auto']:.2f} s | {tally} | "
+              f"{cost * 100:+.1f}% |")
+
+
 def measure(model, bs, opt, args, dataset) -> dict:
-    res = {"mnistlab": steady(mnistlab_epochs(model, bs, opt, args.epochs, dataset)),
+    secs, used, _ = mnistlab_run(model, bs, opt, args.epochs, dataset)
+    print(f"{model}: mnistlab's precision auto chose {used}", flush=True)
+    res = {"mnistlab": steady(secs),
            "plain PyTorch": steady(plain_torch_epochs(model, bs, opt, args.epochs, dataset)),
            "PyTorch, tensors": steady(tensor_torch_epochs(model, bs, opt, args.epochs, dataset))}
     if not args.no_keras:
