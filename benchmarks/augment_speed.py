@@ -24,7 +24,7 @@ import time
 import torch
 
 from mnistlab.data import load_dataset
-from mnistlab.train import fit, load_recipe, load_run
+from mnistlab.train import fit, load_recipe, open_run
 from mnistlab.train.augment import augment_batch
 
 SETTINGS = {
@@ -39,7 +39,7 @@ SETTINGS = {
 def epoch_seconds(recipe, ds, epochs: int) -> float:
     """Median training-epoch seconds (history.csv's `seconds`), first epoch left out as warm-up."""
     with tempfile.TemporaryDirectory() as out:
-        run = load_run(fit(recipe, dataset=ds, out=out, quiet=True))
+        run = open_run(fit(recipe, dataset=ds, out=out, quiet=True))
         seconds = [row["seconds"] for row in run.history]
     return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
 

@@ -1,15 +1,14 @@
 """mnistlab: the classic MNIST-family experiments, one command each, and a Keras-shaped
 Python API for notebooks (mnistlab/api.py; see docs/api.md).
 
-Names are imported lazily so `import mnistlab` is cheap. `mnistlab.evaluate` and
-`mnistlab.sweep` are both public functions and subpackages: the subpackages are callable
-(calling one calls mnistlab.api's function), so `mnistlab.evaluate(run)` works whatever was
-imported before (mnistlab/callable_package.py).
+Names are imported lazily so `import mnistlab` is cheap. Each public name is one thing of
+one type: the verbs `evaluate`, `sweep` and `tune` are functions of mnistlab.api, and the
+subpackages that do the work are nouns (`mnistlab.evaluation`, `mnistlab.sweeps`), so
+importing a subpackage never replaces a function.
 """
 from __future__ import annotations
 
-import importlib
-
+from mnistlab.lazy import lazy_names
 from mnistlab.version import __version__
 
 # public name -> module that defines it
@@ -27,23 +26,15 @@ _API = {
     "EarlyStopping": "mnistlab.train.callbacks",
     "ReduceLROnPlateau": "mnistlab.train.callbacks",
     "ModelCheckpoint": "mnistlab.train.callbacks",
-    "sweep": "mnistlab.sweep",
+    "sweep": "mnistlab.api",
     "tune": "mnistlab.api",
     "Recipe": "mnistlab.train",
     "load_run": "mnistlab.api",
     "Run": "mnistlab.api",
     "History": "mnistlab.api",
     "Evaluation": "mnistlab.api",
-    "evaluate": "mnistlab.evaluate",  # callable subpackages (see above)
+    "evaluate": "mnistlab.api",
 }
 
-_CALLABLE_PACKAGES = ("evaluate", "sweep")  # mnistlab/callable_package.py
-__all__ = sorted(_API) + ["__version__"]
-
-
-def __getattr__(name: str):
-    if name in _CALLABLE_PACKAGES:
-        return importlib.import_module(f"mnistlab.{name}")
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'mnistlab' has no attribute {name!r}")
+__getattr__, _names = lazy_names(__name__, _API)
+__all__ = _names + ["__version__"]

@@ -66,7 +66,7 @@ class History(dict):
                           if any(r.get(k) not in (None, "") for r in self.rows)})
 
     def plot(self, title: str = ""):
-        from mnistlab.evaluate.plots import history_figure
+        from mnistlab.evaluation.plots import history_figure
         return history_figure(self.rows, title)
 
     def _table(self):
@@ -115,13 +115,13 @@ class Evaluation:
         self.report = metrics["classification_report_text"]
 
     def plot(self):
-        from mnistlab.evaluate.plots import confusion_figure
+        from mnistlab.evaluation.plots import confusion_figure
         return confusion_figure(self.confusion_matrix, self.classes,
                                 f"{self.name} ({self.split})" if self.name else "Confusion matrix")
 
     def show_errors(self, n: int = 36):
         """A Figure of the `n` most confident mistakes (true -> predicted, confidence), or None."""
-        from mnistlab.evaluate.plots import misclassified_figure
+        from mnistlab.evaluation.plots import misclassified_figure
         p = self.predictions
         if p is None or p.images is None:
             raise MnistlabError("this Evaluation has no images; get it from mnistlab.evaluate(run)")
@@ -149,49 +149,43 @@ def evaluate(run, split: str = "test", *, dataset=None) -> Evaluation:
 
     `dataset` gives the data back to a run trained on an in-memory Dataset; without it such
     a run uses the test split fit() saved beside it (test_data.npz)."""
-    from mnistlab.evaluate.evaluation import predict
-    if not isinstance(run, Run):  # a folder, or the lower-level mnistlab.runs.Run reader
+    from mnistlab.evaluation.predictions import predict
+    if not isinstance(run, Run):  # a folder, or the files of one (mnistlab.runs.read_run)
         run = load_run(getattr(run, "dir", run))
-    predictions = predict(run.reader, split, splits=run.splits(dataset))
+    predictions = predict(run, split, splits=run.splits(dataset))
     return Evaluation(predictions.metrics(), run.name, predictions)
 
 
 # ---------------------------------------------------------------- runs
 
-from mnistlab.runs.run import TEST_DATA  # noqa: E402  (an in-memory dataset's test split)
+from mnistlab.runs.run import TEST_DATA, RunFolder  # noqa: E402  (TEST_DATA: an in-memory dataset's test split)
 
 
-class Run:
-    """A finished run folder, as a notebook holds it.
+class Run(RunFolder):
+    """A finished run folder, as a notebook holds it: mnistlab.runs' reader (RunFolder) plus
+    what a notebook does with it. One class: every mnistlab function that takes a run folder
+    takes a Run.
 
-    .path, .name, .config, .metrics, .classes, .history (History: dict of per-epoch lists),
-    .model (the torch module, lazily loaded); .plot() -> Figure; .evaluate(split) ->
+    .path (= .dir), .name, .config, .metrics, .classes, .history (History: dict of per-epoch
+    lists), .model (the torch module, lazily loaded); .plot() -> Figure; .evaluate(split) ->
     Evaluation; .predict(x) -> labels; .predict_proba(x) -> (N, K) probabilities;
     .report() -> path of report.html. Shows as a card with the learning curves."""
 
     def __init__(self, path, model=None):
-        from mnistlab.train import load_run as _load_run
-        self.reader = _load_run(path)
+        super().__init__(Path(path))
         if model is not None:  # the user's own architecture: the weights go into it
             from mnistlab.runs.files import load_weights
             module = _module(model)
             try:
-                load_weights(module, self.reader.dir)
+                load_weights(module, self.dir)
             except (RuntimeError, KeyError) as err:
-                raise MnistlabError(f"the weights in {self.reader.dir} do not fit {type(module).__name__}: "
+                raise MnistlabError(f"the weights in {self.dir} do not fit {type(module).__name__}: "
                                     f"{str(err).splitlines()[0]}; pass the module the run was trained with") from None
-            self.reader._model = module.eval()
-        self.path = Path(self.reader.dir)
-        self.name = self.path.name
-        self.config = self.reader.config
-        self.metrics = self.reader.metrics
-        self.classes = list(self.reader.classes)
-        self.history = History(self.reader.history)
+            self._model = module.eval()
+        self.path = self.dir
+        self.name = self.dir.name
+        self.history = History(self.history)
         self._predictor = None
-
-    @property
-    def model(self):
-        return self.reader.model
 
     def splits(self, dataset=None):
         """The run's data splits: from `dataset` if given, else as the recipe names them, else
@@ -199,11 +193,7 @@ class Run:
         from mnistlab.runs import make_run_splits
         if dataset is not None:
             return make_run_splits(self.config["data"], dataset)
-        saved = self.path / TEST_DATA
-        if saved.is_file():
-            from mnistlab.runs.run import saved_test_split
-            return saved_test_split(saved)
-        return self.reader.splits()
+        return super().splits()
 
     def plot(self):
         return self.history.plot(self.name)
@@ -215,7 +205,7 @@ class Run:
         if self._predictor is None:
             from mnistlab.serve.predict import Predictor, run_input_shape
             own = _own_model(self.config)
-            shape = own["input_shape"] if own else run_input_shape(self.reader)
+            shape = own["input_shape"] if own else run_input_shape(self)
             self._predictor = Predictor(self.model, self.classes, shape)
         return self._predictor
 
@@ -235,7 +225,7 @@ class Run:
         """The run's report.html (written when it is missing or `dataset` is given); its path.
         A run trained on an in-memory dataset got its report from fit(); pass the dataset to
         write it again."""
-        from mnistlab.evaluate.report import write_report
+        from mnistlab.evaluation.report import write_report
         existing = self.path / "report.html"
         if dataset is None and existing.is_file():
             return existing
@@ -457,13 +447,13 @@ def _with_own_model(base, module, shape):
 
 def _report(run: Run, dataset, quiet: bool) -> None:
     """report.html with the run's own predictions (so an own module or in-memory data work)."""
-    from mnistlab.evaluate.evaluation import predict
-    from mnistlab.evaluate.report import write_report
+    from mnistlab.evaluation.predictions import predict
+    from mnistlab.evaluation.report import write_report
     try:
         splits = run.splits(dataset)
         if getattr(splits, "x_test", None) is None:
             return
-        path = write_report(run.path, predictions=predict(run.reader, "test", splits=splits))
+        path = write_report(run.path, predictions=predict(run, "test", splits=splits))
     except MnistlabError as err:
         if not quiet:
             print(f"Report not written: {err}")
@@ -537,7 +527,7 @@ def sweep(source, *, grid: dict | None = None, repeats: int | None = None, metri
     source: a sweep file or packaged sweep ("nb003-l2-sweep"), or, with `grid=`, any recipe
     fit() takes: mnistlab.sweep("nb003-mlp-500-300", grid={"model.layers.*.l2": [1e-3, 1e-6]},
     repeats=3, epochs=5). Keywords are recipe overrides as in fit()."""
-    from mnistlab.sweep.grid import run_sweep
+    from mnistlab.sweeps.grid import run_sweep
     from mnistlab.sweepview import SweepResult
     if grid is not None:
         spec = {"recipe": make_recipe(source, overrides).to_dict(), "grid": grid, "repeats": repeats or 1}
@@ -558,7 +548,7 @@ def tune(source, space, *, trials: int, metric: str = "max_val_accuracy", datase
          quiet: bool = False, **overrides):
     """Optuna tuning of a recipe over `space` (a dict or YAML file); returns a TuneResult
     (trials table + best-so-far figure; .best_recipe is the best trial's recipe file)."""
-    from mnistlab.sweep.tune import OBJECTIVES, tune as run_tune
+    from mnistlab.sweeps.tuning import OBJECTIVES, run_tune
     from mnistlab.sweepview import TuneResult
     recipe = make_recipe(source, overrides).to_dict()
     path = run_tune(recipe, space, trials=trials, storage=storage, study=study, out=out, dataset=dataset,

@@ -23,8 +23,8 @@ COMMAND_MODULES = [
     "mnistlab.data.commands",
     "mnistlab.models.commands",
     "mnistlab.train.commands",
-    "mnistlab.evaluate.commands",
-    "mnistlab.sweep.commands",
+    "mnistlab.evaluation.commands",
+    "mnistlab.sweeps.commands",
     "mnistlab.serve.commands",
     "mnistlab.reproduce",
 ]

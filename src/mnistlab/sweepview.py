@@ -15,7 +15,7 @@ class SweepResult:
     (per trial), .keys, .metrics, .best (the best configuration); .plot(metric) -> Figure."""
 
     def __init__(self, path):
-        from mnistlab.sweep import results as R
+        from mnistlab.sweeps import results as R
         self.path = Path(path)
         from mnistlab.io import read_yaml_file
         info = read_yaml_file(self.path / "sweep.yaml", "sweep record", mapping_of="sweep keys (name, keys, metrics)")
@@ -33,7 +33,7 @@ class SweepResult:
         return max(done, key=lambda e: e[m]) if done else {}
 
     def plot(self, metric: str | None = None):
-        from mnistlab.sweep.results import errorbar_figure
+        from mnistlab.sweeps.results import errorbar_figure
         metric = metric or self.metrics[0]
         if metric not in self.metrics:
             from mnistlab.errors import unknown_key_error
@@ -42,7 +42,7 @@ class SweepResult:
         return errorbar_figure(shown, self.keys, metric, title=f"{self.name}: {metric} (mean ± std over repeats)")
 
     def _rows(self):
-        from mnistlab.sweep.results import format_mean
+        from mnistlab.sweeps.results import format_mean
         rows = []
         for e in self.summary:
             cells = [e[k] for k in self.keys] + [e["n"]]
@@ -53,7 +53,7 @@ class SweepResult:
         return [*self.keys, "n", *[f"{m} (mean ± std)" for m in self.metrics]], rows
 
     def __repr__(self) -> str:
-        from mnistlab.sweep.results import format_summary
+        from mnistlab.sweeps.results import format_summary
         return f"Sweep {self.name} ({self.path})\n" + format_summary(self.summary, self.keys, self.metrics)
 
     def _repr_html_(self) -> str:
@@ -67,7 +67,7 @@ class TuneResult:
     .best_recipe (path); .plot() -> Figure of the objective per trial and the best so far."""
 
     def __init__(self, path, metric: str, direction: str):
-        from mnistlab.sweep import results as R
+        from mnistlab.sweeps import results as R
         self.path = Path(path)
         self.metric, self.direction = metric, direction
         self.trials = R.read_csv(self.path / "trials.csv")

@@ -11,7 +11,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_evaluate_report import hand_predictions, make_run  # noqa: E402
 
-from mnistlab.evaluate.report import write_report  # noqa: E402
+from mnistlab.evaluation.report import write_report  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

@@ -46,3 +46,11 @@ def test_cli_info_mnist(data_root, capsys):
     out = capsys.readouterr().out
     assert "60,000 train, 10,000 test" in out and "mean 0.1307, std 0.3081" in out
     assert out.count("ok (sha256)") == 4
+
+
+def test_builtin_slice_names_resolve(data_root):
+    """take() names a slice of a built-in as load_dataset reads it back (what a run, a sweep
+    and best_recipe.yaml record)."""
+    ds = load_dataset("mnist").take(2000)
+    assert ds.reference == ds.name == "mnist[:2000]"
+    assert load_dataset("mnist[:2000]").identity == ds.identity

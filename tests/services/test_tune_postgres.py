@@ -9,7 +9,7 @@ import optuna
 import pytest
 import yaml
 
-from mnistlab.sweep.tune import tune
+from mnistlab.sweeps.tuning import run_tune
 
 pytestmark = pytest.mark.services
 
@@ -29,9 +29,9 @@ def test_tune_on_postgresql(tmp_path, postgres_url, unique):
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
 
     # two "machines": separate study directories, one study in the database
-    a = tune(tmp_path / "r.yaml", space, trials=2, storage=postgres_url, study=f"shared-{unique}",
+    a = run_tune(tmp_path / "r.yaml", space, trials=2, storage=postgres_url, study=f"shared-{unique}",
              out=tmp_path / "machine-a", quiet=True)
-    b = tune(tmp_path / "r.yaml", space, trials=2, storage=postgres_url, study=f"shared-{unique}",
+    b = run_tune(tmp_path / "r.yaml", space, trials=2, storage=postgres_url, study=f"shared-{unique}",
              out=tmp_path / "machine-b", quiet=True)
     assert not (a / "study.db").exists() and not (b / "study.db").exists()
     study = optuna.load_study(study_name=f"shared-{unique}", storage=postgres_url)

@@ -13,7 +13,7 @@ import optuna
 import pytest
 import yaml
 
-from mnistlab.sweep.tune import tune
+from mnistlab.sweeps.tuning import run_tune
 from tinydata import TINY_SPACE, read_rows, sweep_in_processes, tiny_recipe, write_tiny_data
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path, data):
         runs = list((out / "trials" / f"{number:04d}").glob("*/metrics.json"))
         assert len(runs) == 1
     # --trials 0 only writes the study's results (what one does once all machines are done)
-    tune(tmp_path / "r.yaml", tmp_path / "space.yaml", trials=0, study="shared", out=out,
+    run_tune(tmp_path / "r.yaml", tmp_path / "space.yaml", trials=0, study="shared", out=out,
          quiet=True)
     rows = read_rows(out / "trials.csv")
     assert [r["number"] for r in rows] == [str(n) for n in range(6)]

@@ -29,21 +29,43 @@ def run(tmp_path_factory):
     return mnistlab.load_run(fit(tiny_recipe(data), out=tmp / "runs", quiet=True))
 
 
-def test_every_public_name_works_after_every_subpackage_is_imported(run):
+def _public_types():
+    return {name: type(getattr(mnistlab, name)) for name in mnistlab.__all__}
+
+
+def test_every_public_name_has_one_type_whatever_was_imported(run):
+    before = _public_types()
     _import_every_subpackage()
-    assert callable(mnistlab.evaluate)  # was the subpackage: 'module' object is not callable
-    import mnistlab.evaluate as package  # and the subpackage stays importable as such
-    assert package is mnistlab.evaluate and hasattr(package, "report")
+    assert _public_types() == before  # importing mnistlab.evaluation/sweeps/... replaces nothing
+    for verb in ("evaluate", "sweep", "tune", "fit", "load_run", "summary"):
+        assert inspect.isfunction(getattr(mnistlab, verb)), verb
     for name in mnistlab.__all__:
         obj = getattr(mnistlab, name)
         assert obj is not None, name
         if name[0].islower() and name != "__version__":  # every public function stays callable
             assert callable(obj), name
+    subpackages = {m.name for m in pkgutil.iter_modules(mnistlab.__path__) if m.ispkg}
+    assert not subpackages & set(mnistlab.__all__), "a verb and a package share a name"
+    for pkg in subpackages:  # a lazily exported name never shadows a submodule (sweep.tune was both)
+        module = importlib.import_module(f"mnistlab.{pkg}")
+        submodules = {m.name for m in pkgutil.iter_modules(module.__path__)}
+        assert not submodules & set(getattr(module, "__all__", ())), pkg
+
+
+def test_one_run_class(run):
+    from mnistlab.runs import RunFolder, open_run
+    assert type(run) is mnistlab.Run and isinstance(run, RunFolder)
+    assert run.path == run.dir and run.model is not None
+    assert not isinstance(open_run(run.path), mnistlab.Run)  # the reader alone, for code below the API
+    assert mnistlab.evaluate(open_run(run.path)).accuracy == run.evaluate().accuracy
+
+
+def test_evaluate_takes_a_run_a_folder_or_its_files(run):
     ev = mnistlab.evaluate(run)
     assert ev.accuracy == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)  # float32 sums in training
     assert mnistlab.evaluate(str(run.path)).accuracy == ev.accuracy
     assert run.evaluate().accuracy == ev.accuracy
-    from mnistlab.runs import load_run as read_run
+    from mnistlab.runs import open_run as read_run
     assert mnistlab.evaluate(read_run(run.path)).accuracy == ev.accuracy  # was a raw TypeError
     with pytest.raises(MnistlabError, match="not a run directory"):
         mnistlab.evaluate(run.path.parent)

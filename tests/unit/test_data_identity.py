@@ -46,16 +46,6 @@ def test_a_slice_of_a_slice_is_one_slice(data):
     assert parse_slice("data[1].npz") is None
 
 
-def test_builtin_slice_names_resolve():
-    try:
-        full = load_dataset("mnist")
-    except MnistlabError:
-        pytest.skip("MNIST not available offline here")
-    ds = full.take(2000)
-    assert ds.reference == ds.name == "mnist[:2000]"
-    assert load_dataset("mnist[:2000]").identity == ds.identity
-
-
 def test_identity_is_the_content_not_the_place(data, tmp_path):
     a = load_dataset(data)
     copy = tmp_path / "copy.npz"
@@ -77,15 +67,15 @@ def test_arrays_in_memory_say_they_must_be_passed_back():
 
 
 def test_a_run_on_a_slice_records_a_name_resume_and_eval_load(tmp_path, data):
-    from mnistlab.runs import load_run
+    from mnistlab.runs import open_run
     from mnistlab.train import fit
 
     ds = load_dataset(data).take(120, 40)
     run = fit(tiny_recipe(data, epochs=1), dataset=ds, out=tmp_path / "runs", quiet=True)
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["dataset"] == ds.reference
-    splits = load_run(run).splits()  # what eval and report load: the slice, not the whole file
+    splits = open_run(run).splits()  # what eval and report load: the slice, not the whole file
     assert len(splits.x_test) == 40 and len(splits.x_train) + len(splits.x_val) == 120
     (run / "metrics.json").unlink()  # unfinished: resume it from its folder alone
     again = fit(resume=run, quiet=True, epochs=2)
-    assert np.isfinite(load_run(again).metrics["test_accuracy"])
+    assert np.isfinite(open_run(again).metrics["test_accuracy"])

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import classification_report
 
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate.metrics import compute_metrics, cross_entropy, format_metrics
+from mnistlab.evaluation.metrics import compute_metrics, cross_entropy, format_metrics
 
 # Hand-made: 3 classes, 8 samples, 3 mistakes (two 2->1, one 0->2).
 Y_TRUE = [0, 0, 0, 1, 1, 2, 2, 2]

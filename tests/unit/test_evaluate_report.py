@@ -11,10 +11,10 @@ import yaml
 from PIL import Image
 
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import plots
-from mnistlab.evaluate.evaluation import Predictions
-from mnistlab.evaluate.report import write_report
-from mnistlab.evaluate.runfiles import find_runs, read_run
+from mnistlab.evaluation import plots
+from mnistlab.evaluation.predictions import Predictions
+from mnistlab.evaluation.report import write_report
+from mnistlab.evaluation.runfiles import find_runs, read_run
 
 CLASSES = ["1", "2", "3", "4", "5"]  # notebook 004-style labels
 
@@ -151,7 +151,7 @@ def test_report_escapes_run_text(tmp_path):
 
 
 def test_durations_read_like_a_person_would():
-    from mnistlab.evaluate.report import duration
+    from mnistlab.evaluation.report import duration
     assert duration(92.9740) == "1 min 33 s"
     assert [duration(s) for s in (9.87, 60, 3725)] == ["9.9 s", "1 min", "1 h 02 min"]
 

@@ -1,7 +1,7 @@
 """evaluate / report / runs / compare on real (tiny) runs made by train.fit.
 
 The data is a tiny synthetic .npz with notebook 004-style targets 1..5, written to disk so
-that the run's config.yaml names it and load_run().splits() can load it back.
+that the run's config.yaml names it and open_run().splits() can load it back.
 """
 import json
 
@@ -12,10 +12,10 @@ from sklearn.metrics import classification_report
 
 from mnistlab.cli import main
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import evaluate, write_report
-from mnistlab.evaluate.compare import compare, runs_table
-from mnistlab.evaluate.runfiles import find_runs
-from mnistlab.train import fit, load_run
+from mnistlab.evaluation import run_metrics, write_report
+from mnistlab.evaluation.compare import compare, runs_table
+from mnistlab.evaluation.runfiles import find_runs
+from mnistlab.train import fit, open_run
 
 SPEC = {"input_shape": [8, 8, 1], "layers": [
     {"type": "conv2d", "filters": 4, "kernel": 3, "activation": "relu", "l2": 0.001},
@@ -53,7 +53,7 @@ def runs(tmp_path_factory):
 
 def test_evaluate_matches_training_and_uses_original_labels(runs):
     root, a, _, y_test = runs
-    m = evaluate(a, "test")
+    m = run_metrics(a, "test")
     metrics = json.loads((a / "metrics.json").read_text())
     assert m["classes"] == ["1", "2", "3", "4", "5"]
     assert m["n"] == 100 and sum(map(sum, m["confusion_matrix"])) == 100
@@ -62,16 +62,16 @@ def test_evaluate_matches_training_and_uses_original_labels(runs):
     assert m["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
     assert m["loss"] == pytest.approx(metrics["test_loss"], rel=1e-5)
     # The report is scikit-learn's on the same predictions, in the original label names.
-    run = load_run(a)
+    run = open_run(a)
     with torch.inference_mode():
         x = run.splits().x_test.permute(0, 3, 1, 2).float() / 255
         pred = run.model(x).argmax(1).numpy()
     assert m["classification_report"] == classification_report(
         run.splits().y_test.numpy(), pred, target_names=["1", "2", "3", "4", "5"], output_dict=True,
         zero_division=0)
-    val = evaluate(a, "val")
+    val = run_metrics(a, "val")
     assert val["split"] == "val" and val["n"] == 80
-    assert evaluate(a, "train")["n"] == 320
+    assert run_metrics(a, "train")["n"] == 320
 
 
 def test_fit_writes_the_report(runs):
@@ -120,6 +120,6 @@ def test_cli(runs, tmp_path, capsys):
 
 def test_errors(runs, tmp_path):
     with pytest.raises(MnistlabError, match="unknown split"):
-        evaluate(runs[1], "tset")
+        run_metrics(runs[1], "tset")
     with pytest.raises(MnistlabError, match="not a directory"):
         find_runs(tmp_path / "nope")

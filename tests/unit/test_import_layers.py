@@ -1,17 +1,20 @@
 """The import direction of docs/design.md, checked on the source (no module is imported).
 
-    data -> models -> runs -> train -> evaluate / serve -> sweep -> reproduce
+    data -> models -> runs -> train -> evaluation / serve -> sweeps -> reproduce
 
 A module may import its own package and the packages to its left, never one to its right.
-errors, io, settings, hardware, display, version, callable_package, lazy and recipes/ are leaf
+errors, io, settings, hardware, display, version, lazy and recipes/ are leaf
 utilities: anyone may import them, they import only each other. cli, __main__, api and
-sweepview (the notebook surface), every `commands.py` and every `__init__.py` compose the packages and may import anything. On top of the direction, no
-module may sit on an import cycle, composing modules included.
+sweepview (the notebook surface), every `commands.py` and the top package's `__init__.py`
+compose the packages and may import anything; a subpackage's `__init__.py` belongs to its
+package like any of its modules. On top of the direction, no module may sit on an import
+cycle, composing modules included.
 
 Every `import` statement counts, the ones inside functions too (a lazy import still ties the
 two modules together); only imports under `if TYPE_CHECKING:` are skipped, since they never
 run. `from mnistlab.pkg import name` is an edge to the submodule `pkg.name` when such a file
-exists, else to `pkg/__init__.py`.
+exists, else to `pkg/__init__.py`. A string constant that spells a module ("mnistlab.api")
+is an edge too: that is how `importlib.import_module` and the lazy name tables import.
 
 Written with `ast` rather than import-linter: import-linter (through grimp) sees
 function-level imports too, but it has no contract for "no cycles among any modules" plus
@@ -20,14 +23,16 @@ per-file exemptions for composing modules, and this check needs nothing installe
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-LAYERS = ["data", "models", "runs", "train", ("evaluate", "serve"), "sweep", "reproduce"]
-LEAVES = {"errors", "io", "settings", "hardware", "display", "version", "callable_package", "lazy", "recipes"}
+LAYERS = ["data", "models", "runs", "train", ("evaluation", "serve"), "sweeps", "reproduce"]
+LEAVES = {"errors", "io", "settings", "hardware", "display", "version", "lazy", "recipes"}
 # the notebook surface: api.py and the views it returns (sweepview: sweep/tune results)
 COMPOSERS = {"cli", "__main__", "api", "sweepview"}
+_MODULE_NAME = re.compile(r"^mnistlab(\.[A-Za-z_]\w*)+$")
 
 
 def _rank() -> dict[str, int]:
@@ -68,13 +73,25 @@ def _imports(tree: ast.AST):
         stack.extend(ast.iter_child_nodes(node))
 
 
+def _named_modules(tree: ast.AST):
+    """String constants that spell a mnistlab module ("mnistlab.api"): what
+    importlib.import_module(...) and the lazy name tables (lazy.lazy_names) import by name."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _MODULE_NAME.match(node.value):
+            yield node.value
+
+
 def import_graph(src: Path = SRC) -> dict[str, set[str]]:
-    """module -> the mnistlab modules it imports (anywhere in its body)."""
+    """module -> the mnistlab modules it imports (anywhere in its body, by statement or by name)."""
     mods = modules(src)
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for mod, path in mods.items():
         package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
-        for node in _imports(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        for name in _named_modules(tree):
+            if name in mods and name != mod:
+                graph[mod].add(name)
+        for node in _imports(tree):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -104,7 +121,9 @@ def _group(mod: str) -> str:
 def _composes(mod: str, src: Path) -> bool:
     parts = mod.split(".")
     path = modules(src)[mod]
-    return (path.name == "__init__.py" or parts[-1] == "commands"
+    # A subpackage's __init__.py belongs to its package (its lazy name table included): only
+    # the top package's __init__.py composes.
+    return (mod == "mnistlab" or parts[-1] == "commands"
             or (len(parts) == 2 and parts[1] in COMPOSERS))
 
 
@@ -125,7 +144,7 @@ def back_edges(graph: dict[str, set[str]], src: Path = SRC) -> list[tuple[str, s
             elif g in rank and t in rank and rank[t] > rank[g]:
                 bad.append((mod, target))
             elif g in rank and t in rank and rank[t] == rank[g]:
-                bad.append((mod, target))  # evaluate <-> serve: siblings stay independent
+                bad.append((mod, target))  # evaluation <-> serve: siblings stay independent
             elif g not in rank or t not in rank:
                 bad.append((mod, target))  # a package the layer list does not know yet
     return bad
@@ -177,8 +196,8 @@ def test_every_package_has_a_place_in_the_order():
 
 def test_no_import_runs_against_the_layer_order():
     bad = back_edges(import_graph())
-    assert not bad, "imports against data -> models -> runs -> train -> evaluate/serve -> " \
-        "sweep -> reproduce:\n" + "\n".join(f"  {a} -> {b}" for a, b in bad)
+    assert not bad, "imports against data -> models -> runs -> train -> evaluation/serve -> " \
+        "sweeps -> reproduce:\n" + "\n".join(f"  {a} -> {b}" for a, b in bad)
 
 
 def test_no_import_cycles():
@@ -201,6 +220,42 @@ def test_the_checker_sees_function_level_imports_and_cycles(tmp_path):
     assert graph["mnistlab.data.a"] == {"mnistlab.models.b"}
     assert back_edges(graph, tmp_path) == [("mnistlab.data.a", "mnistlab.models.b")]
     assert cycles(graph) == [["mnistlab.data.a", "mnistlab.models.b"]]
+
+
+def _tree(tmp_path, files: dict[str, str]) -> Path:
+    """A throw-away src/ with mnistlab/{data,models}/ and the given module texts."""
+    pkg = tmp_path / "mnistlab"
+    for sub in ("", "data", "models"):
+        (pkg / sub).mkdir(parents=True, exist_ok=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "models" / "b.py").write_text("")
+    (pkg / "errors.py").write_text("")
+    for rel, text in files.items():
+        (pkg / rel).write_text(text)
+    return tmp_path
+
+
+VIOLATIONS = {  # each kind of import the checker must see, written against the order
+    "statement in a function": ("data/a.py", "def f():\n    from mnistlab.models import b\n"),
+    "subpackage __init__.py": ("data/__init__.py", "from mnistlab.models.b import x\n"),
+    "import_module by name": ("data/a.py", "import importlib\nm = importlib.import_module('mnistlab.models.b')\n"),
+    "lazy name table": ("data/__init__.py", "_API = {'thing': 'mnistlab.models.b'}\n"),
+    "a leaf by name": ("errors.py", "import importlib\nimportlib.import_module('mnistlab.models.b')\n"),
+}
+
+
+def test_the_checker_fails_on_each_kind_of_violation(tmp_path):
+    for kind, (rel, text) in VIOLATIONS.items():
+        src = _tree(tmp_path / kind.replace(" ", "_"), {rel: text})
+        bad = back_edges(import_graph(src), src)
+        importer = "mnistlab." + rel.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        assert bad == [(importer, "mnistlab.models.b")], (kind, bad)
+
+
+def test_the_top_package_and_allowed_directions_pass(tmp_path):
+    src = _tree(tmp_path, {"__init__.py": "_API = {'b': 'mnistlab.models.b'}\n",
+                           "models/c.py": "import importlib\nimportlib.import_module('mnistlab.data')\n"})
+    assert back_edges(import_graph(src), src) == []
 
 
 if __name__ == "__main__":  # python tests/unit/test_import_layers.py [SRC]: the counts

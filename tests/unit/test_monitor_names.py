@@ -3,8 +3,8 @@ refused in one line before any trial (val_* would be NaN in every row otherwise)
 import pytest
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep.sweepfile import load_sweep
-from mnistlab.sweep.tune import tune
+from mnistlab.sweeps.sweepfile import load_sweep
+from mnistlab.sweeps.tuning import run_tune
 from tinydata import TINY_SPACE, tiny_recipe, write_tiny_data
 
 
@@ -16,7 +16,7 @@ def no_validation(tmp_path):
 
 def test_tune_metric_needs_validation_data(tmp_path):
     with pytest.raises(MnistlabError, match="metric max_val_accuracy needs validation data") as err:
-        tune(no_validation(tmp_path), TINY_SPACE, trials=0, out=tmp_path / "study", quiet=True)
+        run_tune(no_validation(tmp_path), TINY_SPACE, trials=0, out=tmp_path / "study", quiet=True)
     assert "\n" not in str(err.value) and not (tmp_path / "study").exists()
 
 

@@ -8,8 +8,8 @@ import torch
 import mnistlab
 from mnistlab.data.images import grid_figure
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate.plots import history_figure
-from mnistlab.sweep.results import errorbar_figure, format_summary
+from mnistlab.evaluation.plots import history_figure
+from mnistlab.sweeps.results import errorbar_figure, format_summary
 from mnistlab.sweepview import SweepResult
 
 

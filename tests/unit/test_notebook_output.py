@@ -27,7 +27,7 @@ CELLS = {
         import mnistlab
         run = mnistlab.fit({RECIPE!r}, report=False)
         """),
-    "api wording": "from mnistlab.evaluate.evaluation import _split_arrays\n"
+    "api wording": "from mnistlab.evaluation.predictions import _split_arrays\n"
                    "_split_arrays(run.splits(), 'nope')",
 }
 

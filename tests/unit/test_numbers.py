@@ -37,7 +37,7 @@ def test_model_spec_l2_in_exponent_form():
 
 
 def test_sweep_grid_values_and_ranges(tmp_path):
-    from mnistlab.sweep.grid import load_sweep
+    from mnistlab.sweeps.grid import load_sweep
     (tmp_path / "r.yaml").write_text("model: nb000-cnn\noptimizer: {name: adam}\n")
     (tmp_path / "s.yaml").write_text("recipe: r.yaml\ngrid:\n  optimizer.lr: [1e-3, 2e-3]\n"
                                      "  optimizer.epsilon: {geomspace: [1e-8, 1e-6, 3]}\n")
@@ -47,7 +47,7 @@ def test_sweep_grid_values_and_ranges(tmp_path):
 
 
 def test_tune_space_bounds(tmp_path):
-    from mnistlab.sweep.tune import load_space
+    from mnistlab.sweeps.tuning import load_space
     (tmp_path / "space.yaml").write_text("optimizer.lr: {low: 1e-4, high: 1e-1, log: true}\n")
     assert load_space(tmp_path / "space.yaml")["optimizer.lr"] == {"type": "float", "low": 1e-4, "high": 0.1,
                                                                   "log": True}

@@ -12,7 +12,7 @@ import yaml
 
 from mnistlab.data.datasets import Dataset
 from mnistlab.models import count_params
-from mnistlab.sweep.search import SearchConfig, run_search
+from mnistlab.sweeps.search import SearchConfig, run_search
 from mnistlab.train import load_recipe
 
 

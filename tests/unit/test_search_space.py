@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mnistlab.models import build, count_params
-from mnistlab.sweep.search import (KINDS, Rejected, SearchConfig, candidate_recipe, suggest_spec)
+from mnistlab.sweeps.search import (KINDS, Rejected, SearchConfig, candidate_recipe, suggest_spec)
 
 CONTRACT_TYPES = {"conv2d", "separable_conv2d", "batchnorm", "maxpool2d", "global_avg_pool",
                   "dropout", "dense", "activation", "flatten"}
@@ -96,7 +96,7 @@ def test_one_line_per_candidate_trained_or_skipped():
     """Issue 17 item 13: params, MACs, validation accuracy and seconds, or why it was skipped."""
     import optuna
 
-    from mnistlab.sweep.search import candidate_line
+    from mnistlab.sweeps.search import candidate_line
     S = optuna.trial.TrialState
     done = optuna.trial.create_trial(state=S.COMPLETE, values=[0.98125, 5874],
                                      user_attrs={"params": 5874, "macs": 812345})

@@ -81,8 +81,8 @@ def images(tmp_path):
 
 
 def test_run_learned_the_shapes(run_dir):
-    from mnistlab.train import load_run
-    run = load_run(run_dir)
+    from mnistlab.train import open_run
+    run = open_run(run_dir)
     assert run.classes == ["bar", "dash", "ring"]
     assert run.metrics["test_accuracy"] > 0.9
 

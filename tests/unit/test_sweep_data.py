@@ -10,8 +10,8 @@ import yaml
 
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep.grid import run_sweep
-from mnistlab.sweep.tune import tune
+from mnistlab.sweeps.grid import run_sweep
+from mnistlab.sweeps.tuning import run_tune
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 
@@ -62,7 +62,7 @@ def test_tune_refuses_other_data_and_best_recipe_names_it(tmp_path, two):
     a, b = two
     space = {"optimizer.lr": [0.05, 0.1]}
     base = tiny_recipe(tmp_path / "nowhere.npz", epochs=1)  # the dataset= given is what trains
-    out = tune(base, space, trials=1, out=tmp_path / "st", dataset=a.take(200), quiet=True)
+    out = run_tune(base, space, trials=1, out=tmp_path / "st", dataset=a.take(200), quiet=True)
     best = (out / "best_recipe.yaml").read_text()
     recipe = yaml.safe_load(best)
     assert recipe["data"]["dataset"] == a.take(200).reference
@@ -70,7 +70,7 @@ def test_tune_refuses_other_data_and_best_recipe_names_it(tmp_path, two):
     assert "mnistlab train best_recipe.yaml" in best
     for other in (b, a):  # other data, or the whole of the sliced file
         with pytest.raises(MnistlabError, match="was run on .*use another --study name or --out"):
-            tune(base, space, trials=1, out=tmp_path / "st", dataset=other, quiet=True)
+            run_tune(base, space, trials=1, out=tmp_path / "st", dataset=other, quiet=True)
 
 
 def test_in_memory_data_says_it_must_be_passed_back(tmp_path, two):
@@ -80,7 +80,7 @@ def test_in_memory_data_says_it_must_be_passed_back(tmp_path, two):
 
     (xt, yt), (xe, ye) = tiny_arrays()
     mem = from_arrays("mine", Raw(xt, yt, xe, ye))
-    out = tune(tiny_recipe(tmp_path / "nowhere.npz", epochs=1), {"optimizer.lr": [0.1]}, trials=1,
+    out = run_tune(tiny_recipe(tmp_path / "nowhere.npz", epochs=1), {"optimizer.lr": [0.1]}, trials=1,
                out=tmp_path / "st", dataset=mem, quiet=True)
     best = (out / "best_recipe.yaml").read_text()
     assert "dataset: memory:mine" in best and "dataset=<the same dataset>" in best

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep import keys as K
-from mnistlab.sweep import results as R
-from mnistlab.sweep.grid import load_sweep
+from mnistlab.sweeps import keys as K
+from mnistlab.sweeps import results as R
+from mnistlab.sweeps.grid import load_sweep
 
 SPEC = {"input_shape": [8, 8, 1], "layers": [
     {"type": "flatten"},

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mnistlab.sweep.grid import run_sweep
+from mnistlab.sweeps.grid import run_sweep
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 
@@ -25,7 +25,7 @@ def data(tmp_path):
 def test_workers_divide_the_cores():
     import torch
 
-    from mnistlab.sweep import trials
+    from mnistlab.sweeps import trials
 
     assert [trials.threads_per_worker(n, cores=16) for n in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
     before, marker = torch.get_num_threads(), object()

@@ -6,9 +6,9 @@ import optuna
 import pytest
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep.grid import load_sweep, run_sweep
-from mnistlab.sweep.gridstudy import SharedGrid
-from mnistlab.sweep.study import redact
+from mnistlab.sweeps.grid import load_sweep, run_sweep
+from mnistlab.sweeps.gridstudy import SharedGrid
+from mnistlab.sweeps.study import redact
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from mnistlab.cli import build_parser
-from mnistlab.sweep import keys as K
-from mnistlab.sweep.commands import _overrides
+from mnistlab.sweeps import keys as K
+from mnistlab.sweeps.commands import _overrides
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,8 @@ def test_cli_parses_set_and_epochs_like_train():
 
 
 def test_sweep_and_tune_apply_the_overrides(tmp_path):
-    from mnistlab.sweep.grid import run_sweep
-    from mnistlab.sweep.tune import tune
+    from mnistlab.sweeps.grid import run_sweep
+    from mnistlab.sweeps.tuning import run_tune
     data = write_tiny_data(tmp_path / "tiny.npz")
     sweep = {"name": "s", "recipe": tiny_recipe(data, epochs=3), "grid": {"seed": [0]}, "repeats": 1}
     out = run_sweep(sweep, out=tmp_path / "sw", quiet=True, overrides={"epochs": 1, "optimizer.lr": 0.05})
@@ -33,7 +33,7 @@ def test_sweep_and_tune_apply_the_overrides(tmp_path):
     assert config["epochs"] == 1 and config["optimizer"]["lr"] == 0.05
     assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 1
 
-    st = tune(tiny_recipe(data, epochs=3), {"batch_size": [16]}, trials=1, out=tmp_path / "st", quiet=True,
+    st = run_tune(tiny_recipe(data, epochs=3), {"batch_size": [16]}, trials=1, out=tmp_path / "st", quiet=True,
               overrides={"epochs": 1, "optimizer.lr": 0.05})
     row = read_rows(st / "trials.csv")[0]
     config = yaml.safe_load((Path(row["run_dir"]) / "config.yaml").read_text())
@@ -45,8 +45,8 @@ def test_readme_tune_line_names_a_shipped_valid_space():
     words = shlex.split(line.split("#")[0])
     recipe, space = ROOT / words[2], ROOT / words[words.index("--space") + 1]
     assert recipe.is_file() and space.is_file()
-    from mnistlab.sweep.sweepfile import check_recipe, read_recipe_file
-    from mnistlab.sweep.tune import corners, load_space
+    from mnistlab.sweeps.sweepfile import check_recipe, read_recipe_file
+    from mnistlab.sweeps.tuning import corners, load_space
     base = read_recipe_file(recipe)
     dists = load_space(space)
     for key in dists:

@@ -8,7 +8,7 @@ import torch
 
 from mnistlab.data import Dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.train import fit, load_run
+from mnistlab.train import fit, open_run
 from mnistlab import io as io_mod
 from mnistlab.train import training as run_mod
 
@@ -44,7 +44,7 @@ def test_run_directory_files_and_load_run(tmp_path):
     names = sorted(p.name for p in run_dir.iterdir())
     assert names == ["checkpoint.pt", "config.yaml", "history.csv", "metrics.json", "model.safetensors"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
-    run = load_run(run_dir)
+    run = open_run(run_dir)
     assert [r["epoch"] for r in run.history] == [1, 2, 3, 4]
     assert set(run.history[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
     m = run.metrics
@@ -64,14 +64,14 @@ def test_run_directory_files_and_load_run(tmp_path):
 
 def test_same_seed_same_history_different_seed_differs(tmp_path):
     ds = tiny_dataset()
-    runs = [load_run(fit(recipe(seed=s), dataset=ds, out=tmp_path, quiet=True)) for s in (3, 3, 4)]
+    runs = [open_run(fit(recipe(seed=s), dataset=ds, out=tmp_path, quiet=True)) for s in (3, 3, 4)]
     assert strip(runs[0].history) == strip(runs[1].history)
     assert strip(runs[0].history) != strip(runs[2].history)
 
 
 def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkeypatch):
     ds = tiny_dataset()
-    full = load_run(fit(recipe(), dataset=ds, out=tmp_path / "a", quiet=True))
+    full = open_run(fit(recipe(), dataset=ds, out=tmp_path / "a", quiet=True))
 
     real, calls = run_mod.train_epoch, []
 
@@ -88,11 +88,11 @@ def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkey
     (partial,) = list((tmp_path / "b").iterdir())
     assert not (partial / "metrics.json").exists()
     with pytest.raises(MnistlabError, match="--resume"):
-        load_run(partial)
+        open_run(partial)
     resumed = fit(resume=partial, dataset=ds, quiet=True)
     assert resumed == partial
-    assert strip(load_run(resumed).history) == strip(full.history)
-    assert load_run(resumed).metrics["test_loss"] == full.metrics["test_loss"]
+    assert strip(open_run(resumed).history) == strip(full.history)
+    assert open_run(resumed).metrics["test_loss"] == full.metrics["test_loss"]
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, monkeypatch):
@@ -124,7 +124,7 @@ def test_early_stopping_restores_best_weights(tmp_path):
     es = {"monitor": "val_loss", "patience": 1, "restore_best_weights": True}
     r = recipe(epochs=30, optimizer={"name": "sgd", "lr": 0.5},
                callbacks={"early_stopping": es})
-    run = load_run(fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True))
+    run = open_run(fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True))
     assert run.metrics["stopped_early"] and run.metrics["epochs_run"] < 30
     best = min(range(len(run.history)), key=lambda i: run.history[i]["val_loss"])
     assert run.metrics["best_epoch"] == best + 1
@@ -151,8 +151,8 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
 
 def test_config_yaml_reruns_as_the_same_recipe(tmp_path):
     ds = tiny_dataset()
-    first = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True))
-    second = load_run(fit(first.config, dataset=ds, out=tmp_path, quiet=True))
+    first = open_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True))
+    second = open_run(fit(first.config, dataset=ds, out=tmp_path, quiet=True))
     assert second.config == first.config
     assert strip(second.history) == strip(first.history)
     assert json.loads((second.dir / "metrics.json").read_text())["test_loss"] == first.metrics["test_loss"]
@@ -160,7 +160,7 @@ def test_config_yaml_reruns_as_the_same_recipe(tmp_path):
 
 def test_bf16_autocast_trains_keeps_fp32_weights_and_is_deterministic(tmp_path):
     ds = tiny_dataset()
-    runs = [load_run(fit(recipe(precision=p), dataset=ds, out=tmp_path, quiet=True))
+    runs = [open_run(fit(recipe(precision=p), dataset=ds, out=tmp_path, quiet=True))
             for p in ("bf16", "bf16", "fp32")]
     assert strip(runs[0].history) == strip(runs[1].history)
     assert strip(runs[0].history) != strip(runs[2].history)  # the forward really ran in bfloat16
@@ -211,7 +211,7 @@ def test_batch_split_is_the_same_step_as_one_batch():
 def test_batch_split_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
     ds = tiny_dataset()
     r = recipe(batch_split=2, epochs=3)
-    runs = [load_run(fit(r, dataset=ds, out=tmp_path / "a", quiet=True)) for _ in range(2)]
+    runs = [open_run(fit(r, dataset=ds, out=tmp_path / "a", quiet=True)) for _ in range(2)]
     assert runs[0].config["batch_split"] == 2
     assert strip(runs[0].history) == strip(runs[1].history)
     # interrupt after epoch 2, resume: the same history (the chunk generators are checkpointed)
@@ -228,7 +228,7 @@ def test_batch_split_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypa
         fit(r, dataset=ds, out=tmp_path / "b", quiet=True)
     monkeypatch.setattr(run_mod, "train_epoch", real)
     (partial,) = list((tmp_path / "b").iterdir())
-    resumed = load_run(fit(resume=partial, dataset=ds, quiet=True))
+    resumed = open_run(fit(resume=partial, dataset=ds, quiet=True))
     assert strip(resumed.history) == strip(runs[0].history)
 
 
@@ -236,7 +236,7 @@ def test_batch_split_auto_skips_batchnorm_and_explicit_split_explains(tmp_path):
     bn_spec = {"input_shape": [6, 6, 1], "layers": [
         {"type": "conv2d", "filters": 3, "kernel": 3}, {"type": "batchnorm"}, {"type": "flatten"},
         {"type": "dense", "units": 3, "activation": "softmax"}]}
-    run = load_run(fit(recipe(model=bn_spec, batch_size=64, epochs=1), dataset=tiny_dataset(), out=tmp_path,
+    run = open_run(fit(recipe(model=bn_spec, batch_size=64, epochs=1), dataset=tiny_dataset(), out=tmp_path,
                        quiet=True))
     assert run.config["batch_split"] == 1
     with pytest.raises(MnistlabError, match="batch_split: 2 is not possible here: the model has BatchNorm"):
@@ -251,13 +251,13 @@ def test_best_weights_restored_after_all_epochs_and_evaluated_epoch_recorded(tmp
     # lr 1.0 makes validation loss bounce, so the best epoch is not the last
     r = recipe(epochs=5, optimizer={"name": "adam", "lr": 1.0},
                callbacks={"early_stopping": {"patience": 10, "restore_best_weights": True}})
-    run = load_run(fit(r, dataset=ds, out=tmp_path, quiet=True))
+    run = open_run(fit(r, dataset=ds, out=tmp_path, quiet=True))
     val = [row["val_loss"] for row in run.history]
     best = min(range(len(val)), key=lambda i: (val[i], i)) + 1
     assert run.metrics["epochs_run"] == 5 and not run.metrics["stopped_early"]
     assert run.metrics["evaluated_epoch"] == best == run.metrics["best_epoch"]
     assert best < 5, val  # the seed and lr above make an earlier epoch the best: a real restore
-    plain = load_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True))
+    plain = open_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True))
     assert plain.metrics["evaluated_epoch"] == 2  # no early stopping: the last epoch's weights
 
 
@@ -285,11 +285,11 @@ def test_finite_divergence_is_a_verdict_not_a_success(tmp_path, monkeypatch):
     with pytest.raises(MnistlabError, match=r"training diverged: .* in epoch 3; lower the learning rate.*epoch 2"):
         fit(recipe(epochs=5), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     (run_dir,) = list(tmp_path.iterdir())
-    run = load_run(run_dir)
+    run = open_run(run_dir)
     assert run.metrics["verdict"] == "diverged" and run.metrics["diverged"]["epoch"] == 3
     assert run.metrics["evaluated_epoch"] == 2 and run.metrics["epochs_run"] == 2
     assert run.metrics["test_accuracy"] is not None and len(run.history) == 2
-    ok = load_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True))
+    ok = open_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True))
     assert ok.metrics["verdict"] == "ok"
 
 
@@ -298,15 +298,15 @@ def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys):
     from mnistlab.cli import main
     ds = tiny_dataset()
     run_dir = fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True)
-    two = load_run(run_dir)
+    two = open_run(run_dir)
     with pytest.raises(MnistlabError, match="pass --epochs N with N > 2"):
         fit(resume=run_dir, dataset=ds, quiet=True)
     fit(resume=run_dir, dataset=ds, quiet=True, epochs=4, threads=1, device="cpu")
-    four = load_run(run_dir)
+    four = open_run(run_dir)
     assert four.metrics["epochs_run"] == 4 and len(four.history) == 4
     assert strip(four.history[:2]) == strip(two.history)  # the first two epochs are kept as they were
     # the same as training 4 epochs straight away
-    straight = load_run(fit(recipe(epochs=4), dataset=ds, out=tmp_path / "s", quiet=True))
+    straight = open_run(fit(recipe(epochs=4), dataset=ds, out=tmp_path / "s", quiet=True))
     assert strip(four.history) == strip(straight.history)
     # CLI: runtime options are fine, recipe options are named
     assert main(["train", "--resume", str(run_dir), "--threads", "1", "--seed", "3"]) == 2

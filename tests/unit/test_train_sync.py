@@ -92,10 +92,10 @@ def test_cuda_epoch_keeps_data_on_the_device_and_syncs_once(tmp_path):
     assert all(v == v and abs(v) < 1e6 for v in values)
 
     from mnistlab.data import Dataset
-    from mnistlab.train import fit, load_run
+    from mnistlab.train import fit, open_run
     x, y = data("cpu")
     ds = Dataset("tiny", x, y, x[:30].clone(), y[:30].clone(), ["a", "b", "c"])
-    run = load_run(fit({"name": "tiny", "model": SPEC, "data": {"validation_split": 0.25}, "batch_size": 16,
+    run = open_run(fit({"name": "tiny", "model": SPEC, "data": {"validation_split": 0.25}, "batch_size": 16,
                         "epochs": 2, "device": "cuda", "optimizer": {"name": "adam", "lr": 0.01}},
                        dataset=ds, out=tmp_path, quiet=True))
     assert run.metrics["device"].startswith("cuda") and len(run.history) == 2

@@ -13,8 +13,8 @@ import yaml
 
 import mnistlab
 from mnistlab.cli import main
-from mnistlab.sweep import grid
-from mnistlab.train import fit, load_run
+from mnistlab.sweeps import grid, trials
+from mnistlab.train import fit, open_run
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 
@@ -63,7 +63,7 @@ def test_api_threads_1_trains_records_and_says_1_thread(tmp_path, data, process_
 
 def test_an_explicit_count_above_the_process_count_is_used_too(tmp_path, data, process_threads, capsys):
     process_threads(1)
-    run = load_run(fit(recipe(data, threads=2), out=tmp_path))
+    run = open_run(fit(recipe(data, threads=2), out=tmp_path))
     assert (run.config["threads"], run.config["batch_split"]) == (2, 2)
     assert "on cpu (2 threads, each batch split across them)" in capsys.readouterr().out
     assert torch.get_num_threads() == 1
@@ -73,7 +73,7 @@ def test_an_explicit_count_above_the_process_count_is_used_too(tmp_path, data, p
 def test_threads_null_is_the_process_count(tmp_path, data, process_threads, count):
     """`threads: null` (the default): torch's count at the start, e.g. a sweep worker's share."""
     process_threads(count)
-    run = load_run(fit(recipe(data), out=tmp_path, quiet=True))
+    run = open_run(fit(recipe(data), out=tmp_path, quiet=True))
     assert (run.config["threads"], run.config["batch_split"]) == (count, count)
 
 
@@ -92,7 +92,7 @@ def test_sweep_workers_train_with_their_share_of_the_cores(tmp_path, data, monke
                                                            cores, threads, expected):
     """2 workers on 2 cores train on 1 thread each (not 2 each, 4 in all); on 4 cores on 2
     each; a count the sweep's recipe names is used as it is."""
-    monkeypatch.setattr(grid, "cpu_cores", lambda: cores)
+    monkeypatch.setattr(trials, "cpu_cores", lambda: cores)
     sweep = {"name": "t", "recipe": recipe(data, threads=threads), "grid": {"optimizer.lr": [0.1, 0.2]}}
     out = grid.run_sweep(sweep, out=tmp_path / "sw", workers=2, quiet=True)
     rows = read_rows(out / "results.csv")

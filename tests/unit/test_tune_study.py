@@ -9,7 +9,7 @@ import yaml
 from PIL import Image
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep.tune import PruningHook, load_space, tune
+from mnistlab.sweeps.tuning import PruningHook, load_space, run_tune
 from tinydata import TINY_SPACE, read_rows, tiny_recipe, write_tiny_data
 
 SPACE = TINY_SPACE
@@ -44,15 +44,15 @@ def test_bad_space(space, message):
 
 def test_bad_space_key_fails_before_any_trial(tmp_path, data):
     with pytest.raises(MnistlabError, match="did you mean 'optimizer'"):
-        tune(tiny_recipe(data), {"optimiser.lr": [0.1]}, trials=1, out=tmp_path / "st", quiet=True)
+        run_tune(tiny_recipe(data), {"optimiser.lr": [0.1]}, trials=1, out=tmp_path / "st", quiet=True)
     with pytest.raises(MnistlabError, match="batch_size"):
-        tune(tiny_recipe(data), {"batch_size": {"low": 0, "high": 4}}, trials=1,
+        run_tune(tiny_recipe(data), {"batch_size": {"low": 0, "high": 4}}, trials=1,
              out=tmp_path / "st", quiet=True)
     assert not (tmp_path / "st" / "study.db").exists()
 
 
 def test_tune_writes_trials_best_recipe_and_plots(tmp_path, data):
-    out = tune(tiny_recipe(data), SPACE, trials=4, out=tmp_path / "st", seed=0, quiet=True)
+    out = run_tune(tiny_recipe(data), SPACE, trials=4, out=tmp_path / "st", seed=0, quiet=True)
     assert (out / "study.db").exists()  # default storage: SQLite in the study directory
     rows = read_rows(out / "trials.csv")
     assert [r["number"] for r in rows] == ["0", "1", "2", "3"]
@@ -101,7 +101,7 @@ def test_pruning_hook_reports_and_prunes():
 
 
 def test_tune_reports_every_epoch_to_the_pruner(tmp_path, data):
-    out = tune(tiny_recipe(data, epochs=3), SPACE, trials=2, out=tmp_path / "st", quiet=True)
+    out = run_tune(tiny_recipe(data, epochs=3), SPACE, trials=2, out=tmp_path / "st", quiet=True)
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
     for t in study.trials:
         assert sorted(t.intermediate_values) == [1, 2, 3]

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from mnistlab.errors import MnistlabWarning, option, surface, warn
-from mnistlab.evaluate.evaluation import _split_arrays
+from mnistlab.evaluation.predictions import _split_arrays
 
 
 def test_a_terminal_shows_one_line_and_leaves_other_categories_alone():

@@ -4,15 +4,15 @@
     summary(spec) -> Summary        str() prints a Keras-style table; .to_dict() for JSON
     count_params, check_budget, l2_penalty, resolve_spec, list_models, ZOO
 
-spec, summary and zoo do not need torch and are imported here (binding `summary` to the
-function, not the module of the same name); the torch parts load on first use.
+spec, costs (summary, counts, budgets) and zoo do not need torch and are imported here;
+the torch parts load on first use.
 """
 from __future__ import annotations
 
 import importlib
 
 from mnistlab.models.spec import resolve_spec
-from mnistlab.models.summary import Summary, check_budget, count_params, list_models, summary
+from mnistlab.models.costs import Summary, check_budget, count_params, list_models, summary
 from mnistlab.models.zoo import ZOO
 
 _TORCH_API = {"build", "l2_penalty", "Net"}  # defined in mnistlab.models.layers

@@ -1,7 +1,7 @@
 """CLI: `mnistlab summary SPEC_OR_ZOO_NAME [--json] [--max-params N]`, `mnistlab models list|show`."""
 from __future__ import annotations
 
-from mnistlab.models.summary import add_budget_arguments
+from mnistlab.models.costs import add_budget_arguments
 
 
 def register(sub, common) -> None:

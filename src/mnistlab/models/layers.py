@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistlab.models.spec import Step, pair, plan, resolve_spec, window
-from mnistlab.models.summary import needs_projection
+from mnistlab.models.costs import needs_projection
 
 # Keras's truncated normal (cut at 2 std) has a smaller std than asked; it rescales by this
 _TRUNC_STD = 0.87962566103423978

@@ -1,5 +1,5 @@
 """The Summary table: its rows, totals and the Keras-style text, shared by the spec summary
-(summary.py) and the torch-module summary (module_summary.py), so neither imports the other.
+(costs.py) and the torch-module summary (module_summary.py), so neither imports the other.
 """
 from __future__ import annotations
 

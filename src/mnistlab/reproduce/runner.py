@@ -1,7 +1,7 @@
 """Run a notebook's experiments through mnistlab.train / mnistlab.sweep and tabulate them.
 
 Nothing here trains by itself: single experiments call `train.fit`, notebook 003's L2 sweep
-(`run_grid` below) calls `mnistlab.sweep.run_sweep`, and notebook 001's cumulative sweeps fork
+(`run_grid` below) calls `mnistlab.sweeps.run_sweep`, and notebook 001's cumulative sweeps fork
 the previous run (`runs.fork_run`) and continue it with `fit(..., resume=)`. `--quick` keeps
 every model and parameter count exact but trains one epoch on a small slice of the data, so
 CI can run all five notebooks as a wiring check.
@@ -120,9 +120,9 @@ def _on_all_training_images(run_dir: Path, ds) -> tuple[float, float]:
     import torch
 
     from mnistlab.models.infer import keras_loss, l2_of, logits
-    from mnistlab.runs import load_run
+    from mnistlab.runs import open_run
 
-    run = load_run(run_dir)
+    run = open_run(run_dir)
     if ds is None:
         ds = run.splits()
     out = logits(run.model, ds.x_train)
@@ -211,7 +211,7 @@ def previous_runs(folder: Path, cfg: dict, ds=None) -> tuple[Path | None, Path |
 
 
 def run_single(exp, data, out, quick, seeds) -> Result:
-    from mnistlab.evaluate.report import report_line
+    from mnistlab.evaluation.report import report_line
     from mnistlab.train import fit
 
     res = Result(exp)
@@ -281,9 +281,9 @@ def run_chain(exp, data, out, quick, previous: Result) -> Result:
 
 
 def run_grid(exps: list[Experiment], data, out, quick, repeats) -> list[Result]:
-    """Notebook 003's L2 sweep: the sweep file run by mnistlab.sweep (`repeats` per value),
+    """Notebook 003's L2 sweep: the sweep file run by mnistlab.sweeps.run_sweep (`repeats` per value),
     then the notebook's error-bar plot with the notebook's own values beside ours."""
-    from mnistlab import sweep
+    from mnistlab.sweeps import load_sweep, run_sweep
 
     path = recipe_path(exps[0].recipe)
     spec = load_yaml(path.read_text())
@@ -291,7 +291,7 @@ def run_grid(exps: list[Experiment], data, out, quick, repeats) -> list[Result]:
     spec["grid"] = {key: [e.overrides["l2"] for e in exps]}
     spec["repeats"] = repeats
     spec["recipe"], ds = _prepare(exps[0], spec["recipe"], data, quick, spec["recipe"].get("seed", 0))
-    sweep_dir = sweep.run_sweep(sweep.load_sweep(spec, base_dir=path.parent), out=out / "l2-sweep",
+    sweep_dir = run_sweep(load_sweep(spec, base_dir=path.parent), out=out / "l2-sweep",
                                 dataset=ds, quiet=True)
     results = {float(e.overrides["l2"]): Result(e) for e in exps}
     max_val: dict[float, list[float]] = {k: [] for k in results}

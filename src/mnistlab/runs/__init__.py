@@ -6,10 +6,10 @@
       checkpoint.pt       model, optimiser, schedule, RNG states, progress (weights_only-safe)
       metrics.json        written last: a run without it is unfinished (resumable)
       model.safetensors   the weights that were evaluated
-      report.html, plots/ written by mnistlab.evaluate
+      report.html, plots/ written by mnistlab.evaluation
 
 `files` reads and writes each file (one-line errors for damaged ones), `layout` names runs
-and makes them visible, `run` gives `Run`/`load_run`, `fork` copies a finished run to be
+and makes them visible, `run` gives `RunFolder`/`open_run` (mnistlab.Run is the notebook view of it), `fork` copies a finished run to be
 continued. Names load on first use (PEP 562): importing the package costs nothing.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from mnistlab.lazy import lazy_names
 
 _API = {
-    "Run": "mnistlab.runs.run", "load_run": "mnistlab.runs.run", "build_model": "mnistlab.runs.run",
+    "RunFolder": "mnistlab.runs.run", "open_run": "mnistlab.runs.run", "build_model": "mnistlab.runs.run",
     "make_run_splits": "mnistlab.runs.run", "RunFiles": "mnistlab.runs.files", "read_run": "mnistlab.runs.files",
     "find_runs": "mnistlab.runs.layout", "is_run_dir": "mnistlab.runs.layout", "fork_run": "mnistlab.runs.fork",
 }

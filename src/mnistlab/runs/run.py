@@ -1,4 +1,4 @@
-"""`load_run(dir) -> Run`: a finished run read back (config, history, metrics, model, data).
+"""`open_run(dir) -> RunFolder`: a finished run folder read back (config, history, metrics, model, data).
 
 `build_model` and `make_run_splits` turn a run's (validated) config into its model and its
 data split; training uses the same two, so a run reads back exactly as it was trained.
@@ -66,7 +66,7 @@ def saved_test_split(path):
                            y_train=None, val_is_test=False)
 
 
-class Run:
+class RunFolder:
     """A finished run directory, read back: config, history, metrics, model and data."""
 
     def __init__(self, run_dir: Path):
@@ -105,8 +105,8 @@ class Run:
         return self._splits
 
     def __repr__(self) -> str:
-        return f"Run({str(self.dir)!r})"
+        return f"RunFolder({str(self.dir)!r})"
 
 
-def load_run(run_dir) -> Run:
-    return Run(Path(run_dir))
+def open_run(run_dir) -> RunFolder:
+    return RunFolder(Path(run_dir))

@@ -259,8 +259,8 @@ def eval_split(splits, run_dir) -> tuple[np.ndarray, np.ndarray, str]:
 def export_run(run_dir, out=None, *, int8: bool = False, log=print) -> ExportResult:
     """Export a run's model to ONNX, check it on the test set, optionally add int8."""
     require_export_extra()  # before the run and its data are loaded
-    from mnistlab.runs import load_run
-    run = load_run(run_dir)
+    from mnistlab.runs import open_run
+    run = open_run(run_dir)
     splits = run.splits()
     x_eval, y_eval, eval_set = eval_split(splits, run_dir)
     out = Path(out) if out else Path(run.dir) / "model.onnx"

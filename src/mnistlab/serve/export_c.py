@@ -720,8 +720,8 @@ def export_run_c(run_dir, out=None, *, precision: str = "int8", log=print) -> CE
     """`mnistlab export RUN --format c`: write RUN/c/model.{h,c} (or OUT/), compile and check them."""
     from mnistlab.models import resolve_spec, summary
     from mnistlab.serve.export import eval_split
-    from mnistlab.runs import load_run
-    run = load_run(run_dir)
+    from mnistlab.runs import open_run
+    run = open_run(run_dir)
     spec = resolve_spec(run.config["model"])
     check_spec(spec)
     splits = run.splits()

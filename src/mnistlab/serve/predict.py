@@ -152,8 +152,8 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run_dir) -> "Predictor":
-        from mnistlab.runs import load_run
-        run = load_run(run_dir)
+        from mnistlab.runs import open_run
+        run = open_run(run_dir)
         return cls(run.model, run.classes, run_input_shape(run))
 
     def probabilities(self, images) -> np.ndarray:

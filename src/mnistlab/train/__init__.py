@@ -1,8 +1,8 @@
 """Training: recipes, Keras-faithful optimisers and callbacks, the on-device loop, runs.
 
-    from mnistlab.train import fit, load_run
+    from mnistlab.train import fit, open_run
     run_dir = fit("recipes/demo.yaml")          # or a dict / Recipe; dataset=... for own data
-    run = load_run(run_dir)                      # .history, .metrics, .model, .splits()
+    run = open_run(run_dir)                      # .history, .metrics, .model, .splits()
 
 Names load on first use (PEP 562), so the CLI, which imports train.commands, starts
 without torch.
@@ -14,8 +14,8 @@ from mnistlab.lazy import lazy_names
 _API = {
     "Recipe": "mnistlab.train.recipe", "load_recipe": "mnistlab.train.recipe",
     "fit": "mnistlab.train.training",
-    # the run directory is mnistlab.runs'; these two stay here for `from mnistlab.train import ...`
-    "Run": "mnistlab.runs.run", "load_run": "mnistlab.runs.run",
+    # the run folder is mnistlab.runs'; its reader stays here for `from mnistlab.train import ...`
+    "open_run": "mnistlab.runs.run",
 }
 
 __getattr__, __all__ = lazy_names(__name__, _API)

@@ -154,7 +154,7 @@ def _report(train, args) -> int:
     except Diverged as err:
         run_dir, failure = err.run_dir, err
     if not args.no_report and run_dir is not None:
-        from mnistlab.evaluate.report import report_line
+        from mnistlab.evaluation.report import report_line
         report_line(run_dir, print if not args.quiet else (lambda *a: None))
     if failure is not None:
         raise failure

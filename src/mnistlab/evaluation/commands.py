@@ -33,10 +33,10 @@ def register(sub, common) -> None:
 
 
 def cmd_eval(args) -> int:
-    from mnistlab.evaluate.evaluation import evaluate
-    from mnistlab.evaluate.metrics import format_metrics
+    from mnistlab.evaluation.predictions import run_metrics
+    from mnistlab.evaluation.metrics import format_metrics
 
-    m = evaluate(args.run_dir, args.split)
+    m = run_metrics(args.run_dir, args.split)
     if args.json:
         print(json.dumps(m, indent=2))
     else:
@@ -45,15 +45,15 @@ def cmd_eval(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from mnistlab.evaluate.report import write_report
+    from mnistlab.evaluation.report import write_report
 
     print(write_report(args.run_dir, split=args.split))
     return 0
 
 
 def cmd_runs(args) -> int:
-    from mnistlab.evaluate.compare import format_table, runs_table
-    from mnistlab.evaluate.runfiles import find_runs
+    from mnistlab.evaluation.compare import format_table, runs_table
+    from mnistlab.evaluation.runfiles import find_runs
 
     dirs = find_runs(args.dir)
     if not dirs:
@@ -64,7 +64,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from mnistlab.evaluate.compare import compare
+    from mnistlab.evaluation.compare import compare
 
     table, png = compare(args.run_dirs, args.out)
     print(table)

@@ -20,10 +20,10 @@ from pathlib import Path
 import yaml
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep import results as R
-from mnistlab.sweep.sweepfile import Sweep, Trial, bind_data, load_sweep
-from mnistlab.sweep.trialqueue import open_queue
-from mnistlab.sweep.trials import run_here, run_in_pool, threads_per_worker
+from mnistlab.sweeps import results as R
+from mnistlab.sweeps.sweepfile import Sweep, Trial, bind_data, load_sweep
+from mnistlab.sweeps.trialqueue import open_queue
+from mnistlab.sweeps.trials import run_here, run_in_pool, threads_per_worker
 
 __all__ = ["Sweep", "Trial", "load_sweep", "run_sweep", "threads_per_worker"]
 
@@ -38,7 +38,7 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
     `dataset` (a mnistlab Dataset) replaces the recipe's data source, as in `fit`.
     Failed trials are retried when the sweep is started again unless retry_failed=False.
     `storage` (an RDB URL: sqlite:///..., postgresql://...) shares the grid with every
-    other process running the same sweep file against it (mnistlab.sweep.gridstudy);
+    other process running the same sweep file against it (mnistlab.sweeps.gridstudy);
     without it the trial folders under `out` are the record and one process runs them.
     """
     sweep = source if isinstance(source, Sweep) else load_sweep(source, overrides=overrides)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistlab.errors import MnistlabError, did_you_mean, option
-from mnistlab.evaluate.metrics import compute_metrics
+from mnistlab.evaluation.metrics import compute_metrics
 
 SPLITS = ("test", "val", "train")
 
@@ -61,11 +61,11 @@ def predict(run, split: str = "test", *, splits=None, batch_size: int = 2048) ->
     return Predictions(split, y.numpy(), logits.softmax(dim=1).numpy(), list(run.classes), images=images, loss=loss)
 
 
-def evaluate(run_dir, split: str = "test") -> dict:
+def run_metrics(run_dir, split: str = "test") -> dict:
     """Metrics of the run's saved model on a split (test, val or train), as plain data.
 
     Loads the dataset named in the run's config.yaml, split exactly as the run split it.
     """
-    from mnistlab.runs import load_run
+    from mnistlab.runs import open_run
 
-    return predict(load_run(Path(run_dir)), split).metrics()
+    return predict(open_run(Path(run_dir)), split).metrics()

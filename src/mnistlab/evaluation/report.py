@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import plots
-from mnistlab.evaluate.evaluation import Predictions, predict
-from mnistlab.evaluate.runfiles import RunFiles, model_name, read_run
+from mnistlab.evaluation import plots
+from mnistlab.evaluation.predictions import Predictions, predict
+from mnistlab.evaluation.runfiles import RunFiles, model_name, read_run
 from mnistlab.io import write_atomic
 from mnistlab.runs.files import DamagedRunFile
 
@@ -104,7 +104,7 @@ def _note(text: str) -> str:
 def _model_section(config: dict) -> str:
     """Keras-style summary table from mnistlab.models.summary(spec)."""
     spec = config.get("model")
-    from mnistlab.models.summary import summary
+    from mnistlab.models.costs import summary
     try:
         s = summary(spec)
     except MnistlabError as err:
@@ -249,10 +249,10 @@ def _default_predictions(run_dir: Path, split: str, dataset=None) -> tuple[Predi
     """Predictions of the saved model on `split`, or None and why not."""
     if not (run_dir / "model.safetensors").is_file():
         return None, "model.safetensors is missing, so there are no predictions to evaluate."
-    from mnistlab.runs import load_run
+    from mnistlab.runs import open_run
     from mnistlab.runs import make_run_splits
     try:
-        run = load_run(run_dir)
+        run = open_run(run_dir)
         splits = make_run_splits(run.config["data"], dataset) if dataset is not None else run.splits()
         if split == "test" and splits.x_test is None and splits.x_val is not None:
             return predict(run, "val", splits=splits), "the dataset has no test set: evaluated on the validation split."

@@ -1,7 +1,7 @@
 """`mnistlab tune`: Optuna over recipe keys, with per-epoch pruning, on one study that any
 number of processes on any number of machines can share.
 
-A search space file (YAML), keys as in `mnistlab.sweep.keys`:
+A search space file (YAML), keys as in `mnistlab.sweeps.keys`:
 
     optimizer.lr: {low: 1.0e-4, high: 0.3, log: true}     # float (int when low/high are ints)
     model.layers.*.l2: {low: 1.0e-6, high: 1.0e-3, log: true}
@@ -29,10 +29,10 @@ import yaml
 
 from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
 from mnistlab.io import read_yaml_file, save_figure
-from mnistlab.sweep import keys as K
-from mnistlab.sweep import results as R
-from mnistlab.sweep.study import check_data, open_storage, redact
-from mnistlab.sweep.sweepfile import check_recipe, read_recipe_file
+from mnistlab.sweeps import keys as K
+from mnistlab.sweeps import results as R
+from mnistlab.sweeps.study import check_data, open_storage, redact
+from mnistlab.sweeps.sweepfile import check_recipe, read_recipe_file
 
 # objective -> (per-epoch history column reported to the pruner, direction)
 OBJECTIVES = {"max_val_accuracy": ("val_accuracy", "maximize"),
@@ -142,7 +142,7 @@ class PruningHook:
     on_epoch_end = __call__
 
 
-def tune(recipe, space, *, trials: int, storage: str | None = None, study: str | None = None,
+def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: str | None = None,
          out: str | os.PathLike | None = None, dataset=None, metric: str = "max_val_accuracy",
          sampler: str = "tpe", pruner: str = "median", seed: int | None = None,
          quiet: bool = False, overrides: dict | None = None) -> Path:

@@ -2,7 +2,7 @@
 
 Every process (on this machine or others) that runs the same sweep file against the same
 storage works through one queue of grid x repeats trials, the way `mnistlab tune` shares
-a study (the storage is mnistlab.sweep.study's):
+a study (the storage is mnistlab.sweeps.study's):
 
 - the first process to arrive puts every trial of the grid in the study as an Optuna
   WAITING trial (user attribute `grid_id`, e.g. "003-r1"; fixed parameter `grid_trial`);
@@ -33,9 +33,9 @@ import warnings
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep import results as R
-from mnistlab.sweep.folderqueue import claim_folder, columns, record_failure
-from mnistlab.sweep.study import HEARTBEAT_SECONDS, check_data, open_storage, redact, storage_lock
+from mnistlab.sweeps import results as R
+from mnistlab.sweeps.folderqueue import claim_folder, columns, record_failure
+from mnistlab.sweeps.study import HEARTBEAT_SECONDS, check_data, open_storage, redact, storage_lock
 
 GRID_PARAM = "grid_trial"
 
@@ -57,7 +57,7 @@ class SharedGrid:
     def __init__(self, sweep, trials, storage: str, sweep_dir: Path, *, retry_failed: bool):
         import optuna
 
-        from mnistlab.sweep.sweepfile import bind_data
+        from mnistlab.sweeps.sweepfile import bind_data
 
         if any(t.data is None for t in trials):
             bind_data(sweep)  # the data each recipe names

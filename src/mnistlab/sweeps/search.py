@@ -176,7 +176,7 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
 
     from mnistlab.models import check_budget, count_params, summary
     from mnistlab.train import fit
-    from mnistlab.runs import load_run
+    from mnistlab.runs import open_run
 
     input_shape = list(train_ds.x_train.shape[1:])
 
@@ -201,7 +201,7 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
         recipe = candidate_recipe(spec, cfg, name=f"trial-{trial.number}", seed=cfg.seed + trial.number)
         trial.set_user_attr("host", socket.gethostname())
         run_dir = fit(recipe, dataset=train_ds, out=out_dir / "trials", quiet=True)
-        history = load_run(run_dir).history
+        history = open_run(run_dir).history
         val_acc = float(history[-1]["val_accuracy"])  # final epoch: no best-epoch picking
         trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
         trial.set_user_attr("val_accuracy", val_acc)
@@ -218,7 +218,7 @@ def open_study(name: str, out_dir: Path, storage: str | None, seed: int):
     postgresql://...), so a search distributes over processes and machines the same way."""
     import optuna
 
-    from mnistlab.sweep.study import open_storage, redact
+    from mnistlab.sweeps.study import open_storage, redact
 
     with warnings.catch_warnings():  # multivariate, constant_liar, heartbeats: "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -319,16 +319,16 @@ def candidate_line(trial) -> str:
 def front_test_accuracy(run_dir: str, ds) -> float:
     """The one look at the test set: a front member's final weights on ds's test split."""
     from mnistlab.models.infer import accuracy
-    from mnistlab.runs import load_run
+    from mnistlab.runs import open_run
 
-    return accuracy(load_run(run_dir).model, ds.x_test, ds.y_test, batch_size=4096)
+    return accuracy(open_run(run_dir).model, ds.x_test, ds.y_test, batch_size=4096)
 
 
 def write_front(study, out_dir: Path, cfg: SearchConfig, ds) -> list[dict]:
     """pareto.csv, pareto.png and recipes/trial-N.yaml for the front; returns the rows."""
     import yaml
 
-    from mnistlab.sweep.results import write_text_atomic
+    from mnistlab.sweeps.results import write_text_atomic
 
     # Optuna's best_trials: the completed trials no other beats on both objectives
     front = sorted(study.best_trials, key=lambda t: t.values[1])

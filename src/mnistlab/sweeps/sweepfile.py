@@ -14,7 +14,7 @@ A sweep file (YAML):
     metrics: [max_val_accuracy, test_accuracy]   # summarised; the first is plotted
     plot: {x: model.layers.*.l2}     # optional; default: the first swept key
 
-Keys are described in `mnistlab.sweep.keys`.
+Keys are described in `mnistlab.sweeps.keys`.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ import numpy as np
 
 from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
 from mnistlab.io import read_yaml_file
-from mnistlab.sweep import keys as K
-from mnistlab.sweep import results as R
+from mnistlab.sweeps import keys as K
+from mnistlab.sweeps import results as R
 
 SWEEP_KEYS = ["name", "recipe", "set", "grid", "list", "repeats", "seed", "seeds",
               "metrics", "plot"]

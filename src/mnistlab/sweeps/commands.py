@@ -6,7 +6,7 @@ command is one more function and one more line there.
 from __future__ import annotations
 
 from mnistlab.errors import count_arg
-from mnistlab.models.summary import add_budget_arguments
+from mnistlab.models.costs import add_budget_arguments
 
 
 def _add_sweep(sub, common) -> None:
@@ -49,7 +49,7 @@ def _overrides(args) -> dict:
 
 
 def _sweep(args) -> int:
-    from mnistlab.sweep.grid import run_sweep
+    from mnistlab.sweeps.grid import run_sweep
 
     out = run_sweep(args.sweep_file, out=args.out, workers=args.workers, quiet=args.quiet,
                     retry_failed=not args.no_retry_failed, storage=args.storage,
@@ -86,9 +86,9 @@ def _add_tune(sub, common) -> None:
 
 
 def _tune(args) -> int:
-    from mnistlab.sweep.tune import tune
+    from mnistlab.sweeps.tuning import run_tune
 
-    out = tune(args.recipe, args.space, trials=args.trials, storage=args.storage,
+    out = run_tune(args.recipe, args.space, trials=args.trials, storage=args.storage,
                study=args.study, out=args.out, metric=args.metric, sampler=args.sampler,
                pruner=args.pruner, seed=args.seed, quiet=args.quiet, overrides=_overrides(args))
     print(f"Study results in {out}")
@@ -134,7 +134,7 @@ def _add_search(sub, common) -> None:
 
 
 def _search(args) -> int:
-    from mnistlab.sweep.search import SearchConfig, run_search
+    from mnistlab.sweeps.search import SearchConfig, run_search
     from mnistlab.train.recipe import read_yaml
     from pathlib import Path
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import plots
-from mnistlab.evaluate.runfiles import last, model_name, read_run
+from mnistlab.evaluation import plots
+from mnistlab.evaluation.runfiles import last, model_name, read_run
 
 COLUMNS = ["name", "model", "params", "epochs", "val_acc", "test_acc", "test_loss", "seconds"]
 

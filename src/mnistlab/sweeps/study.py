@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep.locks import file_lock
+from mnistlab.sweeps.locks import file_lock
 
 # A running trial records a heartbeat this often; one silent for GRACE_SECONDS is taken
 # as the trial of a killed process (failed, so its work is handed out again).

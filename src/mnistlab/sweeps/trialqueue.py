@@ -42,7 +42,7 @@ class TrialQueue(Protocol):
 def open_queue(sweep, sweep_dir: Path, *, storage: str | None, retry_failed: bool) -> TrialQueue:
     """The folder queue, or with `storage` the queue shared through that study storage."""
     if storage is None:
-        from mnistlab.sweep.folderqueue import FolderQueue
+        from mnistlab.sweeps.folderqueue import FolderQueue
         return FolderQueue(sweep, sweep_dir, retry_failed=retry_failed)
-    from mnistlab.sweep.gridstudy import SharedGrid
+    from mnistlab.sweeps.gridstudy import SharedGrid
     return SharedGrid(sweep, sweep.trials(), storage, sweep_dir, retry_failed=retry_failed)

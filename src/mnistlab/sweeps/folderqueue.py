@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep import results as R
-from mnistlab.sweep.locks import file_lock
+from mnistlab.sweeps import results as R
+from mnistlab.sweeps.locks import file_lock
 
 
 # ---------------------------------------------------------------- one trial's folder
