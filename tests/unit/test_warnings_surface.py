@@ -55,3 +55,19 @@ def test_evaluate_hint_names_the_keyword_in_python_and_the_flag_on_the_cli():
         _split_arrays(_NoVal(), "val")
     with surface("cli"), pytest.raises(Exception, match=r"use --split test$"):
         _split_arrays(_NoVal(), "val")
+
+
+def test_emulated_bf16_is_one_mnistlab_warning_in_the_surfaces_wording(tmp_path, monkeypatch):
+    """A CPU without native bfloat16 given precision bf16: one MnistlabWarning naming the fix
+    as the surface spells it (was a raw UserWarning with CLI wording in Python)."""
+    import torch
+
+    from mnistlab.train import fit
+    from tests.unit.tinydata import tiny_recipe, write_tiny_data
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    data = write_tiny_data(tmp_path / "tiny.npz")
+    recipe = {**tiny_recipe(data), "epochs": 1, "precision": "bf16"}
+    with pytest.warns(MnistlabWarning, match=r"emulated.*use precision='auto'"):
+        fit(recipe, out=tmp_path / "py", quiet=True)
+    with surface("cli"), pytest.warns(MnistlabWarning, match=r"use --set precision=auto"):
+        fit(recipe, out=tmp_path / "cli", quiet=True)

@@ -34,13 +34,13 @@ import hashlib
 import json
 import statistics
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mnistlab import hardware, settings
+from mnistlab.errors import warn
 from mnistlab.io import write_atomic
 from mnistlab.train.loop import train_epoch
 from mnistlab.train.optim import make_optimizer
@@ -194,7 +194,7 @@ def read_cache() -> dict:
             raise ValueError("unknown format")
         return data["choices"]
     except (ValueError, OSError, AttributeError) as err:
-        warnings.warn(f"{path} is unreadable ({err}); precision auto measures again and rewrites it")
+        warn(f"{path} is unreadable ({err}); precision auto measures again and rewrites it")
         return {}
 
 

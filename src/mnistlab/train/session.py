@@ -7,11 +7,10 @@ split) go into `Session.cfg`, a copy, which is what config.yaml records.
 from __future__ import annotations
 
 import platform
-import warnings
 
 import torch
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option, warn
 from mnistlab.hardware import resolve_speed
 from mnistlab.models import count_params
 from mnistlab.models.infer import l2_of
@@ -50,8 +49,8 @@ class Session:
             torch.set_num_threads(cfg["threads"])
         self.device = device = pick_device(cfg["device"])
         if cfg["precision"] == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            warnings.warn("precision bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX), so it is emulated "
-                          "and slower than fp32; drop --set precision=bf16")
+            warn("precision bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX), so it is emulated and "
+                 f"slower than fp32; use {option('precision', 'auto', cli='--set precision=auto')}")
         seed = cfg["seed"]
         torch.manual_seed(seed)  # weights and dropout; the batch order has its own generator
         self.splits = splits = make_run_splits(cfg["data"], dataset)
