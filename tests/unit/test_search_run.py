@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import optuna
@@ -81,7 +82,9 @@ def test_front_table_plot_and_runnable_recipes(searched):
 
 
 def test_rerun_joins_the_same_study(searched, tmp_path):
-    cfg, out_dir, _ = searched
+    cfg, shared_dir, _ = searched
+    out_dir = tmp_path / shared_dir.name  # a copy: the other tests read the search as it was made
+    shutil.copytree(shared_dir, out_dir)
     before = len([p for p in (out_dir / "trials").iterdir() if not p.name.startswith(".")])
     run_search(SearchConfig(**{**cfg.__dict__, "trials": 1}), out=out_dir.parent, dataset=_tiny())
     study = optuna.load_study(study_name=out_dir.name, storage=f"sqlite:///{out_dir / 'study.db'}")
