@@ -86,3 +86,20 @@ def test_in_memory_data_says_it_must_be_passed_back(tmp_path, two):
     assert "dataset: memory:mine" in best and "dataset=<the same dataset>" in best
     sw = run_sweep(spec(tmp_path / "nowhere.npz"), out=tmp_path / "sw", dataset=mem, quiet=True)
     assert "pass the same dataset=" in yaml.safe_load((sw / "sweep.yaml").read_text())["data_note"]
+
+
+def test_an_architecture_search_on_other_data_is_refused(tmp_path, two):
+    from mnistlab.sweeps.search import SearchConfig, run_search
+    a, b = two
+    cfg = SearchConfig(max_params=800, epochs=1, trials=1, validation_split=0.25, seed=0, quiet=True,
+                       base={"batch_size": 32})
+    out_dir = run_search(cfg, out=tmp_path, study="s", dataset=a)
+    import csv
+    front = list(csv.DictReader((out_dir / "pareto.csv").open()))
+    assert front
+    for row in front:  # the front's recipes name data that loads again (was the display name)
+        assert yaml.safe_load(open(row["recipe"]).read())["data"]["dataset"] == a.reference
+    for other in (b, a.take(200)):
+        with pytest.raises(MnistlabError, match=r"search study 's' was run on .*a\.npz.*use another --study"):
+            run_search(cfg, out=tmp_path, study="s", dataset=other)
+    run_search(cfg, out=tmp_path, study="s", dataset=a)  # the same data joins the study

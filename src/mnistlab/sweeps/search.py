@@ -27,6 +27,7 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.io import save_figure
+from mnistlab.sweeps.study import check_data
 
 # Search space. Every choice is a named Optuna parameter, so the study's tables and plots
 # read like the architecture: b0_convs, b0_kind_1, b1_filters_0, pool_after_0, head, ...
@@ -249,12 +250,13 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
     if not 0 < cfg.validation_split < 1:
         raise MnistlabError(f"--validation-split must be in (0, 1), got {cfg.validation_split}")
     ds = dataset if dataset is not None else load_dataset(cfg.dataset)
-    cfg = dataclasses.replace(cfg, dataset=cfg.dataset if dataset is None else ds.name)
+    cfg = dataclasses.replace(cfg, dataset=ds.reference)  # what the front's recipes load again
     name = study or f"search-{Path(ds.name).stem}-{cfg.max_params}"
     out_dir = Path(out) / name
     out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own one line per trial instead
     st = open_study(name, out_dir, storage, cfg.seed)
+    check_data(st, [ds.identity], f"search study '{name}'", "use another --study name or --out for other data")
     objective = make_objective(cfg, without_test(ds), out_dir)
     # Over-budget candidates cost nothing, so they do not count as trials: this process
     # stops once it has trained `trials` architectures (capped so a tiny budget still ends).
