@@ -27,8 +27,8 @@ import math
 import os
 import string
 
-from mnistlab.errors import MnistlabError, did_you_mean, unknown_key_error
-from mnistlab.train.checks import choice, flag, number
+from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.train.checks import choice, flag, known_keys, number, section_name
 
 # What a run logs each epoch (training._one_epoch's history row, besides epoch and seconds).
 LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
@@ -55,18 +55,6 @@ def check_monitor(monitor, mode: str, key: str, has_validation: bool | None = No
     if mode == "auto" and monitor.removeprefix("val_") not in _DIRECTION:
         raise MnistlabError(f"'{key}' is {monitor} with mode auto, and whether {monitor} should go "
                             "up or down is unknown (Keras raises too); set mode: min or max")
-
-
-def _merge(defaults: dict, given, prefix: str) -> dict:
-    """defaults updated with `given`; an unknown key fails with a did-you-mean."""
-    if given is None:
-        given = {}
-    if not isinstance(given, dict):
-        raise MnistlabError(f"'{prefix.rstrip('.')}' must be a mapping of keys, got {given!r}")
-    for key in given:
-        if key not in defaults:
-            raise unknown_key_error(key, defaults, "recipe key", name=f"{prefix}{key}")
-    return {**copy.deepcopy(defaults), **given}
 
 
 def _common(c: dict, prefix: str) -> None:
@@ -129,7 +117,7 @@ class EarlyStopping(_Monitor):
 
     @classmethod
     def check(cls, given, prefix: str, has_validation: bool | None = None) -> dict:
-        c = _merge(cls.DEFAULTS, given, prefix)
+        c = known_keys(cls.DEFAULTS, given, prefix.rstrip("."))
         _common(c, prefix)
         check_monitor(c["monitor"], c["mode"], f"{prefix}monitor", has_validation)
         c["patience"] = number(c["patience"], f"{prefix}patience", lo=0, integer=True)
@@ -284,7 +272,7 @@ class ReduceLROnPlateau(_Monitor, Schedule):
 
     @classmethod
     def check(cls, given, prefix: str, has_validation: bool | None = None) -> dict:
-        c = _merge(cls.DEFAULTS, given, prefix)
+        c = known_keys(cls.DEFAULTS, given, prefix.rstrip("."))
         _common(c, prefix)
         check_monitor(c["monitor"], c["mode"], f"{prefix}monitor", has_validation)
         # Keras refuses factor >= 1; 0 or less would not reduce the rate either
@@ -365,7 +353,7 @@ class ModelCheckpoint(_Monitor):
 
     @classmethod
     def check(cls, given, prefix: str, has_validation: bool | None = None) -> dict:
-        c = _merge(cls.DEFAULTS, given, prefix)
+        c = known_keys(cls.DEFAULTS, given, prefix.rstrip("."))
         _common(c, prefix)
         path = c["filepath"]
         if not isinstance(path, str) or not path.endswith(".safetensors") or path == ".safetensors":
@@ -481,18 +469,10 @@ def check_schedule(section, prefix: str, has_validation: bool | None = None) -> 
     """The recipe's `lr_schedule` ({name: ..., settings} or a bare name), validated, or None."""
     if section is None:
         return None
-    if isinstance(section, str):
-        section = {"name": section}
-    if not isinstance(section, dict) or "name" not in section:
-        raise MnistlabError(f"'{prefix.rstrip('.')}' needs a name: one of {', '.join(SCHEDULES)}, got {section!r}")
-    section = dict(section)
-    name = str(section.pop("name")).lower()
-    if name not in SCHEDULES:
-        raise MnistlabError(f"unknown {prefix.rstrip('.')} '{name}'{did_you_mean(name, SCHEDULES)}; "
-                            f"choose one of {', '.join(SCHEDULES)}")
+    name, section = section_name(section, SCHEDULES, prefix.rstrip("."))
     if name == ReduceLROnPlateau.NAME:
         return {"name": name, **ReduceLROnPlateau.check(section, prefix, has_validation)}
-    c = _merge(SCHEDULE_DEFAULTS[name], section, prefix)
+    c = known_keys(SCHEDULE_DEFAULTS[name], section, prefix.rstrip("."))
     _SCHEDULE_CHECKS[name](c, prefix)
     return {"name": name, **c}
 

@@ -18,7 +18,7 @@ from mnistlab.data.splits import VALIDATION_MODES, check_validation_split
 from mnistlab.errors import MnistlabError, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
 from mnistlab.train.callbacks import EarlyStopping, ModelCheckpoint, check_schedule
-from mnistlab.train.checks import flag, number
+from mnistlab.train.checks import flag, known_keys, number, section_name
 from mnistlab.train.optim import DEFAULTS as OPTIMIZER_DEFAULTS
 from mnistlab.train.optim import check_optimizer
 
@@ -204,40 +204,14 @@ def set_dotted(config: dict, key: str, value) -> None:
 
 # ---------------------------------------------------------------- validation
 
-def _merge(defaults: dict, given, where: str, extra_ok=()) -> dict:
-    """defaults updated with `given`; unknown keys fail with a did-you-mean."""
-    if given is None:
-        given = {}
-    if not isinstance(given, dict):
-        raise MnistlabError(f"'{where}' must be a mapping of keys, got {given!r}")
-    out = copy.deepcopy(defaults)
-    allowed = list(defaults) + list(extra_ok)
-    for key, value in given.items():
-        if key not in allowed:
-            raise unknown_key_error(key, allowed, "recipe key", name=f"{where}.{key}" if where else str(key))
-        out[key] = value
-    return out
-
-
 def _named(section, defaults_by_name: dict, where: str, default_name=None) -> dict | None:
     """A section like {name: adam, lr: ...} whose allowed keys depend on its name."""
     if section is None:
         return None
-    if isinstance(section, str):
-        section = {"name": section}
-    if isinstance(section, dict) and "name" not in section and default_name:
-        section = {"name": default_name, **section}
-    if not isinstance(section, dict) or "name" not in section:
-        raise MnistlabError(f"'{where}' needs a name: one of {', '.join(defaults_by_name)}")
-    section = dict(section)
-    name = str(section.pop("name")).lower()
-    if name not in defaults_by_name:
-        raise MnistlabError(f"unknown {where} '{name}'{did_you_mean(name, defaults_by_name)}; "
-                            f"choose one of {', '.join(defaults_by_name)}")
-    if "learning_rate" in section:  # Keras' spelling of lr
-        section["lr"] = section.pop("learning_rate")
-    merged = _merge(defaults_by_name[name], section, where)
-    return {"name": name, **merged}
+    name, settings = section_name(section, defaults_by_name, where, default_name)
+    if "learning_rate" in settings:  # Keras' spelling of lr
+        settings["lr"] = settings.pop("learning_rate")
+    return {"name": name, **known_keys(defaults_by_name[name], settings, where)}
 
 
 def validate(config: dict) -> dict:
@@ -246,8 +220,8 @@ def validate(config: dict) -> dict:
     MnistlabError line; what passes is the resolved recipe (every default filled in)."""
     if not isinstance(config, dict):
         raise MnistlabError("a recipe must be a mapping of keys (name, model, optimizer, ...)")
-    cfg = _merge(DEFAULTS, config, "")
-    cfg["data"] = _check_data(_merge(DEFAULTS["data"], cfg["data"], "data"))
+    cfg = known_keys(DEFAULTS, config, "")
+    cfg["data"] = _check_data(known_keys(DEFAULTS["data"], cfg["data"], "data"))
     cfg["model"] = _check_model(cfg["model"])
     if cfg["name"] is None:
         cfg["name"] = cfg["model"] if isinstance(cfg["model"], str) else "run"
@@ -256,7 +230,7 @@ def validate(config: dict) -> dict:
         cfg[key] = number(cfg[key], key, lo=1, integer=True, allow_none=True)
     cfg["optimizer"] = check_optimizer(_named(cfg["optimizer"], OPTIMIZER_DEFAULTS, "optimizer",
                                               DEFAULTS["optimizer"]["name"]))
-    cfg["loss"] = _merge(DEFAULTS["loss"], cfg["loss"], "loss")
+    cfg["loss"] = known_keys(DEFAULTS["loss"], cfg["loss"], "loss")
     cfg["loss"]["label_smoothing"] = number(cfg["loss"]["label_smoothing"], "loss.label_smoothing", lo=0.0, hi=1.0)
     cfg["batch_size"] = number(cfg["batch_size"], "batch_size", lo=1, integer=True)
     cfg["epochs"] = number(cfg["epochs"], "epochs", lo=1, integer=True)
@@ -284,7 +258,7 @@ def validate(config: dict) -> dict:
 def _check_callbacks(section, has_val: bool) -> dict:
     """Each callback by its own class's check (train/callbacks.py); monitored names must be
     ones the run logs, val_* only when it has validation data."""
-    cb = _merge(DEFAULTS["callbacks"], section, "callbacks")
+    cb = known_keys(DEFAULTS["callbacks"], section, "callbacks")
     if cb["early_stopping"] is not None:
         cb["early_stopping"] = EarlyStopping.check(cb["early_stopping"], "callbacks.early_stopping.", has_val)
     cb["lr_schedule"] = check_schedule(cb["lr_schedule"], "callbacks.lr_schedule.", has_val)
