@@ -293,7 +293,17 @@ def test_finite_divergence_is_a_verdict_not_a_success(tmp_path, monkeypatch):
     assert ok.metrics["verdict"] == "ok"
 
 
-def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys):
+@pytest.fixture
+def process_on_one_thread():
+    """Runs that are compared to the last bit must sum in the same order: the same thread
+    count for all of them (resume's threads=1 is honoured since issue 22)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys, process_on_one_thread):
     """Issue 17 item 11: like calling Keras fit again; runtime options allowed on resume."""
     from mnistlab.cli import main
     ds = tiny_dataset()
