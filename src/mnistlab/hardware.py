@@ -100,8 +100,9 @@ def machine_line() -> str:
     m = machine()
     flags = " ".join(f for f in FLAGS_THAT_MATTER if f in m.flags) or "none known"
     limits = ", ".join(f"{k}={v}" for k, v in m.isa_limits.items()) or "none"
+    n = torch.get_num_threads()
     line = (f"machine: {m.cpu}; flags: {flags}; {m.cores} cores, torch {torch.__version__} on "
-            f"{torch.get_num_threads()} threads, ATen {torch.backends.cpu.get_cpu_capability()}, "
+            f"{n} thread{'s' if n != 1 else ''}, ATen {torch.backends.cpu.get_cpu_capability()}, "
             f"kind {m.kind}; env limits: {limits}")
     if torch.cuda.is_available():
         line += f"; GPU: {torch.cuda.get_device_name(0)}"

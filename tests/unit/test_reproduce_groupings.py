@@ -104,7 +104,7 @@ def test_candidate_distance_ranks_and_formats():
     assert "93.70% ± 0.20 (n=3)" in text and "88.60% (n=1)" in text and "88.60% ±" not in text
     assert "Command: `mnistlab reproduce 004 --compare-groupings`" in text
     csv_text = groupings.to_csv(rows, machine="machine: test", command="cmd")
-    assert csv_text.startswith("# Command: cmd\n# Machine: machine: test\ngrouping,")
+    assert csv_text.startswith("# Command: cmd\n# Machine: test\ngrouping,")
 
 
 def test_pairings_are_every_perfect_matching_of_ten_labels():

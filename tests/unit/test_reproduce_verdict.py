@@ -48,7 +48,7 @@ def test_full_table_row_n_verdicts_and_no_fake_plus_minus():
                           machine="machine: TestCPU; flags: avx2", command="mnistlab reproduce 000 --seeds 3")
     lines = text.splitlines()
     assert lines[2] == "Command: `mnistlab reproduce 000 --seeds 3`  "
-    assert lines[3].startswith("Machine: machine: TestCPU; flags: avx2")
+    assert lines[3].startswith("Machine: TestCPU; flags: avx2")
     assert "precision bf16, 1 thread(s), batch_split 1: 4 run(s)" in lines[4]
     assert "max(2 std, 0.3 pp)" in text and "10% of the notebook's loss" in text
     cnn = next(line for line in lines if line.startswith("| cnn |"))

@@ -91,7 +91,7 @@ def markdown(rows: list[dict], *, machine: str, command: str, runs_line: str, qu
     ranked = sorted(rows, key=lambda r: (r["distance_pp"] is None, r["distance_pp"] or 0.0))
     lines = ["## Notebook 004: candidate groupings of Fashion-MNIST into 5 classes"
              + (" (--quick: wiring only, numbers mean nothing)" if quick else ""), "",
-             f"Command: `{command}`  ", f"Machine: {machine}  ", f"{runs_line}  ",
+             f"Command: `{command}`  ", f"{machine[:1].upper()}{machine[1:]}  ", f"{runs_line}  ",
              "Notebook 004 (seed): BN-CNN 85.13%, ResNet (resnet_v1 depth 2) 73.47% on its 3,000 "
              "test images; split 54,000 / 3,000 / 3,000 (train_test_split, random_state 0). "
              "distance = sqrt(Δ_BN-CNN² + Δ_ResNet²), closest first. The linear probe is a "
@@ -110,7 +110,7 @@ def markdown(rows: list[dict], *, machine: str, command: str, runs_line: str, qu
 
 def to_csv(rows: list[dict], *, machine: str, command: str) -> str:
     buf = io.StringIO()
-    buf.write(f"# Command: {command}\n# Machine: {machine}\n")
+    buf.write(f"# Command: {command}\n# {machine[:1].upper()}{machine[1:]}\n")
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:

@@ -125,7 +125,7 @@ def runs_line(summaries: list[dict]) -> str:
 
 def preamble(summaries: list[dict], *, machine: str, command: str, quick: bool) -> list[str]:
     """The lines at the top of the markdown (the CSV carries them as # comments)."""
-    lines = [f"Command: `{command}`", f"Machine: {machine}", runs_line(summaries).capitalize()]
+    lines = [f"Command: `{command}`", machine[:1].upper() + machine[1:], runs_line(summaries).capitalize()]
     if not quick:
         lines.append(f"Verdict: accuracy within when {V.ACC_RULE}; loss within when {V.LOSS_RULE}. "
                      "std is the sample std over the n seeds; n=1 rows have none and are marked n=1.")
