@@ -117,7 +117,7 @@ def signature(cfg: dict, model: torch.nn.Module, input_shape) -> tuple[str, str]
     key = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
     split = f", batch split {cfg['batch_split']}" if cfg["batch_split"] > 1 else ""
     what = (f"{cfg.get('name') or 'model'} ({sum(p.numel() for p in model.parameters()):,} params), batch "
-            f"{cfg['batch_size']}, {cfg['threads']} threads{split}"
+            f"{cfg['batch_size']}, {cfg['threads']} thread{'' if cfg['threads'] == 1 else 's'}{split}"
             f"{', channels_last' if cfg['channels_last'] else ''}, {cfg['optimizer']['name']}")
     return key, what
 
