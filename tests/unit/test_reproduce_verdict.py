@@ -91,7 +91,7 @@ def test_every_row_runs_at_least_three_seeds_by_default():
 
 def _args(**kw):
     base = dict(notebook="004", quick=False, seeds=None, only=None, grouping=None,
-                compare_groupings=False, out=None)
+                compare_groupings=False, groupings=None, out=None)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -101,6 +101,8 @@ def test_command_line_regenerates_the_table():
         "mnistlab reproduce 004 --seeds 5 --grouping k+5 --out x"
     assert command_line(_args(quick=True, compare_groupings=True), "004") == \
         "mnistlab reproduce 004 --quick --compare-groupings"
+    assert command_line(_args(compare_groupings=True, groupings=["k+5", "2k+1"]), "004") == \
+        "mnistlab reproduce 004 --compare-groupings --groupings k+5 2k+1"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -108,6 +110,8 @@ def test_command_line_regenerates_the_table():
     (["reproduce", "001", "--compare-groupings"], "--compare-groupings is about notebook 004"),
     (["reproduce", "004", "--compare-groupings", "--only", "bn-cnn"], "drop --only"),
     (["reproduce", "004", "--grouping", "pairs"], "unknown grouping 'pairs'"),
+    (["reproduce", "004", "--groupings", "k+5"], "add --compare-groupings"),
+    (["reproduce", "004", "--compare-groupings", "--groupings", "pairs"], "unknown grouping 'pairs'"),
     (["reproduce", "004", "--seeds", "0"], "--seeds must be at least 1"),
 ])
 def test_cli_refuses_what_it_cannot_use(argv, message, capsys, tmp_path, monkeypatch):

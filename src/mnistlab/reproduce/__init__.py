@@ -31,26 +31,19 @@ def register(sub, common) -> None:
     p.add_argument("--compare-groupings", action="store_true",
                    help="notebook 004: train both models on every candidate grouping and write "
                         "reproduce/004/<quick|full>/groupings/table.md")
+    p.add_argument("--groupings", nargs="+", metavar="NAME",
+                   help="with --compare-groupings: only these candidates (default: all)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: reproduce/<nb>)")
     p.set_defaults(func=_cmd_reproduce)
 
 
 def command_line(args, nb: str) -> str:
     """The exact command that writes this table again."""
-    parts = ["mnistlab", "reproduce", nb]
-    if args.quick:
-        parts.append("--quick")
-    if args.seeds is not None:
-        parts += ["--seeds", str(args.seeds)]
-    if args.only:
-        parts += ["--only", *args.only]
-    if args.grouping:
-        parts += ["--grouping", args.grouping]
-    if args.compare_groupings:
-        parts.append("--compare-groupings")
-    if args.out:
-        parts += ["--out", str(args.out)]
-    return " ".join(parts)
+    from mnistlab.reproduce.reproduction import command_line as line
+
+    return line(nb, quick=args.quick, seeds=args.seeds, only=args.only, grouping=args.grouping,
+                compare_groupings=args.compare_groupings, groupings=args.groupings,
+                out=args.out)
 
 
 def _check(args, nb: str) -> None:
@@ -64,9 +57,12 @@ def _check(args, nb: str) -> None:
     if args.compare_groupings and (args.grouping or args.only):
         raise MnistlabError("--compare-groupings trains both models on every grouping; drop "
                             f"{'--grouping' if args.grouping else '--only'}")
-    if args.grouping:
-        from mnistlab.reproduce import fashion5
-        fashion5.target_of_label(args.grouping)
+    if args.groupings and not args.compare_groupings:
+        raise MnistlabError("--groupings names the candidates --compare-groupings trains; add "
+                            "--compare-groupings, or use --grouping NAME for one")
+    from mnistlab.reproduce import fashion5
+    for name in [args.grouping] if args.grouping else args.groupings or []:
+        fashion5.target_of_label(name)
 
 
 def _cmd_reproduce(args) -> int:
@@ -105,7 +101,8 @@ def _compare(args, command: str) -> int:
     from mnistlab.io import write_atomic
     from mnistlab.reproduce import groupings, runner, table
 
-    rows, results = groupings.compare(out=args.out, quick=args.quick, seeds=args.seeds)
+    rows, results = groupings.compare(out=args.out, quick=args.quick, seeds=args.seeds,
+                                      names=args.groupings)
     machine = machine_line()
     runs = table.runs_line([table.summary(r) for r in results]).capitalize()
     text = groupings.markdown(rows, machine=machine, command=command, runs_line=runs, quick=args.quick)

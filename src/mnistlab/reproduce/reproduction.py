@@ -1,0 +1,91 @@
+"""A reproduction as an example notebook holds it: the same runs and the same table as
+`mnistlab reproduce NB`, as one object.
+
+`Reproduction.run("001", out="../reproduce/001")` trains what the output folder does not hold
+yet and reuses the rest, exactly as the command does (runner.run_notebook), so a notebook
+executed after `mnistlab reproduce 001` shows that command's runs instead of training them
+again. The object renders as the notebook-vs-ours table (table.markdown) and hands out each
+row's runs as `mnistlab.Run`s for their curves, confusion matrices and reports.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mnistlab.errors import MnistlabError
+from mnistlab.reproduce import runner, table
+
+
+def command_line(nb: str, *, quick: bool = False, seeds: int | None = None,
+                 only: list[str] | None = None, grouping: str | None = None,
+                 compare_groupings: bool = False, groupings: list[str] | None = None,
+                 out=None) -> str:
+    """The exact `mnistlab reproduce` command that makes these runs and this table again."""
+    parts = ["mnistlab", "reproduce", nb]
+    if quick:
+        parts.append("--quick")
+    if seeds is not None:
+        parts += ["--seeds", str(seeds)]
+    if only:
+        parts += ["--only", *only]
+    if grouping:
+        parts += ["--grouping", grouping]
+    if compare_groupings:
+        parts.append("--compare-groupings")
+    if groupings:
+        parts += ["--groupings", *groupings]
+    if out:
+        parts += ["--out", str(out)]
+    return " ".join(parts)
+
+
+@dataclasses.dataclass
+class Reproduction:
+    nb: str
+    results: list          # runner.Result, one per row
+    seconds: float         # this call's wall time (reused runs cost nothing)
+    quick: bool
+    command: str
+    machine: str
+
+    @classmethod
+    def run(cls, nb: str, *, quick: bool = False, out=None, seeds: int | None = None,
+            only: list[str] | None = None, grouping: str | None = None) -> "Reproduction":
+        from mnistlab.hardware import machine_line
+
+        nb = str(nb).zfill(3)
+        if seeds is not None and seeds < 1:
+            raise MnistlabError(f"seeds must be at least 1, got {seeds}")
+        results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds, only=only,
+                                               grouping=grouping)
+        command = command_line(nb, quick=quick, seeds=seeds, only=only, grouping=grouping, out=out)
+        return cls(nb, results, seconds, quick, command, machine_line())
+
+    @property
+    def summaries(self) -> list[dict]:
+        return [table.summary(r) for r in self.results]
+
+    def row(self, experiment: str) -> dict:
+        """One row's numbers (table.summary): accuracies per seed, mean, std, verdicts."""
+        for r in self.results:
+            if r.exp.key == experiment:
+                return table.summary(r)
+        raise MnistlabError(f"no row {experiment!r} here; rows: "
+                            f"{', '.join(r.exp.key for r in self.results)}")
+
+    def runs(self, experiment: str) -> list:
+        """That row's run folders as mnistlab.Run, seed order (sweep rows: one per repeat)."""
+        from mnistlab.api import Run
+
+        return [Run(Path(p)) for p in self.row(experiment)["runs"]]
+
+    def markdown(self) -> str:
+        return table.markdown(self.nb, self.summaries, quick=self.quick,
+                              total_seconds=self.seconds, machine=self.machine,
+                              command=self.command)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def __str__(self) -> str:
+        return self.markdown()
