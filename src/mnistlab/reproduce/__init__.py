@@ -27,7 +27,8 @@ def register(sub, common) -> None:
                    help="run only these rows (chain steps pull in the steps they continue)")
     p.add_argument("--grouping", metavar="NAME",
                    help="notebook 004: which pairing of Fashion-MNIST's ten classes makes the "
-                        "5-class file (look-alike, k+5, 2k+1, random-0; default: look-alike)")
+                        "5-class file (look-alike, k+5, 2k+1, random-0, probe-hardest; default: "
+                        "look-alike)")
     p.add_argument("--compare-groupings", action="store_true",
                    help="notebook 004: train both models on every candidate grouping and write "
                         "reproduce/004/<quick|full>/groupings/table.md")

@@ -17,6 +17,10 @@ models on each (`--compare-groupings`; docs/reproduce.md has the evidence):
                 Coat+Sandal, Shirt+Sneaker, Bag+Ankle boot
     random-0    the ten labels shuffled by numpy.random.RandomState(0) and paired in order: a
                 pairing nobody chose, as a control
+    probe-hardest  T-shirt+Sneaker, Trouser+Shirt, Pullover+Ankle boot, Dress+Bag, Coat+Sandal:
+                the pairing of all 945 that a linear probe finds hardest
+                (probe.scan_pairings), because the notebook's numbers lie below every
+                pairing above
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ GROUPINGS: dict[str, list[tuple[int, int]]] = {
     "k+5": [(k, k + 5) for k in range(5)],
     "2k+1": [(2 * k, 2 * k + 1) for k in range(5)],
     "random-0": _random_pairs(0),
+    "probe-hardest": [(0, 7), (1, 6), (2, 9), (3, 8), (4, 5)],
 }
 # What `reproduce 004` and the recipes use until the --compare-groupings experiment says
 # otherwise (docs/reproduce.md).
