@@ -145,7 +145,8 @@ class Evaluation:
 
 
 def evaluate(run, split: str = "test", *, dataset=None) -> Evaluation:
-    """Evaluate a run (a Run, or its folder) on a split: test, val or train.
+    """Evaluate a run (a Run, or its folder) on a split: test, val, train, or train+val (every
+    training image, as Keras' model.evaluate(x_train, y_train) after fit(validation_split=)).
 
     `dataset` gives the data back to a run trained on an in-memory Dataset; without it such
     a run uses the test split fit() saved beside it (test_data.npz)."""

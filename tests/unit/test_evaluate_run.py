@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import classification_report
 
 from mnistlab.cli import main
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, MnistlabWarning
 from mnistlab.evaluation import run_metrics, write_report
 from mnistlab.evaluation.compare import compare, runs_table
 from mnistlab.evaluation.runfiles import find_runs
@@ -74,6 +74,27 @@ def test_evaluate_matches_training_and_uses_original_labels(runs):
     val = run_metrics(a, "val")
     assert val["split"] == "val" and val["n"] == 80
     assert run_metrics(a, "train")["n"] == 320
+
+
+def test_train_plus_val_is_every_training_image(runs, tmp_path):
+    # Keras' model.evaluate(x_train, y_train) after fit(validation_split=0.2): all 400 images
+    root, a, _, _ = runs
+    run = open_run(a)
+    m = run_metrics(a, "train+val")
+    splits = run.splits()
+    with torch.inference_mode():
+        x = torch.cat([splits.x_train, splits.x_val]).permute(0, 3, 1, 2).float() / 255
+        pred = run.model(x).argmax(1)
+    y = torch.cat([splits.y_train, splits.y_val])
+    assert m["split"] == "train+val" and m["n"] == 400
+    assert m["accuracy"] == pytest.approx(float((pred == y).double().mean()), abs=1e-9)
+    # validated on the test set: train+val would count test images as training images
+    npz = root / "five.npz"
+    with pytest.warns(MnistlabWarning, match="test set is used as validation set"):
+        c = fit({"name": "vt", "data": {"dataset": str(npz), "validation": "test"}, "model": SPEC,
+                 "epochs": 1, "device": "cpu"}, out=tmp_path, quiet=True)
+        with pytest.raises(MnistlabError, match="validated on the test set"):
+            run_metrics(c, "train+val")
 
 
 def test_fit_writes_the_report(runs):

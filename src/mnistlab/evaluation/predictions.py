@@ -9,7 +9,9 @@ import numpy as np
 from mnistlab.errors import MnistlabError, did_you_mean, option
 from mnistlab.evaluation.metrics import compute_metrics
 
-SPLITS = ("test", "val", "train")
+# "train+val": every image the run learned or validated on (Keras' model.evaluate(x_train,
+# y_train) after fit(validation_split=...): all of the dataset's training images)
+SPLITS = ("test", "val", "train", "train+val")
 
 
 @dataclass
@@ -28,12 +30,29 @@ class Predictions:
 
 
 def _split_arrays(splits, split: str):
+    if split == "train+val":
+        return _train_and_val(splits)
     x, y = getattr(splits, f"x_{split}", None), getattr(splits, f"y_{split}", None)
     if x is None or y is None:
         hint = {"test": f"this dataset has no test set; use {option('split', 'val')}",
                 "val": f"this run had no validation set (validation: none); use {option('split', 'test')}"}
         raise MnistlabError(f"the run has no {split} split; {hint.get(split, 'use ' + option('split', 'test'))}")
     return x, y
+
+
+def _train_and_val(splits):
+    """The train and validation parts together; a run validated on the test set has no
+    training images beyond its train split, and the test images are not training images."""
+    import torch
+
+    if getattr(splits, "val_is_test", False):
+        raise MnistlabError("this run validated on the test set (validation: test), so train+val "
+                            f"would count the test images as training images; use {option('split', 'train')}")
+    x, y = _split_arrays(splits, "train")
+    if getattr(splits, "x_val", None) is None:
+        return x, y
+    return torch.cat([torch.as_tensor(x), torch.as_tensor(splits.x_val)]), \
+        torch.cat([torch.as_tensor(y), torch.as_tensor(splits.y_val)])
 
 
 def predict(run, split: str = "test", *, splits=None, batch_size: int = 2048) -> Predictions:
