@@ -6,11 +6,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pytest
 import sklearn  # noqa: F401  (imported here, not first inside a test: its import sets KMP_* variables)
 import yaml
 
-from mnistlab.reproduce import runner, table
+from mnistlab.errors import MnistlabWarning
+from mnistlab.reproduce import fashion5, runner, table
 from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
+from mnistlab.train import fit
 from tinydata import tiny_recipe, write_tiny_data
 
 PARAMS = 1091  # tiny_recipe's MLP: 64*16+16 + 16*3+3
@@ -94,3 +98,31 @@ def test_quick_defaults_to_one_seed(tmp_path, monkeypatch):
     results, _ = runner.run_notebook("999", out=out, quick=True, only=["mlp"])
     assert len(results[0].accuracies) == 1 and results[0].epochs == [1]
     assert (out / "quick" / "mlp").is_dir() and not (out / "full").exists()
+
+
+def test_the_004_file_is_one_file_from_any_working_directory(tmp_path, monkeypatch):
+    # `reproduce 004` from the repository root records reproduce/004/full/<file>; the example
+    # notebook, executed in examples/, names that file ../reproduce/004/full/<file>: its runs
+    # are reused, not trained again. Another grouping's file is other data.
+    root = tmp_path / "repo"
+    (root / "examples").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    name = fashion5.file_name("k+5")
+    fashion5.write_npy_dict(fashion5.build_arrays(rng.integers(0, 255, (100, 28, 28), dtype=np.uint8),
+                                                  rng.integers(0, 10, 100), "k+5"),
+                            root / "reproduce/004/full" / name)
+    recipe = {"name": "f5", "data": {"dataset": f"reproduce/004/full/{name}", "allow_pickle": True,
+                                     "split": [0.8, 0.1, 0.1]},
+              "model": {"input_shape": [28, 28, 1], "layers": [
+                  {"type": "flatten"}, {"type": "dense", "units": 5, "activation": "softmax"}]},
+              "epochs": 1, "seed": 0, "device": "cpu"}
+    monkeypatch.chdir(root)
+    with pytest.warns(MnistlabWarning, match="unpickled"):
+        made = Path(fit(recipe, out="reproduce/004/full/groupings/k+5/bn-cnn", quiet=True)).resolve()
+    monkeypatch.chdir(root / "examples")
+    folder = Path("../reproduce/004/full/groupings/k+5/bn-cnn")
+    here = {**recipe, "data": {**recipe["data"], "dataset": f"../reproduce/004/full/{name}"}}
+    done, _ = runner.previous_runs(folder, here)
+    assert done is not None and done.resolve() == made
+    other = {**recipe, "data": {**recipe["data"], "dataset": f"../reproduce/004/full/{fashion5.file_name('2k+1')}"}}
+    assert runner.previous_runs(folder, other) == (None, None)

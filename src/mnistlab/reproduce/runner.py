@@ -182,7 +182,16 @@ _SAME_RUN_KEYS = ("data", "model", "optimizer", "loss", "batch_size", "epochs", 
 def _identity(cfg: dict) -> dict:
     from mnistlab.train.recipe import load_recipe
     full = load_recipe(cfg).to_dict()
-    return {k: full.get(k) for k in _SAME_RUN_KEYS}
+    same = {k: full.get(k) for k in _SAME_RUN_KEYS}
+    # Notebook 004's file is this output folder's own (DataCache), recorded by its path from
+    # wherever the command ran: `reproduce 004` from the repository root records
+    # reproduce/004/..., the example notebook in examples/ ../reproduce/004/...; one file,
+    # so compare its name (one per grouping), which every run in this folder shares.
+    data = same.get("data") or {}
+    name = Path(str(data.get("dataset") or "")).name
+    if name in {fashion5.file_name(g) for g in fashion5.GROUPINGS}:
+        same["data"] = {**data, "dataset": name}
+    return same
 
 
 def previous_runs(folder: Path, cfg: dict, ds=None) -> tuple[Path | None, Path | None]:
