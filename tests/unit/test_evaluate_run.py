@@ -145,3 +145,10 @@ def test_errors(runs, tmp_path):
         run_metrics(runs[1], "tset")
     with pytest.raises(MnistlabError, match="not a directory"):
         find_runs(tmp_path / "nope")
+
+
+def test_the_cli_offers_every_split_evaluate_takes():
+    from mnistlab.evaluation.commands import CLI_SPLITS
+    from mnistlab.evaluation.predictions import SPLITS
+
+    assert CLI_SPLITS == list(SPLITS)

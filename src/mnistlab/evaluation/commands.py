@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import json
 
+# predictions.SPLITS, spelled out: importing predictions here would load numpy and
+# scikit-learn for every CLI command (tests/unit/test_evaluate_run.py keeps the two equal)
+CLI_SPLITS = ["test", "val", "train", "train+val"]
+
 
 def register(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="evaluate a run's saved model on a split",
                        description="Loss, accuracy, per-class accuracy, confusion matrix, classification "
                                    "report and most frequent confusions, in the dataset's original labels.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--split", choices=["test", "val", "train"], default="test",
-                   help="which part of the data, split exactly as the run split it (default: test)")
+    p.add_argument("--split", choices=CLI_SPLITS, default="test",
+                   help="which part of the data, split exactly as the run split it; train+val: "
+                        "every image the run trained or validated on (default: test)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_eval)
 
@@ -18,7 +23,7 @@ def register(sub, common) -> None:
                        description="One self-contained HTML page: config, model summary, curves, metrics, "
                                    "confusion matrix, classification report, misclassified samples.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--split", choices=["test", "val", "train"], default="test",
+    p.add_argument("--split", choices=CLI_SPLITS, default="test",
                    help="the split behind the confusion matrix and samples (default: test)")
     p.set_defaults(func=cmd_report)
 
