@@ -23,6 +23,7 @@ def test_a_notebook_sees_the_commands_runs_and_table(tmp_path, monkeypatch):
     text = again._repr_markdown_()
     assert f"Command: `mnistlab reproduce 999 --out {out}`" in text
     assert "| mlp | 1,091 / 1,091 |" in text and "(n=3)" in text
+    assert "This call:" in text and "runs finished earlier are reused" in text
 
     runs = again.runs("mlp")
     assert [r.dir for r in runs] == [p for p in map(type(made[0]), again.row("mlp")["runs"])]

@@ -82,7 +82,10 @@ class Reproduction:
     def markdown(self) -> str:
         return table.markdown(self.nb, self.summaries, quick=self.quick,
                               total_seconds=self.seconds, machine=self.machine,
-                              command=self.command)
+                              command=self.command,
+                              wall_line=f"This call: {self.seconds:.0f} s (runs finished earlier are "
+                                        "reused; the wall time column is each row's own training "
+                                        "time, summed over its seeds).")
 
     def _repr_markdown_(self) -> str:
         return self.markdown()

@@ -133,7 +133,8 @@ def preamble(summaries: list[dict], *, machine: str, command: str, quick: bool) 
 
 
 def markdown(nb: str, summaries: list[dict], *, quick: bool, total_seconds: float,
-             machine: str = "not recorded", command: str | None = None) -> str:
+             machine: str = "not recorded", command: str | None = None,
+             wall_line: str | None = None) -> str:
     command = command or f"mnistlab reproduce {nb}{' --quick' if quick else ''}"
     mode = "--quick (1 epoch on 512 images: checks wiring and parameter counts, not accuracy)" \
         if quick else "full"
@@ -158,7 +159,7 @@ def markdown(nb: str, summaries: list[dict], *, quick: bool, total_seconds: floa
         if hist:
             lines.append(f"- loss of {', '.join(hist)}: the last epoch's training loss (all the "
                          "notebook reports)")
-    lines += ["", f"Total wall time: {total_seconds:.0f} s.", ""]
+    lines += ["", wall_line or f"Total wall time: {total_seconds:.0f} s.", ""]
     return "\n".join(lines)
 
 
