@@ -38,3 +38,17 @@ def test_unknown_row_and_bad_seeds_are_refused(tmp_path, monkeypatch):
     rep = Reproduction.run("999", out=out, seeds=1, only=["mlp"])
     with pytest.raises(MnistlabError, match="no row 'cnn' here; rows: mlp"):
         rep.row("cnn")
+
+
+def test_a_warning_every_run_raises_is_shown_once(tmp_path, monkeypatch, recwarn):
+    from mnistlab.errors import warn
+    from mnistlab.reproduce import runner
+
+    def run_notebook(nb, **kw):
+        for _ in range(5):  # five runs, one message
+            warn("the test set is used as validation set")
+        return [], 0.0
+
+    monkeypatch.setattr(runner, "run_notebook", run_notebook)
+    Reproduction.run("999")
+    assert [str(w.message) for w in recwarn] == ["the test set is used as validation set"]

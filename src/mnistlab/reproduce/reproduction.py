@@ -10,9 +10,10 @@ row's runs as `mnistlab.Run`s for their curves, confusion matrices and reports.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, MnistlabWarning
 from mnistlab.reproduce import runner, table
 
 
@@ -56,8 +57,12 @@ class Reproduction:
         nb = str(nb).zfill(3)
         if seeds is not None and seeds < 1:
             raise MnistlabError(f"seeds must be at least 1, got {seeds}")
-        results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds, only=only,
-                                               grouping=grouping)
+        with warnings.catch_warnings():
+            # a notebook's rows share their warnings (003's "validation: test" for each of 30
+            # runs): each distinct one is shown once per call, not once per run
+            warnings.simplefilter("once", MnistlabWarning)
+            results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds,
+                                                   only=only, grouping=grouping)
         command = command_line(nb, quick=quick, seeds=seeds, only=only, grouping=grouping, out=out)
         return cls(nb, results, seconds, quick, command, machine_line())
 
