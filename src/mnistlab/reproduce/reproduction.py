@@ -13,7 +13,7 @@ import dataclasses
 import warnings
 from pathlib import Path
 
-from mnistlab.errors import MnistlabError, MnistlabWarning
+from mnistlab.errors import MnistlabError
 from mnistlab.reproduce import runner, table
 
 
@@ -57,12 +57,19 @@ class Reproduction:
         nb = str(nb).zfill(3)
         if seeds is not None and seeds < 1:
             raise MnistlabError(f"seeds must be at least 1, got {seeds}")
-        with warnings.catch_warnings():
-            # a notebook's rows share their warnings (003's "validation: test" for each of 30
-            # runs): each distinct one is shown once per call, not once per run
-            warnings.simplefilter("once", MnistlabWarning)
-            results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds,
-                                                   only=only, grouping=grouping)
+        # a notebook's rows share their warnings (003's "validation: test" for each of its
+        # runs): recorded, then each distinct one shown once (as sweeps/trials.py does)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds,
+                                                       only=only, grouping=grouping)
+        finally:  # also when a run fails: its warnings may say why
+            seen: dict[str, type] = {}
+            for w in caught:
+                seen.setdefault(str(w.message), w.category)
+            for message, category in seen.items():
+                warnings.warn(message, category, stacklevel=2)
         command = command_line(nb, quick=quick, seeds=seeds, only=only, grouping=grouping, out=out)
         return cls(nb, results, seconds, quick, command, machine_line())
 
