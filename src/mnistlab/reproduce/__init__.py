@@ -28,7 +28,7 @@ def register(sub, common) -> None:
     p.add_argument("--grouping", metavar="NAME",
                    help="notebook 004: which pairing of Fashion-MNIST's ten classes makes the "
                         "5-class file (look-alike, k+5, 2k+1, random-0, probe-hardest; default: "
-                        "look-alike)")
+                        "probe-hardest, the closest to the notebook's numbers)")
     p.add_argument("--compare-groupings", action="store_true",
                    help="notebook 004: train both models on every candidate grouping and write "
                         "reproduce/004/<quick|full>/groupings/table.md")
