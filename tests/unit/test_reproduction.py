@@ -1,4 +1,4 @@
-"""Issue 24: the example notebooks' view of a reproduction (reproduce.reproduction): the same
+"""Issue 24: the example notebooks' view of a reproduction (mnistlab.reproduction): the same
 runs and the same table as `mnistlab reproduce NB`, reused when the folder already holds them."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import sklearn  # noqa: F401  (imported before any test: its import sets KMP_* variables)
 
 from mnistlab.errors import MnistlabError
-from mnistlab.reproduce.reproduction import Reproduction
+from mnistlab.reproduction import Reproduction
 from test_reproduce_runner import _notebook, _runs
 
 

@@ -40,7 +40,7 @@ def register(sub, common) -> None:
 
 def command_line(args, nb: str) -> str:
     """The exact command that writes this table again."""
-    from mnistlab.reproduce.reproduction import command_line as line
+    from mnistlab.reproduce.table import command_line as line
 
     return line(nb, quick=args.quick, seeds=args.seeds, only=args.only, grouping=args.grouping,
                 compare_groupings=args.compare_groupings, groupings=args.groupings,

@@ -15,29 +15,7 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.reproduce import runner, table
-
-
-def command_line(nb: str, *, quick: bool = False, seeds: int | None = None,
-                 only: list[str] | None = None, grouping: str | None = None,
-                 compare_groupings: bool = False, groupings: list[str] | None = None,
-                 out=None) -> str:
-    """The exact `mnistlab reproduce` command that makes these runs and this table again."""
-    parts = ["mnistlab", "reproduce", nb]
-    if quick:
-        parts.append("--quick")
-    if seeds is not None:
-        parts += ["--seeds", str(seeds)]
-    if only:
-        parts += ["--only", *only]
-    if grouping:
-        parts += ["--grouping", grouping]
-    if compare_groupings:
-        parts.append("--compare-groupings")
-    if groupings:
-        parts += ["--groupings", *groupings]
-    if out:
-        parts += ["--out", str(out)]
-    return " ".join(parts)
+from mnistlab.reproduce.table import command_line
 
 
 @dataclasses.dataclass
