@@ -10,7 +10,6 @@ row's runs as `mnistlab.Run`s for their curves, confusion matrices and reports.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
@@ -35,19 +34,8 @@ class Reproduction:
         nb = str(nb).zfill(3)
         if seeds is not None and seeds < 1:
             raise MnistlabError(f"seeds must be at least 1, got {seeds}")
-        # a notebook's rows share their warnings (003's "validation: test" for each of its
-        # runs): recorded, then each distinct one shown once (as sweeps/trials.py does)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds,
-                                                       only=only, grouping=grouping)
-        finally:  # also when a run fails: its warnings may say why
-            seen: dict[str, type] = {}
-            for w in caught:
-                seen.setdefault(str(w.message), w.category)
-            for message, category in seen.items():
-                warnings.warn(message, category, stacklevel=2)
+        results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds, only=only,
+                                               grouping=grouping)
         command = command_line(nb, quick=quick, seeds=seeds, only=only, grouping=grouping, out=out)
         return cls(nb, results, seconds, quick, command, machine_line())
 

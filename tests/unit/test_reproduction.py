@@ -44,11 +44,15 @@ def test_a_warning_every_run_raises_is_shown_once(tmp_path, monkeypatch, recwarn
     from mnistlab.errors import warn
     from mnistlab.reproduce import runner
 
-    def run_notebook(nb, **kw):
+    out = _notebook(tmp_path, monkeypatch)
+
+    def run_experiments(*args, **kw):
         for _ in range(5):  # five runs, one message
             warn("the test set is used as validation set")
-        return [], 0.0
+        raise RuntimeError("a run failed")
 
-    monkeypatch.setattr(runner, "run_notebook", run_notebook)
-    Reproduction.run("999")
+    monkeypatch.setattr(runner, "run_experiments", run_experiments)
+    with pytest.raises(RuntimeError):
+        Reproduction.run("999", out=out)
+    # once, and not lost when a run fails
     assert [str(w.message) for w in recwarn] == ["the test set is used as validation set"]

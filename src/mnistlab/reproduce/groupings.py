@@ -126,8 +126,9 @@ def compare(*, out=None, quick: bool = False, seeds: int | None = None,
     for name in names or list(fashion5.GROUPINGS):
         fashion5.target_of_label(name)
         data = runner.DataCache(quick, base, name)
-        results = runner.run_experiments(list(NB004), data, runner.runs_dir("004", base, name),
-                                         quick, seeds)
+        with runner.each_warning_once():
+            results = runner.run_experiments(list(NB004), data, runner.runs_dir("004", base, name),
+                                             quick, seeds)
         rows.append(candidate_row(name, results, probe(base, name)))
         every += results
     return rows, every

@@ -13,11 +13,13 @@ an interrupted reproduction started again trains only what is missing.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
 import json
 import time
+import warnings
 from pathlib import Path
 
 
@@ -387,6 +389,23 @@ def run_experiments(exps: list[Experiment], data: DataCache, out: Path, quick: b
     return [results[e.key] for e in exps if e.key in results]
 
 
+@contextlib.contextmanager
+def each_warning_once():
+    """A notebook's runs share their warnings (003's "validation: test", 004's pickled file,
+    once per run): record them and show each distinct one once, also when a run fails."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        seen: dict[str, type] = {}
+        for w in caught:
+            seen.setdefault(str(w.message), w.category)
+        for message, category in seen.items():
+            warnings.warn(message, category, stacklevel=3)
+
+
 def runs_dir(nb: str, base: Path, grouping: str) -> Path:
     """Where a notebook's runs go under its output folder: notebook 004's per grouping, so that
     runs on different data never share a folder (and a changed default finds its runs)."""
@@ -407,5 +426,6 @@ def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
     run_out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     data = DataCache(quick, base, grouping)
-    results = run_experiments(select(NOTEBOOKS[nb], only), data, run_out, quick, seeds)
+    with each_warning_once():
+        results = run_experiments(select(NOTEBOOKS[nb], only), data, run_out, quick, seeds)
     return results, time.perf_counter() - t_start
