@@ -69,19 +69,28 @@ NB001 = [
          seeds=3, note="3 epochs, Adadelta lr 1.0, batch 256, validation_split 0.3"),
 ]
 _prev = "keras-cnn"
+# Why the chain's later steps lie outside (2026-12-03, n=3): checked, not explained.
+_CHAIN_REASON = ("ours ahead by 0.3-0.5 pp with 3-seed std <= 0.04 pp, on a training-set measure "
+                 "after 9-13 epochs, and with lower loss: our chains keep improving where the "
+                 "notebook's one run stalls (98.97% -> 98.83% at its first validation-split step). "
+                 "Checked: the same settings, Keras 2 Adadelta (lr 1.0), the same steps and order, "
+                 "and training curves that match its logged first 3 epochs. Not yet ruled out: "
+                 "bf16 (fp32 costs 2.4x here) and the notebook's unprinted batch size for these "
+                 "steps (its PDF shows '210')")
 for bs, loss, acc in _BS:
     key = f"batch-size={bs}"
     NB001.append(_row(key=key, recipe="recipes/nb001-batch-size-sweep.yaml", params=1199882,
                       accuracy=acc, loss=loss, kind="chain", after=_prev, seeds=3,
                       overrides={"batch_size": bs}, evaluated_on="train",
-                      note="+1 epoch on the same model"))
+                      note="+1 epoch on the same model", reason=_CHAIN_REASON))
     _prev = key
 for vs, loss, acc in _VS:
     key = f"validation-split={vs}"
     NB001.append(_row(key=key, recipe="recipes/nb001-validation-split-sweep.yaml",
                       params=1199882, accuracy=acc, loss=loss, kind="chain", after=_prev,
                       seeds=3, overrides={"data": {"validation_split": vs}},
-                      evaluated_on="train", note="+1 epoch on the same model, batch 1024"))
+                      evaluated_on="train", note="+1 epoch on the same model, batch 1024",
+                      reason=_CHAIN_REASON))
     _prev = key
 NB001.append(_row(key="elu-cnn", recipe="recipes/nb001-elu-cnn.yaml", params=329962,
                   accuracy=0.9906, loss=0.027130232962354783, seeds=3,
