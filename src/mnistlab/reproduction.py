@@ -28,15 +28,17 @@ class Reproduction:
 
     @classmethod
     def run(cls, nb: str, *, quick: bool = False, out=None, seeds: int | None = None,
-            only: list[str] | None = None, grouping: str | None = None) -> "Reproduction":
+            only: list[str] | None = None, grouping: str | None = None,
+            precision: str | None = None) -> "Reproduction":
         from mnistlab.hardware import machine_line
 
         nb = str(nb).zfill(3)
         if seeds is not None and seeds < 1:
             raise MnistlabError(f"seeds must be at least 1, got {seeds}")
         results, seconds = runner.run_notebook(nb, quick=quick, out=out, seeds=seeds, only=only,
-                                               grouping=grouping)
-        command = command_line(nb, quick=quick, seeds=seeds, only=only, grouping=grouping, out=out)
+                                               grouping=grouping, precision=precision)
+        command = command_line(nb, quick=quick, seeds=seeds, only=only, grouping=grouping, out=out,
+                               precision=precision)
         return cls(nb, results, seconds, quick, command, machine_line())
 
     @property

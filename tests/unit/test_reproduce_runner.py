@@ -126,3 +126,33 @@ def test_the_004_file_is_one_file_from_any_working_directory(tmp_path, monkeypat
     assert done is not None and done.resolve() == made
     other = {**recipe, "data": {**recipe["data"], "dataset": f"../reproduce/004/full/{fashion5.file_name('2k+1')}"}}
     assert runner.previous_runs(folder, other) == (None, None)
+
+
+def _precisions(folder: Path) -> list[str]:
+    return sorted(yaml.safe_load((p / "config.yaml").read_text())["precision"] for p in _runs(folder))
+
+
+def test_precision_trains_every_run_and_step_in_it_and_reuses_only_its_own(tmp_path, monkeypatch):
+    out = _notebook(tmp_path, monkeypatch, grid=True)
+    runner.run_notebook("999", out=out, seeds=1, precision="bf16")
+    full = out / "full"
+    assert _precisions(full / "mlp") == ["bf16"] and _precisions(full / "step") == ["bf16"]
+    assert all(yaml.safe_load((p.parent / "config.yaml").read_text())["precision"] == "bf16"
+               for p in (full / "l2-sweep").rglob("metrics.json"))
+    res, _ = runner.run_notebook("999", out=out, seeds=1, precision="fp32", only=["step"])
+    # the bf16 runs are not reused for fp32: a new run per row, and the step continues it
+    assert _precisions(full / "mlp") == ["bf16", "fp32"] and _precisions(full / "step") == ["bf16", "fp32"]
+    assert runner._continues(Path(res[1].runs[0]), Path(res[0].runs[0]))
+    again, _ = runner.run_notebook("999", out=out, seeds=1, precision="fp32", only=["step"])
+    assert [r.runs for r in again] == [r.runs for r in res]            # fp32 reused now
+    runner.run_notebook("999", out=out, seeds=1, only=["mlp"])   # auto: either one is reused
+    assert len(_runs(full / "mlp")) == 2
+
+
+def test_an_unknown_precision_is_one_line(tmp_path, monkeypatch):
+    from mnistlab.errors import MnistlabError
+
+    out = _notebook(tmp_path, monkeypatch)
+    with pytest.raises(MnistlabError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
+        runner.run_notebook("999", out=out, seeds=1, precision="fp16")
+    assert not (out / "full" / "mlp").exists()

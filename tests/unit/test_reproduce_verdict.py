@@ -91,7 +91,7 @@ def test_every_row_runs_at_least_three_seeds_by_default():
 
 def _args(**kw):
     base = dict(notebook="004", quick=False, seeds=None, only=None, grouping=None,
-                compare_groupings=False, groupings=None, out=None)
+                compare_groupings=False, groupings=None, out=None, precision=None)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -103,6 +103,8 @@ def test_command_line_regenerates_the_table():
         "mnistlab reproduce 004 --quick --compare-groupings"
     assert command_line(_args(compare_groupings=True, groupings=["k+5", "2k+1"]), "004") == \
         "mnistlab reproduce 004 --compare-groupings --groupings k+5 2k+1"
+    assert command_line(_args(precision="fp32", out="reproduce/004-fp32"), "004") == \
+        "mnistlab reproduce 004 --precision fp32 --out reproduce/004-fp32"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -34,6 +34,10 @@ def register(sub, common) -> None:
                         "reproduce/004/<quick|full>/groupings/table.md")
     p.add_argument("--groupings", nargs="+", metavar="NAME",
                    help="with --compare-groupings: only these candidates (default: all)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                   help="train every run in this precision (default: each recipe's own, auto: "
+                        "timed per model on this machine; the seeds trained in fp32). Runs of "
+                        "another precision in the output folder are not reused")
     p.add_argument("--out", metavar="DIR", help="output folder (default: reproduce/<nb>)")
     p.set_defaults(func=_cmd_reproduce)
 
@@ -44,7 +48,7 @@ def command_line(args, nb: str) -> str:
 
     return line(nb, quick=args.quick, seeds=args.seeds, only=args.only, grouping=args.grouping,
                 compare_groupings=args.compare_groupings, groupings=args.groupings,
-                out=args.out)
+                out=args.out, precision=args.precision)
 
 
 def _check(args, nb: str) -> None:
@@ -78,7 +82,8 @@ def _cmd_reproduce(args) -> int:
     if args.compare_groupings:
         return _compare(args, command)
     results, seconds = runner.run_notebook(nb, quick=args.quick, out=args.out, seeds=args.seeds,
-                                           only=args.only, grouping=args.grouping)
+                                           only=args.only, grouping=args.grouping,
+                                           precision=args.precision)
     summaries = [table.summary(r) for r in results]
     machine = machine_line()
     text = table.markdown(nb, summaries, quick=args.quick, total_seconds=seconds,
@@ -103,7 +108,7 @@ def _compare(args, command: str) -> int:
     from mnistlab.reproduce import groupings, runner, table
 
     rows, results = groupings.compare(out=args.out, quick=args.quick, seeds=args.seeds,
-                                      names=args.groupings)
+                                      names=args.groupings, precision=args.precision)
     machine = machine_line()
     runs = table.runs_line([table.summary(r) for r in results]).capitalize()
     text = groupings.markdown(rows, machine=machine, command=command, runs_line=runs, quick=args.quick)

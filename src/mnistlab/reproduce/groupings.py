@@ -119,7 +119,8 @@ def to_csv(rows: list[dict], *, machine: str, command: str) -> str:
 
 
 def compare(*, out=None, quick: bool = False, seeds: int | None = None,
-            names: list[str] | None = None) -> tuple[list[dict], list]:
+            names: list[str] | None = None,
+            precision: str | None = None) -> tuple[list[dict], list]:
     """Train both notebook-004 models on each candidate grouping; (candidate rows, all Results)."""
     base = runner.output_dir("004", out, quick)
     rows, every = [], []
@@ -127,7 +128,8 @@ def compare(*, out=None, quick: bool = False, seeds: int | None = None,
         fashion5.target_of_label(name)
         data = runner.DataCache(quick, base, name)
         with runner.each_warning_once():
-            results = runner.run_experiments(list(NB004), data, runner.runs_dir("004", base, name),
+            results = runner.run_experiments(runner.with_precision(list(NB004), precision),
+                                             data, runner.runs_dir("004", base, name),
                                              quick, seeds)
         rows.append(candidate_row(name, results, probe(base, name)))
         every += results

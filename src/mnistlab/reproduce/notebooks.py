@@ -38,6 +38,7 @@ class Experiment:
     loss_from: str | None = None  # None: same images as the accuracy; "history": last epoch's train loss
     compare_loss: bool = True   # False where the notebook's loss cannot be compared (note says why)
     reason: str = ""            # why a row lies outside the notebook's number, once investigated
+    precision: str | None = None  # set by `reproduce --precision` (None: the recipe's own, auto)
 
 
 def _row(**kw) -> Experiment:

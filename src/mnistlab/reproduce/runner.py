@@ -103,6 +103,8 @@ def _prepare(exp: Experiment, cfg: dict, data: DataCache, quick: bool, seed: int
     ds, data_updates = data.for_recipe(cfg)
     cfg["data"].update(data_updates)
     cfg["seed"] = seed
+    if exp.precision is not None:
+        cfg["precision"] = exp.precision
     if exp.kind == "chain":  # one run directory per step, named after it
         cfg["name"] = f"{cfg.get('name', 'step')}-{exp.key}"
     if quick:
@@ -196,11 +198,18 @@ def _identity(cfg: dict) -> dict:
     return same
 
 
+def _precision_matches(wanted: str | None, recorded: str | None) -> bool:
+    """`auto` reuses a run of either precision (the table's Runs line says which); an explicit
+    --precision reuses only runs that trained in it (config.yaml records the resolved one)."""
+    return wanted in (None, "auto") or wanted == recorded
+
+
 def previous_runs(folder: Path, cfg: dict, ds=None) -> tuple[Path | None, Path | None]:
     """(finished run, unfinished run) of this recipe and seed already in `folder`, so that a
     long reproduction killed half-way continues where it stopped when started again. A run of
-    a changed recipe (other epochs, data file, optimiser, ...) is not reused. `ds`: the
-    Dataset handed to fit, whose reference fit records as the run's data.dataset."""
+    a changed recipe (other epochs, data file, optimiser, ...) is not reused, nor one of
+    another precision than an explicit `precision`. `ds`: the Dataset handed to fit, whose
+    reference fit records as the run's data.dataset."""
     from mnistlab.runs.files import read_config
 
     want = _identity(cfg)
@@ -209,7 +218,9 @@ def previous_runs(folder: Path, cfg: dict, ds=None) -> tuple[Path | None, Path |
     done = unfinished = None
     for conf in sorted(Path(folder).glob("*/config.yaml")):
         try:
-            same = _identity(read_config(conf.parent)) == want
+            old = read_config(conf.parent)
+            same = (_identity(old) == want
+                    and _precision_matches(cfg.get("precision"), old.get("precision")))
         except MnistlabError:  # a damaged or foreign folder: not ours to reuse
             continue
         if not same:
@@ -260,6 +271,8 @@ def _chain_step(folder: Path, prev_dir: Path, name: str, epochs: int) -> tuple[P
         cfg = read_config(run)
         if cfg.get("name") != name or cfg.get("epochs") != epochs:
             continue
+        if cfg.get("precision") != read_config(prev_dir).get("precision"):
+            continue
         if not (run / "history.csv").is_file() or not _continues(run, prev_dir):
             continue
         if (run / "metrics.json").is_file():
@@ -278,6 +291,8 @@ def run_chain(exp, data, out, quick, previous: Result) -> Result:
         prev_dir = Path(prev_dir)
         ds, data_updates = data.for_recipe(load_recipe_dict(exp))
         steps = {**exp.overrides, "name": f"{exp.recipe.split('/')[-1][:-5]}-{exp.key}"}
+        if exp.precision is not None:
+            steps["precision"] = exp.precision
         steps["epochs"] = int(_metrics(prev_dir)["epochs_run"]) + 1  # epochs count on
         done, unfinished = _chain_step(out / exp.key, prev_dir, steps["name"], steps["epochs"])
         if done is not None:
@@ -367,6 +382,17 @@ def select(exps: list[Experiment], only: list[str] | None) -> list[Experiment]:
     return [e for e in exps if e.key in keep]
 
 
+def with_precision(exps: list[Experiment], precision: str | None) -> list[Experiment]:
+    """The rows with `precision` set on each recipe (a chain step's fork and a grid's recipe
+    too): the seeds trained in float32, so `--precision fp32` is the seeds' own."""
+    if precision is None:
+        return exps
+    from mnistlab.train.recipe import PRECISIONS
+    if precision not in PRECISIONS:
+        raise MnistlabError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return [dataclasses.replace(e, precision=precision) for e in exps]
+
+
 def output_dir(nb: str, out, quick: bool) -> Path:
     return Path(out or f"reproduce/{nb}") / ("quick" if quick else "full")
 
@@ -414,7 +440,9 @@ def runs_dir(nb: str, base: Path, grouping: str) -> Path:
 
 def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
                  seeds: int | None = None, only: list[str] | None = None,
-                 grouping: str | None = None) -> tuple[list[Result], float]:
+                 grouping: str | None = None,
+                 precision: str | None = None) -> tuple[list[Result], float]:
+    """`precision`: every run's (auto | fp32 | bf16); None keeps each recipe's own (auto)."""
     if nb not in NOTEBOOKS:
         raise MnistlabError(f"unknown notebook '{nb}'; choose one of {', '.join(NOTEBOOKS)}")
     if grouping is not None and nb != "004":
@@ -427,5 +455,6 @@ def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
     t_start = time.perf_counter()
     data = DataCache(quick, base, grouping)
     with each_warning_once():
-        results = run_experiments(select(NOTEBOOKS[nb], only), data, run_out, quick, seeds)
+        results = run_experiments(with_precision(select(NOTEBOOKS[nb], only), precision),
+                                  data, run_out, quick, seeds)
     return results, time.perf_counter() - t_start

@@ -192,7 +192,7 @@ def write(out_dir: Path, text: str, summaries: list[dict], csv_text: str | None 
 def command_line(nb: str, *, quick: bool = False, seeds: int | None = None,
                  only: list[str] | None = None, grouping: str | None = None,
                  compare_groupings: bool = False, groupings: list[str] | None = None,
-                 out=None) -> str:
+                 out=None, precision: str | None = None) -> str:
     """The exact `mnistlab reproduce` command that makes these runs and this table again."""
     parts = ["mnistlab", "reproduce", nb]
     if quick:
@@ -207,6 +207,8 @@ def command_line(nb: str, *, quick: bool = False, seeds: int | None = None,
         parts.append("--compare-groupings")
     if groupings:
         parts += ["--groupings", *groupings]
+    if precision:
+        parts += ["--precision", precision]
     if out:
         parts += ["--out", str(out)]
     return " ".join(parts)
