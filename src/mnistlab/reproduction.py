@@ -4,8 +4,10 @@
 `Reproduction.run("001", out="../reproduce/001")` trains what the output folder does not hold
 yet and reuses the rest, exactly as the command does (runner.run_notebook), so a notebook
 executed after `mnistlab reproduce 001` shows that command's runs instead of training them
-again. The object renders as the notebook-vs-ours table (table.markdown) and hands out each
-row's runs as `mnistlab.Run`s for their curves, confusion matrices and reports.
+again. The object renders as the notebook-vs-ours table (table.markdown), in a notebook and
+as text alike, hands out each row's runs as `mnistlab.Run`s for their curves, confusion
+matrices and reports, and the seed's printed training curves beside ours (reproduce.epochs:
+`curves(row)`, a Figure, and `epochs()`, the per-epoch verdict table).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from mnistlab.reproduce import runner, table
 from mnistlab.reproduce.table import command_line
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class Reproduction:
     nb: str
     results: list          # runner.Result, one per row
@@ -59,6 +61,33 @@ class Reproduction:
 
         return [Run(Path(p)) for p in self.row(experiment)["runs"]]
 
+    def _result(self, experiment: str):
+        for r in self.results:
+            if r.exp.key == experiment:
+                return r
+        self.row(experiment)  # the one wording of an unknown row
+
+    def curves(self, experiment: str):
+        """A Figure: the seed's printed loss and accuracy per epoch (training and validation)
+        beside our mean over the seeds with a min-max band, as `mnistlab reproduce` writes
+        curves-<row>.png."""
+        from mnistlab.reproduce import epochs, seedlogs
+
+        fig = epochs.curves_figure(self.nb, self._result(experiment))
+        if fig is None:
+            printed = seedlogs.rows_with_logs(self.nb)
+            raise MnistlabError(f"notebook {self.nb}'s seed printed no per-epoch log for "
+                                f"{experiment!r}; rows with one: {', '.join(printed) or 'none'}")
+        return fig
+
+    def epochs(self) -> str:
+        """The per-epoch verdict table (markdown) of every row whose seed printed its epochs,
+        as `mnistlab reproduce` writes epochs.md."""
+        from mnistlab.reproduce import epochs
+
+        rows = [r for res in self.results for r in epochs.epoch_rows(self.nb, res, quick=self.quick)]
+        return epochs.markdown(self.nb, rows, quick=self.quick)
+
     def markdown(self) -> str:
         return table.markdown(self.nb, self.summaries, quick=self.quick,
                               total_seconds=self.seconds, machine=self.machine,
@@ -72,3 +101,6 @@ class Reproduction:
 
     def __str__(self) -> str:
         return self.markdown()
+
+    # the table, not a dataclass dump of every run's path (what a notebook cell's last line shows)
+    __repr__ = __str__

@@ -2,7 +2,8 @@
 
 notebooks.py holds what each notebook did and reported, runner.py runs it through
 mnistlab.train / mnistlab.sweep, table.py writes the notebook-vs-ours table (verdict.py: the
-within-the-spread rule), fashion5.py rebuilds notebook 004's 5-class data file under each
+within-the-spread rule), epochs.py the seeds' printed per-epoch logs (seedlogs.py,
+seed_epochs.json) beside ours, epoch by epoch and as figures, fashion5.py rebuilds notebook 004's 5-class data file under each
 candidate grouping, groupings.py and probe.py compare those candidates.
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _cmd_reproduce(args) -> int:
     from pathlib import Path
 
     from mnistlab.hardware import machine_line
-    from mnistlab.reproduce import runner, table
+    from mnistlab.reproduce import epochs, runner, table
 
     nb = args.notebook.zfill(3)
     _check(args, nb)
@@ -93,8 +94,12 @@ def _cmd_reproduce(args) -> int:
     if args.grouping:
         out_dir = out_dir / "groupings" / args.grouping
     path = table.write(Path(out_dir), text, summaries, csv_text)
+    curves = epochs.write(Path(out_dir), nb, results, quick=args.quick)
     print(text)
     print(f"table written to {path} (and {path.with_suffix('.csv').name})")
+    if curves:
+        print(f"the seed's printed epochs beside ours: {curves[0]} (and {curves[1].name}, "
+              f"{', '.join(p.name for p in curves[2:])})")
     bad = [s["experiment"] for s in summaries if not s["params_equal"]]
     if bad:
         print(f"parameter counts differ from the notebook for: {', '.join(bad)}")
