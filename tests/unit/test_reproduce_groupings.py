@@ -130,3 +130,68 @@ def test_scan_pairings_scores_hardest_first():
                                candidates=[fashion5.GROUPINGS["k+5"], fashion5.GROUPINGS["2k+1"]])
     assert [r["pairs"] for r in rows] == [fashion5.GROUPINGS["k+5"], fashion5.GROUPINGS["2k+1"]]
     assert rows[1]["test"] > 0.95 and rows[0]["test"] < rows[1]["test"]
+
+
+# ---- issue 30: binarised candidates, the probe without unpickling, the recipes on their own
+
+def test_binarised_candidates_round_each_pixel_to_0_or_1_after_dividing_by_255():
+    images = np.array([[0, 1, 127, 128, 200, 255]], np.uint8).reshape(1, 1, 6).repeat(10, 0)
+    labels = np.arange(10)
+    grey = fashion5.build_arrays(images, labels, "probe-hardest")
+    binary = fashion5.build_arrays(images, labels, "probe-hardest-binary")
+    assert binary["features"][0, 0].tolist() == [0, 0, 0, 1, 1, 1]
+    assert binary["features"].dtype == np.float32
+    assert (binary["target"] == grey["target"]).all()            # the same pairing
+    assert not np.array_equal(binary["features"], grey["features"])
+    assert fashion5.describe("k+5-binary") == fashion5.describe("k+5") + "; pixels 0/1"
+    assert fashion5.CANDIDATES[-2:] == ["probe-hardest-binary", "k+5-binary"]
+    assert set(fashion5.CANDIDATES) <= set(fashion5.names())
+    names = {fashion5.file_name(g) for g in fashion5.names()}
+    assert len(names) == len(fashion5.names()) == 2 * len(fashion5.GROUPINGS)
+    assert fashion5.grouping_of_file("x/fashion-mnist-5class-k+5-binary.npy") == "k+5-binary"
+    assert fashion5.grouping_of_file("fashion-mnist-5class.npy") == fashion5.DEFAULT_GROUPING
+    assert fashion5.grouping_of_file("mnist.npz") is None
+    with pytest.raises(MnistlabError, match=r"unknown grouping 'pairs-binary'.*\+ '-binary'"):
+        fashion5.target_of_label("pairs-binary")
+
+
+def test_the_probe_reads_no_file_and_never_unpickles(tmp_path, monkeypatch):
+    images, labels = ten_class_arrays(per_class=30)
+    monkeypatch.setattr(fashion5, "fashion_train",
+                        lambda limit=None: (images[:limit], labels[:limit]))
+
+    def no_pickle(*args, **kw):
+        raise AssertionError("np.load called")
+    monkeypatch.setattr(np, "load", no_pickle)
+    first = groupings.probe(tmp_path, "k+5")        # no 5-class file exists in tmp_path
+    assert set(first) >= {"train", "val", "test", "data"} and first["data"]["binary"] is False
+    monkeypatch.setattr(probe, "linear_probe", no_pickle)
+    assert groupings.probe(tmp_path, "k+5") == first   # cached beside the file
+    monkeypatch.undo()
+    monkeypatch.setattr(fashion5, "fashion_train", lambda limit=None: (images[:limit], labels[:limit]))
+    binary = groupings.probe(tmp_path, "k+5-binary", limit=200)
+    assert binary["data"] == {"grouping": "k+5-binary", "pairs": [[k, k + 5] for k in range(5)],
+                              "binary": True, "limit": 200}
+
+
+def test_an_nb004_recipe_trains_on_its_own_from_a_fresh_folder(tmp_path, monkeypatch, capsys):
+    """`mnistlab train nb004-bn-cnn --epochs 1` where no `reproduce 004` ran: the recipe's file
+    is built first (on 300 synthetic images here, instead of Fashion-MNIST's 60,000)."""
+    from mnistlab.cli import main
+    from mnistlab.errors import MnistlabWarning
+
+    images, labels = ten_class_arrays(per_class=30)
+    monkeypatch.setattr(fashion5, "fashion_train", lambda limit=None: (images[:limit], labels[:limit]))
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(MnistlabWarning, match="unpickled"):
+        assert main(["train", "nb004-bn-cnn", "--epochs", "1", "--device", "cpu", "--no-report"]) == 0
+    made = tmp_path / "reproduce/004/full/fashion-mnist-5class-probe-hardest.npy"
+    assert made.is_file()
+    assert "built notebook 004's 5-class file reproduce/004/full/fashion-mnist-5class-probe-hardest.npy" \
+        in capsys.readouterr().out
+    run, = (tmp_path / "runs").glob("*/metrics.json")
+    assert run.parent.name.endswith("nb004-bn-cnn")
+    before = made.stat().st_mtime_ns    # a second run reuses the file
+    with pytest.warns(MnistlabWarning, match="unpickled"):
+        assert main(["train", "nb004-resnet", "--epochs", "1", "--device", "cpu", "--no-report", "--quiet"]) == 0
+    assert made.stat().st_mtime_ns == before

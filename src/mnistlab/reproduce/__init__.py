@@ -28,13 +28,15 @@ def register(sub, common) -> None:
                    help="run only these rows (chain steps pull in the steps they continue)")
     p.add_argument("--grouping", metavar="NAME",
                    help="notebook 004: which pairing of Fashion-MNIST's ten classes makes the "
-                        "5-class file (look-alike, k+5, 2k+1, random-0, probe-hardest; default: "
-                        "probe-hardest, the closest to the notebook's numbers)")
+                        "5-class file (look-alike, k+5, 2k+1, random-0, probe-hardest; each also as "
+                        "NAME-binary, pixels rounded to 0/1; default: probe-hardest, the closest "
+                        "to the notebook's numbers)")
     p.add_argument("--compare-groupings", action="store_true",
                    help="notebook 004: train both models on every candidate grouping and write "
                         "reproduce/004/<quick|full>/groupings/table.md")
     p.add_argument("--groupings", nargs="+", metavar="NAME",
-                   help="with --compare-groupings: only these candidates (default: all)")
+                   help="with --compare-groupings: only these candidates (default: the five pairings "
+                        "and probe-hardest-binary, k+5-binary)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                    help="train every run in this precision (default: each recipe's own, auto: "
                         "timed per model on this machine; the seeds trained in fp32). Runs of "

@@ -21,6 +21,12 @@ models on each (`--compare-groupings`; docs/reproduce.md has the evidence):
                 the pairing of all 945 that a linear probe finds hardest
                 (probe.scan_pairings), because the notebook's numbers lie below every
                 pairing above
+
+Binarised candidates (`NAME-binary`, e.g. `probe-hardest-binary`): the same pairing with
+every pixel rounded to 0 or 1 after /255, because the seed describes its pixels as "an integer
+between 0 and 1, inclusive" (Fashion-MNIST's own description says 0 and 255). Any grouping
+takes the suffix; `--compare-groupings` tries it on the two closest to the notebook
+(BINARY_COMPARED).
 """
 from __future__ import annotations
 
@@ -50,6 +56,34 @@ GROUPINGS: dict[str, list[tuple[int, int]]] = {
     "random-0": _random_pairs(0),
     "probe-hardest": [(0, 7), (1, 6), (2, 9), (3, 8), (4, 5)],
 }
+BINARY = "-binary"          # a grouping's name + this: its pixels rounded to 0/1 after /255
+# the groupings --compare-groupings also tries binarised: the two closest to the notebook's
+# numbers on grayscale pixels (docs/reproduce.md, 004's candidate table)
+BINARY_COMPARED = ["probe-hardest", "k+5"]
+
+
+def names() -> list[str]:
+    """Every grouping name a command accepts: the pairings, then each binarised."""
+    return list(GROUPINGS) + [g + BINARY for g in GROUPINGS]
+
+
+# what --compare-groupings trains by default
+CANDIDATES = list(GROUPINGS) + [g + BINARY for g in BINARY_COMPARED]
+
+
+def is_binary(grouping: str) -> bool:
+    return grouping.endswith(BINARY) and grouping[:-len(BINARY)] in GROUPINGS
+
+
+def pairs_of(grouping: str) -> list[tuple[int, int]]:
+    """The five label pairs of a grouping name (binarised or not); one clear error if unknown."""
+    base = grouping[:-len(BINARY)] if is_binary(grouping) else grouping
+    if base not in GROUPINGS:
+        raise MnistlabError(f"unknown grouping {grouping!r}; choose one of {', '.join(GROUPINGS)}, "
+                            f"or one of them + '{BINARY}' (pixels 0/1)")
+    return GROUPINGS[base]
+
+
 # What `reproduce 004` and the recipes use: the candidate closest to the notebook's numbers in
 # the --compare-groupings experiment (docs/reproduce.md; k+5 is as close within the spread,
 # and neither reaches the notebook's accuracies).
@@ -58,18 +92,16 @@ DEFAULT_GROUPING = "probe-hardest"
 
 def target_of_label(grouping: str = DEFAULT_GROUPING) -> np.ndarray:
     """(10,) int64: Fashion-MNIST label -> 5-class target 1..5 under `grouping`."""
-    if grouping not in GROUPINGS:
-        raise MnistlabError(f"unknown grouping {grouping!r}; choose one of {', '.join(GROUPINGS)}")
     table = np.zeros(10, dtype=np.int64)
-    for t, pair in enumerate(GROUPINGS[grouping], start=1):
+    for t, pair in enumerate(pairs_of(grouping), start=1):
         table[list(pair)] = t
     return table
 
 
 def describe(grouping: str) -> str:
-    """'T-shirt/top+Shirt, Trouser+Dress, ...' (target 1 first)."""
-    target_of_label(grouping)  # validates the name
-    return ", ".join("+".join(FASHION_CLASSES[k] for k in pair) for pair in GROUPINGS[grouping])
+    """'T-shirt/top+Shirt, Trouser+Dress, ...' (target 1 first; '; pixels 0/1' when binarised)."""
+    text = ", ".join("+".join(FASHION_CLASSES[k] for k in pair) for pair in pairs_of(grouping))
+    return text + ("; pixels 0/1" if is_binary(grouping) else "")
 
 
 # the default grouping's table, under the name this module exported before groupings existed
@@ -77,11 +109,14 @@ TARGET_OF_LABEL = target_of_label(DEFAULT_GROUPING)
 
 
 def build_arrays(images: np.ndarray, labels: np.ndarray, grouping: str = DEFAULT_GROUPING) -> dict:
-    """{features: float32 (N, 28, 28) in 0..1, target: float64 1..5} like the notebook's file."""
+    """{features: float32 (N, 28, 28) in 0..1, target: float64 1..5} like the notebook's file;
+    a binarised grouping's features are 0.0 or 1.0 (rounded after /255: 128..255 -> 1)."""
     images = np.asarray(images)
     if images.ndim == 4:  # (N, H, W, 1) -> (N, H, W)
         images = images[..., 0]
     features = images.astype(np.float32) / 255.0
+    if is_binary(grouping):
+        features = np.round(features)  # no pixel is exactly 0.5 (k/255), so no tie to break
     target = target_of_label(grouping)[np.asarray(labels, dtype=np.int64)].astype(np.float64)
     return {"features": features, "target": target}
 
@@ -103,6 +138,21 @@ def file_name(grouping: str = DEFAULT_GROUPING) -> str:
     return f"fashion-mnist-5class-{grouping}.npy"
 
 
+def fashion_train(limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST's training images (uint8) and labels 0..9, the first `limit` if given."""
+    from mnistlab.data import load_dataset
+
+    ds = load_dataset("fashion-mnist")
+    x, y = ds.x_train.numpy(), ds.y_train.numpy()
+    return (x, y) if limit is None else (x[:limit], y[:limit])
+
+
+def arrays(grouping: str = DEFAULT_GROUPING, *, limit: int | None = None) -> dict:
+    """What build() writes into the file, in memory (the linear probe reads this: no pickle)."""
+    target_of_label(grouping)  # an unknown name fails before any loading
+    return build_arrays(*fashion_train(limit), grouping)
+
+
 def build(path: Path, *, limit: int | None = None, grouping: str = DEFAULT_GROUPING) -> Path:
     """Write the 5-class file from the Fashion-MNIST training images (first `limit` if given).
 
@@ -111,10 +161,23 @@ def build(path: Path, *, limit: int | None = None, grouping: str = DEFAULT_GROUP
     target_of_label(grouping)  # an unknown name fails before any loading
     if path.exists():
         return path
-    from mnistlab.data import load_dataset
+    return write_npy_dict(arrays(grouping, limit=limit), path)
 
-    ds = load_dataset("fashion-mnist")
-    x, y = ds.x_train.numpy(), ds.y_train.numpy()
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    return write_npy_dict(build_arrays(x, y, grouping), path)
+
+def grouping_of_file(path) -> str | None:
+    """The grouping a 5-class file name was made for (`fashion-mnist-5class-k+5.npy` -> 'k+5';
+    the older `fashion-mnist-5class.npy` -> the default), None for any other file."""
+    name = Path(str(path)).name
+    if name == "fashion-mnist-5class.npy":
+        return DEFAULT_GROUPING
+    return next((g for g in names() if name == file_name(g)), None)
+
+
+def ensure(path) -> Path | None:
+    """A recipe that names a 5-class file which is not there yet (recipes/nb004-*.yaml from a
+    fresh folder): build it under the grouping its name says, so that the recipe runs on its
+    own. Returns the path when it was built; None when there was nothing to do."""
+    grouping = grouping_of_file(path)
+    if grouping is None or Path(path).exists():
+        return None
+    return build(Path(path), grouping=grouping)

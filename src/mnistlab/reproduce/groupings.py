@@ -1,6 +1,6 @@
 """`mnistlab reproduce 004 --compare-groupings`: which 5-class grouping was notebook 004's file?
 
-For every candidate in fashion5.GROUPINGS: both of the notebook's models (the BN-CNN and
+For every candidate in fashion5.CANDIDATES (the pairings, and the two closest binarised): both of the notebook's models (the BN-CNN and
 resnet_v1 depth 2) at the notebook's settings and split (54,000 / 3,000 / 3,000,
 train_test_split random_state 0, via recipes/nb004-*.yaml), seeds as `reproduce 004` runs
 them, plus the linear probe (reproduce.probe). The runs are the same runs `reproduce 004
@@ -16,7 +16,6 @@ import math
 import statistics
 from pathlib import Path
 
-import numpy as np
 
 from mnistlab.io import write_atomic
 from mnistlab.reproduce import fashion5, runner
@@ -38,19 +37,22 @@ def distance(deltas: list[float | None]) -> float | None:
     return math.sqrt(sum(d * d for d in deltas))
 
 
-def probe(base: Path, grouping: str) -> dict:
-    """The linear probe of one grouping's file, kept in probe-<grouping>.json beside it."""
+def probe(base: Path, grouping: str, *, limit: int | None = None) -> dict:
+    """The linear probe of one grouping's data, kept in probe-<grouping>.json beside its file.
+    It probes fashion5.arrays(grouping), what fashion5.build wrote into the file, rebuilt in
+    memory: the pickled file itself is never unpickled here. `limit`: the first images only
+    (--quick's file holds runner.QUICK_TRAIN)."""
     from mnistlab.reproduce.probe import linear_probe
 
-    path = base / fashion5.file_name(grouping)
-    cache = base / f"probe-{grouping}.json"
-    stamp = path.stat().st_mtime_ns
+    cache = Path(base) / f"probe-{grouping}.json"
+    stamp = {"grouping": grouping, "pairs": [list(p) for p in fashion5.pairs_of(grouping)],
+             "binary": fashion5.is_binary(grouping), "limit": limit}
     if cache.is_file():
         old = json.loads(cache.read_text())
-        if old.get("file_mtime_ns") == stamp:
+        if old.get("data") == stamp:
             return old
-    obj = np.load(path, allow_pickle=True)[()]  # our own file (fashion5.build), like the recipes
-    out = {**linear_probe(obj["features"], obj["target"]), "file_mtime_ns": stamp}
+    obj = fashion5.arrays(grouping, limit=limit)
+    out = {**linear_probe(obj["features"], obj["target"]), "data": stamp}
     write_atomic(cache, json.dumps(out, indent=1))
     return out
 
@@ -124,13 +126,14 @@ def compare(*, out=None, quick: bool = False, seeds: int | None = None,
     """Train both notebook-004 models on each candidate grouping; (candidate rows, all Results)."""
     base = runner.output_dir("004", out, quick)
     rows, every = [], []
-    for name in names or list(fashion5.GROUPINGS):
+    for name in names or fashion5.CANDIDATES:
         fashion5.target_of_label(name)
         data = runner.DataCache(quick, base, name)
         with runner.each_warning_once():
             results = runner.run_experiments(runner.with_precision(list(NB004), precision),
                                              data, runner.runs_dir("004", base, name),
                                              quick, seeds)
-        rows.append(candidate_row(name, results, probe(base, name)))
+        rows.append(candidate_row(name, results,
+                                  probe(base, name, limit=runner.QUICK_TRAIN if quick else None)))
         every += results
     return rows, every

@@ -30,7 +30,6 @@ from mnistlab.reproduce import fashion5
 from mnistlab.reproduce.notebooks import L2_MAX_VAL, NOTEBOOKS, Experiment
 
 QUICK_TRAIN, QUICK_TEST = 512, 256    # images per split in --quick
-FASHION5 = "fashion-mnist-5class.npy"  # how recipes/nb004-*.yaml name notebook 004's file
 QUICK_SEEDS = 1
 
 
@@ -85,7 +84,8 @@ class DataCache:
     def for_recipe(self, cfg: dict):
         """(dataset or None, data-section updates) for one recipe."""
         name = cfg["data"]["dataset"]
-        if name.endswith(FASHION5):  # notebook 004: build the pickled-dict file, load it by path
+        if fashion5.grouping_of_file(name) is not None:  # notebook 004: this folder's own file,
+            # built for this reproduction's grouping (whichever the recipe names), loaded by path
             path = self.data_dir / fashion5.file_name(self.grouping)
             fashion5.build(path, limit=QUICK_TRAIN if self.quick else None, grouping=self.grouping)
             return None, {"dataset": str(path)}
@@ -193,7 +193,7 @@ def _identity(cfg: dict) -> dict:
     # so compare its name (one per grouping), which every run in this folder shares.
     data = same.get("data") or {}
     name = Path(str(data.get("dataset") or "")).name
-    if name in {fashion5.file_name(g) for g in fashion5.GROUPINGS}:
+    if fashion5.grouping_of_file(name) is not None:
         same["data"] = {**data, "dataset": name}
     return same
 
