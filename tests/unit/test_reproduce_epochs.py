@@ -62,8 +62,12 @@ def test_an_epoch_no_run_reached_is_said_and_judged_on_the_runs_that_did(tmp_pat
 
 def test_quick_gets_no_verdict_and_a_row_without_a_log_nothing(tmp_path):
     res = _result(tmp_path, "cnn", [0.0], epochs_run=1)
-    assert {r["verdict"] for r in epochs.epoch_rows("003", res, quick=True)} == {None}
-    assert "wiring check; no verdicts" in epochs.markdown("003", epochs.epoch_rows("003", res, quick=True), quick=True)
+    quick = epochs.epoch_rows("003", res, quick=True)
+    assert {r["verdict"] for r in quick} == {None} and {r["mean"] for r in quick} == {None}
+    text = epochs.markdown("003", quick, quick=True)
+    assert "a wiring check: no numbers of ours, no verdicts" in text
+    assert "| cnn | 1 | loss | 0.2539 | - (wiring check) | - | - |" in text
+    assert "| cnn | 2 | loss | 0.0715 | - (no run reached this epoch) | - | - |" in text
     other = Result(Experiment(key="mlp-500-300", recipe="x.yaml", params=1, accuracy=0.9), runs=res.runs)
     assert epochs.epoch_rows("003", other) == [] and epochs.curves_figure("003", other) is None
 

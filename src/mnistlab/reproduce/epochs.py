@@ -45,7 +45,8 @@ def _at(history: list[dict], epoch: int, key: str) -> float | None:
 def epoch_rows(nb: str, result, *, quick: bool = False) -> list[dict]:
     """One dict per number the seed printed for this row ([] when it printed no log). Our
     values at that epoch come from the runs that reached it (early stopping can end a run
-    sooner; --quick trains one epoch): n says how many. --quick gets no verdict."""
+    sooner; --quick trains one epoch): n says how many. --quick (a wiring check, not a
+    result) gets neither our numbers nor a verdict, as the quick table has no accuracies."""
     entry = seed_log(nb, result.exp.key)
     if entry is None:
         return []
@@ -55,17 +56,20 @@ def epoch_rows(nb: str, result, *, quick: bool = False) -> list[dict]:
         epoch = printed["epoch"]
         for key in KEYS:
             ours = [v for h in hists if (v := _at(h, epoch, key)) is not None]
+            n = len(ours)
+            if quick:
+                ours = []
             mean = statistics.fmean(ours) if ours else None
             std = statistics.stdev(ours) if len(ours) > 1 else None
             is_loss = key.endswith("loss")
-            if quick or mean is None:
+            if mean is None:
                 verdict = None
             elif is_loss:
                 verdict = V.loss_verdict(mean, printed[key], std, len(ours))
             else:
                 verdict = V.accuracy_verdict(mean, printed[key], std, len(ours))
             rows.append({"experiment": result.exp.key, "epoch": epoch, "number": key,
-                         "seed": printed[key], "mean": mean, "std": std, "n": len(ours),
+                         "seed": printed[key], "mean": mean, "std": std, "n": n,
                          "diff": None if mean is None else mean - printed[key],
                          "verdict": verdict, "seed_file": entry["seed_file"],
                          "seed_line": entry["first_line"]})
@@ -79,7 +83,8 @@ def _fmt(key: str, x: float) -> str:
 def line(r: dict) -> str:
     key = r["number"]
     if r["mean"] is None:
-        ours, diff = "- (no run reached this epoch)", "-"
+        ours = "- (wiring check)" if r["n"] else "- (no run reached this epoch)"
+        diff = "-"
     else:
         ours = _fmt(key, r["mean"])
         if r["std"] is not None:
@@ -96,7 +101,8 @@ def markdown(nb: str, rows: list[dict], *, quick: bool) -> str:
     if not rows:
         return "\n".join(lines + [f"Notebook {nb} printed no per-epoch log.", ""])
     if quick:
-        lines += ["--quick: one epoch on 512 images, a wiring check; no verdicts.", ""]
+        lines += ["--quick: one epoch on 512 images, a wiring check: no numbers of ours, no "
+                  "verdicts. Run without --quick to compare with the seed.", ""]
     else:
         lines += [f"Verdict per number: accuracy within when {V.ACC_RULE}; loss within when "
                   f"{V.LOSS_RULE}; ours = mean ± sample std over the seeds that reached the epoch.", ""]
@@ -139,7 +145,7 @@ def curves_figure(nb: str, result, title: str | None = None):
             stats = [(e, vs) for e in epochs if (vs := [v for h in hists if (v := _at(h, e, key)) is not None])]
             if stats:
                 xs = [e for e, _ in stats]
-                ax.plot(xs, [statistics.fmean(vs) for _, vs in stats], "-", color=color,
+                ax.plot(xs, [statistics.fmean(vs) for _, vs in stats], "-o", markersize=2, color=color,
                         label=f"ours, {part} (mean, n={len(hists)})")
                 ax.fill_between(xs, [min(vs) for _, vs in stats], [max(vs) for _, vs in stats],
                                 color=color, alpha=0.25, label=f"ours, {part} ({BAND})")
