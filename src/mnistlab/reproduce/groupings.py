@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.io import write_atomic
+from mnistlab.io import write_cache
 from mnistlab.reproduce import fashion5, runner
 from mnistlab.reproduce.notebooks import NB004
 
@@ -51,7 +51,7 @@ def probe(base: Path, grouping: str) -> dict:
             return old
     obj = np.load(path, allow_pickle=True)[()]  # our own file (fashion5.build), like the recipes
     out = {**linear_probe(obj["features"], obj["target"]), "file_mtime_ns": stamp}
-    write_atomic(cache, json.dumps(out, indent=1))
+    write_cache(cache, json.dumps(out, indent=1))
     return out
 
 

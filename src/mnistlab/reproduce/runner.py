@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.runs.fork import fork_run, merge
-from mnistlab.io import load_yaml, write_atomic
+from mnistlab.io import load_yaml, write_cache
 from mnistlab.reproduce import fashion5
 from mnistlab.reproduce.notebooks import L2_MAX_VAL, NOTEBOOKS, Experiment
 
@@ -145,7 +145,7 @@ def all_training_images(run_dir: Path, ds) -> tuple[float, float]:
         if old.get("metrics_mtime_ns") == stamp:
             return old["loss"], old["accuracy"]
     loss, acc = _on_all_training_images(run_dir, ds)
-    write_atomic(cache, json.dumps({"loss": loss, "accuracy": acc, "metrics_mtime_ns": stamp}))
+    write_cache(cache, json.dumps({"loss": loss, "accuracy": acc, "metrics_mtime_ns": stamp}))
     return loss, acc
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import copy
 import shutil
-import tempfile
 from pathlib import Path
 
+from mnistlab.io import FileWriteError, make_dirs, make_temp_dir
 from mnistlab.runs.files import read_config, write_config
 from mnistlab.runs.layout import CONFIG, publish
+from mnistlab.runs.lock import LOCK
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -25,11 +26,15 @@ def fork_run(prev_dir, dest, cfg: dict) -> Path:
     drops what marks a run finished. It is built in a hidden folder and renamed into place
     whole, so an interrupted fork leaves no half-copied run behind."""
     prev_dir, dest = Path(prev_dir), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{cfg['name']}.partial-"))
+    work = make_temp_dir(make_dirs(dest), f".{cfg['name']}.partial-")
     try:
-        shutil.copytree(prev_dir, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
-            "metrics.json", "model.safetensors", "report.html", "plots", CONFIG))
+        try:
+            shutil.copytree(prev_dir, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+                "metrics.json", "model.safetensors", "report.html", "plots", CONFIG, f"{LOCK}*"))
+        except (OSError, shutil.Error) as err:  # copytree gathers its failures into one shutil.Error
+            first = err.args[0][0][2] if isinstance(err, shutil.Error) and err.args and err.args[0] else str(err)
+            raise FileWriteError(f"cannot copy {prev_dir} into {dest}: {first}",
+                                 "free some space or choose another folder, and run it again") from None
         write_config(work, merge(read_config(prev_dir), cfg))
         return publish(work, dest, cfg["name"])
     except BaseException:
