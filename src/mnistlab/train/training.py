@@ -91,6 +91,8 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_ep
             progress = Progress()
             if run_dir is not None:  # ---- maybe resume
                 progress = Progress(**s.restore(files.load_checkpoint(run_dir, map_location=s.device)))
+                # the checkpoint's history is the truth: a failed write can leave history.csv one epoch behind
+                files.write_history(run_dir, progress.history)
                 if progress.stopped and progress.epoch < s.epochs:  # extended: a new fit, as in Keras
                     progress.stopped = False
                     s.restart_early_stopping()
