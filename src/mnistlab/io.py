@@ -149,10 +149,11 @@ def make_temp_dir(parent, prefix: str):
         raise write_error(err, parent, "create a folder in") from None
 
 
-def writable_dir(path, what: str):
+def writable_dir(path, what: str, *, for_file: bool = False):
     """`path` as a folder that takes files, checked before any work starts: created when
     missing; one line naming `what` (e.g. "--out runs") when it is a file, lies below a file,
-    cannot be created or cannot be written (read-only, no permission, no space)."""
+    cannot be created or cannot be written (read-only, no permission, no space). `for_file`:
+    `what` names a file that goes in `path` (the line then names `path` itself)."""
     import os
     import tempfile
     from pathlib import Path
@@ -171,6 +172,8 @@ def writable_dir(path, what: str):
         reason, fix, remedy = _reason(err, path)
         if err.errno == errno.EEXIST:
             fix = "pass a folder (it is created when missing)"
+            if for_file:  # `what` names a file to go in that folder (export --out FILE)
+                reason = f"{path} is a file, not a folder"
         raise FileWriteError(f"cannot use {what}: {reason}", fix, path=str(path), errno_=err.errno,
                              remedy=remedy) from None
     return path

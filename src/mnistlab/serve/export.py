@@ -281,7 +281,7 @@ def export_run(run_dir, out=None, *, int8: bool = False, log=print) -> ExportRes
     """Export a run's model to ONNX, check it on the test set, optionally add int8."""
     require_export_extra()  # before the run and its data are loaded
     if out:  # its folder checked before the run and its data load
-        writable_dir(Path(out).parent, option("out", str(out)))
+        writable_dir(Path(out).parent, option("out", str(out)), for_file=True)
     from mnistlab.runs import open_run
     run = open_run(run_dir)
     splits = run.splits()
