@@ -47,13 +47,13 @@ def _note_owner(path) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path, *, busy=None):
-    """Hold the lock at `path` for the block. `busy`: do not wait; when another process holds
-    it, raise MnistlabError(busy) (a str) or MnistlabError(busy(holder)) (a callable given who
-    holds it, from the owner note)."""
+def file_lock(path: str | Path, *, busy=None, patience: float = 0):
+    """Hold the lock at `path` for the block. `busy`: do not wait (or only `patience`
+    seconds); when another process holds it, raise MnistlabError(busy) (a str) or
+    MnistlabError(busy(holder)) (a callable given who holds it, from the owner note)."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(path), timeout=0 if busy is not None else -1, thread_local=False)
+    lock = FileLock(str(path), timeout=patience if busy is not None else -1, thread_local=False)
     try:
         lock.acquire()
     except Timeout:

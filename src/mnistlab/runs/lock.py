@@ -23,7 +23,8 @@ class RunLock:
 
     def hold(self, run_dir) -> Path:
         run_dir = Path(run_dir)
-        self._stack.enter_context(file_lock(run_dir / LOCK, busy=lambda who: (
+        # patience: `mnistlab runs` takes the lock for an instant to ask whether anyone trains it
+        self._stack.enter_context(file_lock(run_dir / LOCK, patience=1.0, busy=lambda who: (
             f"{run_dir} is being trained by {who}; one process trains a run at a time: wait for it "
             "to finish, or stop it and resume again (the run keeps its last checkpoint)")))
         return run_dir
