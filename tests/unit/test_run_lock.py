@@ -124,3 +124,18 @@ def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
     assert trained_by(run_dir) is None
     fit(resume=run_dir, epochs=2, dataset=ds, quiet=True)
     assert len(files.read_history(run_dir)) == 2 and not (run_dir / ".lock.owner").exists()
+
+
+def test_a_busy_sweep_folder_names_the_process_that_holds_it(tmp_path):
+    from mnistlab.locks import file_lock
+    from mnistlab.sweeps.grid import run_sweep
+    from tinydata import tiny_recipe, write_tiny_data
+
+    sweep = {"name": "s", "recipe": tiny_recipe(write_tiny_data(tmp_path / "tiny.npz"), epochs=1), "repeats": 1,
+             "grid": {"optimizer.lr": [0.1]}}
+    out = tmp_path / "sw"
+    out.mkdir()
+    with file_lock(out / ".lock", busy="held"):  # as another `mnistlab sweep` on this folder would
+        with pytest.raises(MnistlabError, match=rf"another `mnistlab sweep` \(process {os.getpid()} on .*\) is "
+                                                rf"running in {out}; wait for it or use a different --out"):
+            run_sweep(sweep, out=out, quiet=True)
