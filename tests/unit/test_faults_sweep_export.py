@@ -47,6 +47,9 @@ def test_a_full_disk_at_every_write_of_a_sweep_stops_it_in_one_line_and_nothing_
             run_sweep(_sweep(data), out=out, quiet=True)
         msg = str(info.value)
         assert "\n" not in msg and "no space left on the device" in msg, (n, msg)
+        if out.exists() and "cannot use out=" not in msg:
+            assert msg.endswith("the sweep stopped: free some space, then run the same sweep again (finished "
+                                "trials are kept; an interrupted one resumes from its checkpoint)"), (n, msg)
         assert faults.raised[0] in msg or f"cannot use out='{out}" in msg or "cannot create" in msg, (n, msg)
         assert not list(out.rglob("*.tmp")) if out.exists() else True
         assert not [p for p in out.rglob("failed.json")] if out.exists() else True  # the disk, not the trial
@@ -61,7 +64,8 @@ def test_a_full_disk_at_every_write_of_a_sweep_stops_it_in_one_line_and_nothing_
 def test_a_full_disk_in_a_tune_trial_stops_the_study(tmp_path, data, monkeypatch):
     from mnistlab.sweeps.tuning import run_tune
     inject(monkeypatch, at=1, match="checkpoint.pt")
-    with pytest.raises(FileWriteError, match="checkpoint.pt: no space left on the device; nothing was saved"):
+    with pytest.raises(FileWriteError, match=r"checkpoint.pt: no space left on the device; the study stopped: "
+                                             r"free some space, then run the same command again"):
         run_tune(tiny_recipe(data), TINY_SPACE, trials=3, out=tmp_path / "st", seed=0, quiet=True)
 
 

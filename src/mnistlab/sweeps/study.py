@@ -136,4 +136,7 @@ def optimize(st, objective, **kwargs) -> None:
 
     st.optimize(guarded, catch=(Exception,), **kwargs)
     if stopped:
-        raise stopped[0]
+        err = stopped[0]
+        raise FileWriteError(err.problem, f"the study stopped: {err.remedy}, then run the same command again "
+                             "(its finished trials are kept in the study)", path=err.path, errno_=err.errno,
+                             remedy=err.remedy)
