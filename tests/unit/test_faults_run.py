@@ -162,3 +162,21 @@ def test_metrics_written_last_is_what_a_listing_reads(tmp_path):
     run_dir = fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 1
     assert run_row(run_dir)["status"] == ""
+
+
+def test_a_fork_on_a_full_disk_leaves_no_half_copied_run(tmp_path, monkeypatch):
+    import shutil
+
+    from mnistlab.runs.fork import fork_run
+    run_dir = fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "a", quiet=True)
+
+    def full(src, dst, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+    monkeypatch.setattr(shutil, "copy2", full)
+    with pytest.raises(FileWriteError, match=r"cannot write .*/\.tiny\.partial-\w+/checkpoint\.pt: no space left"):
+        fork_run(run_dir, tmp_path / "b", {"name": "tiny", "epochs": 2})
+    assert list((tmp_path / "b").iterdir()) == []
+    monkeypatch.undo()
+    inject(monkeypatch, at=1)  # the fork's hidden folder
+    with pytest.raises(FileWriteError, match=f"cannot create a folder in {tmp_path / 'b'}: no space left"):
+        fork_run(run_dir, tmp_path / "b", {"name": "tiny", "epochs": 2})

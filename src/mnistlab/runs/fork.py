@@ -5,7 +5,7 @@ import copy
 import shutil
 from pathlib import Path
 
-from mnistlab.io import FileWriteError, make_dirs, make_temp_dir
+from mnistlab.io import make_dirs, make_temp_dir, write_error
 from mnistlab.runs.files import read_config, write_config
 from mnistlab.runs.layout import CONFIG, publish
 from mnistlab.runs.lock import LOCK
@@ -19,6 +19,14 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _copy(src, dst):
+    """shutil.copy2, a full or read-only disk as one line (copytree would gather it into a list)."""
+    try:
+        return shutil.copy2(src, dst)
+    except OSError as err:
+        raise write_error(err, dst) from None
+
+
 def fork_run(prev_dir, dest, cfg: dict) -> Path:
     """A copy of a finished run that `fit(resume=)` continues under `cfg` laid onto its config.
 
@@ -28,13 +36,8 @@ def fork_run(prev_dir, dest, cfg: dict) -> Path:
     prev_dir, dest = Path(prev_dir), Path(dest)
     work = make_temp_dir(make_dirs(dest), f".{cfg['name']}.partial-")
     try:
-        try:
-            shutil.copytree(prev_dir, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
-                "metrics.json", "model.safetensors", "report.html", "plots", CONFIG, f"{LOCK}*"))
-        except (OSError, shutil.Error) as err:  # copytree gathers its failures into one shutil.Error
-            first = err.args[0][0][2] if isinstance(err, shutil.Error) and err.args and err.args[0] else str(err)
-            raise FileWriteError(f"cannot copy {prev_dir} into {dest}: {first}",
-                                 "free some space or choose another folder, and run it again") from None
+        shutil.copytree(prev_dir, work, dirs_exist_ok=True, copy_function=_copy, ignore=shutil.ignore_patterns(
+            "metrics.json", "model.safetensors", "report.html", "plots", CONFIG, f"{LOCK}*"))
         write_config(work, merge(read_config(prev_dir), cfg))
         return publish(work, dest, cfg["name"])
     except BaseException:
