@@ -1,9 +1,15 @@
-"""Reading YAML the way users write numbers.
+"""Files in and out: YAML read the way users write numbers, and every write (atomic, with
+file-system failures as one FileWriteError line).
 
 PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent: `1e-3`, `1E5` and
 `1.0e3` come back as strings, so `lr: 1e-3` used to fail as "not a number". Our loader adds
 one implicit resolver so every exponent spelling Python's float() reads is a float; plain
 integers stay ints and everything else resolves as in yaml.safe_load.
+
+Writes: write_atomic (temp file + rename: a file is always its old or its new version),
+make_dirs, writable_dir (an output folder checked before any work), write_cache (never
+fails). Each turns an OSError of the file system into FileWriteError: what failed, on which
+file, and what to do.
 """
 from __future__ import annotations
 
