@@ -78,8 +78,8 @@ def _main(argv: list[str] | None) -> int:
         # net under anything else the file system refuses (a tool's own scratch file)
         if err.errno not in FILE_SYSTEM_ERRNOS:
             raise
-        from mnistlab.io import write_error
-        print(f"mnistlab: error: {write_error(err, err.filename or 'a file')}", file=sys.stderr)
+        from mnistlab.io import os_error_line
+        print(f"mnistlab: error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)

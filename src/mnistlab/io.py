@@ -125,6 +125,16 @@ def write_error(err: OSError, path, verb: str = "write") -> FileWriteError:
     return FileWriteError(f"cannot {verb} {path}: {reason}", fix, path=str(path), errno_=err.errno, remedy=remedy)
 
 
+def os_error_line(err: OSError) -> str:
+    """One line for an OSError that did not pass through this module (the CLI's net): a full
+    or read-only disk is a write that failed; anything else may have been a read too."""
+    path = err.filename or "a file"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return str(write_error(err, path))
+    reason, _, _ = _reason(err, path)
+    return f"{path}: {reason}; check the path and its permissions"
+
+
 def _fault_point(path, op: str) -> None:
     """Test-only seam: every write and folder creation passes here first (op "write" or
     "mkdir"); tests monkeypatch it to raise OSError(ENOSPC, ...) at the Nth call

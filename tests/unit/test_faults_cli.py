@@ -116,6 +116,18 @@ def test_an_os_error_that_escaped_io_is_still_one_line(monkeypatch, capsys):
     assert one_line(capsys) == ("cannot write /scratch/tool.bin: no space left on the device; free some space "
                                 "(or choose another folder) and run it again")
 
+    def denied(args):  # may have been a read: no "cannot write"
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/mnist.npz")
+    monkeypatch.setattr(commands, "_recipes_list", denied)
+    assert main(["recipes", "list"]) == 2
+    assert one_line(capsys) == "/data/mnist.npz: permission denied; check the path and its permissions"
+
+    def other(args):  # not the file system's refusal: a bug, with its traceback
+        raise OSError(errno.EIO, "Input/output error")
+    monkeypatch.setattr(commands, "_recipes_list", other)
+    with pytest.raises(OSError):
+        main(["recipes", "list"])
+
 
 def test_a_cache_that_cannot_be_written_never_fails(tmp_path, monkeypatch):
     from mnistlab.io import write_cache
