@@ -115,3 +115,20 @@ def test_export_out_is_checked_before_the_run_loads(tmp_path, monkeypatch):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(FileWriteError, match=r"cannot use out='.*afile/m.onnx': .*afile is a file, not a folder"):
         E.export_run(tmp_path / "no-run-needed", tmp_path / "afile" / "m.onnx")
+
+
+def test_a_c_export_that_cannot_be_written_keeps_the_old_files(tmp_path, monkeypatch):
+    name = "model.c"  # the second of its two files
+    pytest.importorskip("onnx")
+    from mnistlab.models import build
+    from mnistlab.serve import export_c as X
+    monkeypatch.setattr(X, "find_compiler", lambda: None)  # the writes are what is tested, not gcc
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (20, 28, 28, 1), dtype=np.uint8), rng.integers(0, 10, 20)
+    model = build("nb000-cnn").eval()
+    X.export_c(model, tmp_path / "c", x_calib=x, x_eval=x, y_eval=y)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "c").iterdir()}
+    inject(monkeypatch, at=1, match=name)
+    with pytest.raises(FileWriteError, match=f"cannot write {tmp_path / 'c' / name}: no space left on the device"):
+        X.export_c(model, tmp_path / "c", x_calib=x, x_eval=x, y_eval=y)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "c").iterdir()} == before
