@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError, option
-from mnistlab.io import save_figure, writable_dir
+from mnistlab.io import make_dirs, save_figure, writable_dir
 from mnistlab.sweeps.study import check_data, optimize
 
 # Search space. Every choice is a named Optuna parameter, so the study's tables and plots
@@ -335,7 +335,7 @@ def write_front(study, out_dir: Path, cfg: SearchConfig, ds) -> list[dict]:
     # Optuna's best_trials: the completed trials no other beats on both objectives
     front = sorted(study.best_trials, key=lambda t: t.values[1])
     rows = []
-    (out_dir / "recipes").mkdir(exist_ok=True)
+    make_dirs(out_dir / "recipes")
     for t in front:
         recipe = candidate_recipe(t.user_attrs["spec"], cfg, name=f"search-{cfg.max_params}-trial-{t.number}",
                                   seed=0)
