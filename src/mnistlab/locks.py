@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
-from mnistlab.io import write_error
+from mnistlab.io import write_cache, write_error
 
 
 def owner_path(path) -> Path:
@@ -39,11 +39,8 @@ def holder(path) -> str:
 def _note_owner(path) -> None:
     command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:120]
     note = (f"process {os.getpid()} on {socket.gethostname()}, since "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S')}" + (f": {command}" if command else ""))
-    try:
-        owner_path(path).write_text(note + "\n")
-    except OSError:
-        pass  # a note only: the lock itself is held
+            f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}" + (f": {command}" if command else ""))
+    write_cache(owner_path(path), note + "\n")  # a note only: one that cannot be written stops nothing
 
 
 @contextlib.contextmanager

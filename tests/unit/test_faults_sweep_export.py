@@ -40,7 +40,7 @@ def test_a_full_disk_at_every_write_of_a_sweep_stops_it_in_one_line_and_nothing_
     writes = len(counting.seen)
     assert writes > 20  # sweep.yaml, results, each trial's run files, summary, plot
     failed_first = set()
-    for n in sorted({*range(1, writes + 1, 2), writes - 1, writes}):  # the sites repeat per trial
+    for n in range(1, writes + 1):
         out = tmp_path / f"sw{n}"
         faults = inject(monkeypatch, at=n)
         with pytest.raises(FileWriteError) as info:
@@ -50,10 +50,11 @@ def test_a_full_disk_at_every_write_of_a_sweep_stops_it_in_one_line_and_nothing_
         if out.exists() and "cannot use out=" not in msg:
             assert msg.endswith("the sweep stopped: free some space, then run the same sweep again (finished "
                                 "trials are kept; an interrupted one resumes from its checkpoint)"), (n, msg)
-        assert faults.raised[0] in msg or f"cannot use out='{out}" in msg or "cannot create" in msg, (n, msg)
+        first = [p for p in faults.raised if not p.endswith(".lock.owner")]  # a note: never fails anything
+        assert first[0] in msg or f"cannot use out='{out}" in msg or "cannot create" in msg, (n, msg)
         assert not list(out.rglob("*.tmp")) if out.exists() else True
         assert not [p for p in out.rglob("failed.json")] if out.exists() else True  # the disk, not the trial
-        failed_first.add(faults.raised[0].rsplit("/", 1)[-1].split(".partial-")[0])
+        failed_first.add(first[0].rsplit("/", 1)[-1].split(".partial-")[0])
         faults.stop()
         done = run_sweep(_sweep(data), out=out, quiet=True)
         assert _results(done) == expected, n
