@@ -277,8 +277,13 @@ def save_test_data(run_dir: Path, splits) -> None:
     recipe's `split` of it) beside the run, so evaluate and report need no dataset later."""
     if getattr(splits, "x_test", None) is None:
         return
-    np.savez_compressed(run_dir / TEST_DATA, x_test=np.asarray(splits.x_test), y_test=np.asarray(splits.y_test),
+    import io
+
+    from mnistlab.io import write_atomic
+    buf = io.BytesIO()  # written whole through io.write_atomic: never a torn file, one line on a full disk
+    np.savez_compressed(buf, x_test=np.asarray(splits.x_test), y_test=np.asarray(splits.y_test),
                         classes=np.array([str(c) for c in splits.classes]))
+    write_atomic(run_dir / TEST_DATA, buf.getvalue())
 
 
 # ---------------------------------------------------------------- fit

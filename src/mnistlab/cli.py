@@ -13,11 +13,16 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import errno  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
 
 from mnistlab import __version__, settings
 from mnistlab.errors import MnistlabError, surface
+
+# full disk, over quota, read-only, no permission, a path through a file: the user's to fix
+FILE_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                      errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG}
 
 COMMAND_MODULES = [
     "mnistlab.data.commands",
@@ -67,6 +72,14 @@ def _main(argv: list[str] | None) -> int:
         return 141  # the shell's status for a process ended by SIGPIPE (128 + 13)
     except MnistlabError as err:
         print(f"mnistlab: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        # every write goes through mnistlab.io, which names the file and the fix; this is the
+        # net under anything else the file system refuses (a tool's own scratch file)
+        if err.errno not in FILE_SYSTEM_ERRNOS:
+            raise
+        from mnistlab.io import os_error_line
+        print(f"mnistlab: error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)

@@ -29,7 +29,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS = ["data", "models", "runs", "train", ("evaluation", "serve"), "sweeps", "reproduce"]
-LEAVES = {"errors", "io", "settings", "hardware", "display", "version", "lazy", "recipes"}
+LEAVES = {"errors", "io", "locks", "settings", "hardware", "display", "version", "lazy", "recipes"}
 # the notebook surface: api.py and the views it returns (sweepview: sweep/tune results;
 # reproduction: a notebook's reproduction, its runs as api.Run)
 COMPOSERS = {"cli", "__main__", "api", "sweepview", "reproduction"}

@@ -42,7 +42,8 @@ def strip(history):
 def test_run_directory_files_and_load_run(tmp_path):
     run_dir = fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == ["checkpoint.pt", "config.yaml", "history.csv", "metrics.json", "model.safetensors"]
+    # .lock: the one-writer lock (runs/lock.py); its owner note goes when fit releases it
+    assert names == [".lock", "checkpoint.pt", "config.yaml", "history.csv", "metrics.json", "model.safetensors"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
     run = open_run(run_dir)
     assert [r["epoch"] for r in run.history] == [1, 2, 3, 4]
@@ -143,7 +144,7 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(io_mod.FileWriteError, match="cannot write .*metrics.json: disk full"):
         io_mod.write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

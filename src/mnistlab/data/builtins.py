@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mnistlab import settings
 from mnistlab.errors import MnistlabError, did_you_mean
-from mnistlab.io import write_atomic
+from mnistlab.io import write_cache
 
 
 @dataclass(frozen=True)
@@ -149,11 +149,7 @@ def stamp(path: Path, digest: str) -> None:
         stamps = {}
     key, sig = _stamp_key(path)
     stamps[key] = {"sig": sig, "sha256": digest}
-    try:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(f, json.dumps(stamps, indent=0))
-    except OSError:
-        pass
+    write_cache(f, json.dumps(stamps, indent=0))
 
 
 def verify(path: Path, spec: FileSpec, content: bytes) -> str:

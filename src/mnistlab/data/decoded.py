@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 
 from mnistlab import settings
-from mnistlab.io import write_atomic
+from mnistlab.io import write_cache
 
 
 def cache_path(sha256: str) -> Path:
@@ -38,8 +38,4 @@ def read(sha256: str) -> bytes | None:
 def write(sha256: str, content: bytes) -> None:
     """Keep `content` (already verified to hash to `sha256`) for the next load."""
     path = cache_path(sha256)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, content)
-    except OSError:
-        pass  # a cache: a read-only or full disk only costs the next load a decode
+    write_cache(path, content)  # a read-only or full disk only costs the next load a decode

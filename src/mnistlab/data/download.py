@@ -14,7 +14,7 @@ from mnistlab import settings
 from mnistlab.data.builtins import Builtin, FileSpec
 from mnistlab.data.formats import read_bytes
 from mnistlab.errors import MnistlabError
-from mnistlab.io import write_atomic_stream
+from mnistlab.io import make_dirs, write_atomic_stream
 
 TIMEOUT_S = 30
 
@@ -23,7 +23,7 @@ def _fetch(url: str, dest: Path, quiet: bool) -> None:
     """Stream url into dest through mnistlab.io.write_atomic_stream: never a half-written
     dest, the progress bar moves as bytes arrive, and a slow mirror's file is never held
     in memory whole (write_atomic would need all the bytes first)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(dest.parent)
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
         total = int(r.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,

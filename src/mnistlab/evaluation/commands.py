@@ -64,7 +64,11 @@ def cmd_runs(args) -> int:
     if not dirs:
         print(f"no runs in {args.dir}")
         return 0
-    print(format_table(runs_table(dirs)))
+    rows = runs_table(dirs)
+    print(format_table(rows))
+    for row in rows:  # an unfinished run: being trained now, or how to resume it
+        if row.get("status"):
+            print(f"{row['name']}: {row['status']}")
     return 0
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation import plots
 from mnistlab.evaluation.runfiles import last, model_name, read_run
+from mnistlab.runs.layout import CHECKPOINT
+from mnistlab.runs.lock import trained_by
 
 COLUMNS = ["name", "model", "params", "epochs", "val_acc", "test_acc", "test_loss", "seconds"]
 
@@ -19,7 +21,18 @@ def run_row(run_dir) -> dict:
             "epochs": m.get("epochs_run", len(run.history) or None),
             "val_acc": last(run.history, "val_accuracy"), "test_acc": m.get("test_accuracy"),
             "test_loss": m.get("test_loss"), "seconds": m.get("train_seconds"),
-            "status": "" if m else "unfinished"}
+            "status": "" if m else run_state(run.dir, len(run.history))}
+
+
+def run_state(run_dir, epochs_done: int) -> str:
+    """What an unfinished run is doing: being trained right now (its lock is held), or
+    interrupted and resumable from its last checkpoint."""
+    who = trained_by(run_dir)
+    if who is not None:
+        return f"training: {who.split(',')[0]}"
+    if (Path(run_dir) / CHECKPOINT).is_file():
+        return f"interrupted after epoch {epochs_done}; resumable: mnistlab train --resume {run_dir}"
+    return "interrupted; no checkpoint"
 
 
 def runs_table(run_dirs) -> list[dict]:
@@ -40,7 +53,7 @@ def _cell(key: str, value) -> str:
 
 def format_table(rows: list[dict], columns: list[str] = COLUMNS) -> str:
     """A plain-text table: one row per run, text left-aligned, numbers right-aligned."""
-    cells = [[_cell(c, r.get(c)) + (" (unfinished)" if c == "name" and r.get("status") else "")
+    cells = [[_cell(c, r.get(c)) + (f" ({r['status'].split(';')[0]})" if c == "name" and r.get("status") else "")
               for c in columns] for r in rows]
     widths = [max(len(x) for x in [c, *(row[i] for row in cells)]) for i, c in enumerate(columns)]
     left = {"name", "model"}

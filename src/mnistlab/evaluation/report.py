@@ -17,7 +17,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluation import plots
 from mnistlab.evaluation.predictions import Predictions, predict
 from mnistlab.evaluation.runfiles import RunFiles, model_name, read_run
-from mnistlab.io import write_atomic
+from mnistlab.io import FileWriteError, write_atomic
 from mnistlab.runs.files import DamagedRunFile
 
 CSS = """
@@ -288,6 +288,10 @@ def report_line(run_dir, say, dataset=None) -> Path | None:
     one line, not a failed run (the run itself is complete)."""
     try:
         path = write_report(run_dir, dataset=dataset)
+    except FileWriteError as err:  # the disk, not the run: say that the run is whole
+        raise FileWriteError(err.problem, f"the run {run_dir} itself is complete: {err.remedy}, then "
+                             f"`mnistlab report {run_dir}` writes its report", path=err.path, errno_=err.errno,
+                             remedy=err.remedy) from None
     except MnistlabError as err:
         say(f"Report not written: {err}")
         return None

@@ -7,10 +7,10 @@ keep working; from an installed wheel such a path falls back to the packaged cop
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError, did_you_mean
+from mnistlab.io import make_dirs, write_atomic
 
 DIR = Path(__file__).resolve().parent
 
@@ -55,6 +55,6 @@ def copy(name: str, dest) -> Path:
     target = dest / src.name if dest.suffix not in (".yaml", ".yml") else dest
     if target.exists():
         raise MnistlabError(f"{target} exists; remove it or copy into another folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, target)
+    make_dirs(target.parent)
+    write_atomic(target, src.read_bytes())
     return target

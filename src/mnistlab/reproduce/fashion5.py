@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistlab.errors import MnistlabError
-from mnistlab.io import write_atomic
+from mnistlab.io import make_dirs, write_atomic
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -124,7 +124,7 @@ def build_arrays(images: np.ndarray, labels: np.ndarray, grouping: str = DEFAULT
 def write_npy_dict(obj: dict, path: Path) -> Path:
     """np.save of a dict (pickled, as the notebook's file is), written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     buf = io.BytesIO()
     np.save(buf, np.array(obj, dtype=object), allow_pickle=True)
     write_atomic(path, buf.getvalue())

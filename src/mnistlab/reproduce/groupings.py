@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 
-from mnistlab.io import write_atomic
+from mnistlab.io import write_cache
 from mnistlab.reproduce import fashion5, runner
 from mnistlab.reproduce.notebooks import NB004
 
@@ -53,7 +53,7 @@ def probe(base: Path, grouping: str, *, limit: int | None = None) -> dict:
             return old
     obj = fashion5.arrays(grouping, limit=limit)
     out = {**linear_probe(obj["features"], obj["target"]), "data": stamp}
-    write_atomic(cache, json.dumps(out, indent=1))
+    write_cache(cache, json.dumps(out, indent=1))
     return out
 
 

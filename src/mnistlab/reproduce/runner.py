@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.runs.fork import fork_run, merge
-from mnistlab.io import load_yaml, write_atomic
+from mnistlab.io import load_yaml, make_dirs, write_cache
 from mnistlab.reproduce import fashion5
 from mnistlab.reproduce.notebooks import L2_MAX_VAL, NOTEBOOKS, Experiment
 
@@ -147,7 +147,7 @@ def all_training_images(run_dir: Path, ds) -> tuple[float, float]:
         if old.get("metrics_mtime_ns") == stamp:
             return old["loss"], old["accuracy"]
     loss, acc = _on_all_training_images(run_dir, ds)
-    write_atomic(cache, json.dumps({"loss": loss, "accuracy": acc, "metrics_mtime_ns": stamp}))
+    write_cache(cache, json.dumps({"loss": loss, "accuracy": acc, "metrics_mtime_ns": stamp}))
     return loss, acc
 
 
@@ -451,7 +451,7 @@ def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
     fashion5.target_of_label(grouping)  # an unknown name fails before any training
     base = output_dir(nb, out, quick)
     run_out = runs_dir(nb, base, grouping)
-    run_out.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_out)
     t_start = time.perf_counter()
     data = DataCache(quick, base, grouping)
     with each_warning_once():

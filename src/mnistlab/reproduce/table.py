@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from mnistlab.io import write_atomic
+from mnistlab.io import make_dirs, write_atomic
 from mnistlab.reproduce import verdict as V
 from mnistlab.reproduce.notebooks import Experiment
 
@@ -180,7 +180,7 @@ def to_csv(summaries: list[dict], *, machine: str, command: str, quick: bool) ->
 
 
 def write(out_dir: Path, text: str, summaries: list[dict], csv_text: str | None = None) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     files = [("table.md", text), ("results.json", json.dumps(summaries, indent=1))]
     if csv_text is not None:
         files.append(("table.csv", csv_text))

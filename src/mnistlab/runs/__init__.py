@@ -7,10 +7,11 @@
       metrics.json        written last: a run without it is unfinished (resumable)
       model.safetensors   the weights that were evaluated
       report.html, plots/ written by mnistlab.evaluation
+      .lock               held by the one process training the run (lock.py; .lock.owner names it)
 
 `files` reads and writes each file (one-line errors for damaged ones), `layout` names runs
 and makes them visible, `run` gives `RunFolder`/`open_run` (mnistlab.Run is the notebook view of it), `fork` copies a finished run to be
-continued. Names load on first use (PEP 562): importing the package costs nothing.
+continued, `lock` keeps one writer per run. Names load on first use (PEP 562): importing the package costs nothing.
 """
 from __future__ import annotations
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
+from mnistlab.io import make_dirs, make_temp_dir, write_error
 
 CONFIG, HISTORY, METRICS = "config.yaml", "history.csv", "metrics.json"
 CHECKPOINT, WEIGHTS = "checkpoint.pt", "model.safetensors"
@@ -38,15 +38,16 @@ def new_run_name(out: Path, name: str) -> str:
 
 def start_partial(out, name: str) -> Path:
     """A hidden work folder in `out` for a run that has no checkpoint yet."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=out, prefix=f".{name}.partial-"))
+    return make_temp_dir(make_dirs(out), f".{name}.partial-")
 
 
 def publish(work_dir: Path, out: Path, name: str) -> Path:
     """Rename the partial folder to its visible run name (config.yaml must be in it)."""
     run_dir = Path(out) / new_run_name(out, name)
-    os.rename(work_dir, run_dir)
+    try:
+        os.rename(work_dir, run_dir)
+    except OSError as err:
+        raise write_error(err, run_dir, "create") from None
     return run_dir
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistlab.errors import MnistlabError
-from mnistlab.io import write_atomic
+from mnistlab.errors import MnistlabError, option
+from mnistlab.io import FileWriteError, make_dirs, writable_dir, write_atomic, write_error
 
 INPUT, OUTPUT = "image", "probabilities"
 
@@ -63,6 +63,23 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
+def _scratch(path: Path) -> tempfile.TemporaryDirectory:
+    """A scratch folder beside `path` for a tool that writes only to a file name; one line on failure."""
+    try:
+        return tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as err:
+        raise write_error(err, path) from None
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path):
+    """An OSError of a tool writing toward `path` (a full or read-only disk) as one line."""
+    try:
+        yield
+    except OSError as err:
+        raise write_error(err, path) from None
+
+
 def _publish(tmp: Path, path: Path) -> None:
     """Copy a file a tool wrote into a scratch folder to `path` with mnistlab.io.write_atomic
     (same rename and file mode as every other file mnistlab writes). The ONNX tools write
@@ -85,12 +102,12 @@ def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
     """
     require_export_extra()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     H, W, C = input_shape
     wrapped = nn.Sequential(model, nn.Softmax(dim=1)).eval()
     example = torch.rand(2, C, H, W)
     names = dict(input_names=[INPUT], output_names=[OUTPUT])
-    scratch = tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.")
+    scratch = _scratch(path)
     tmp = Path(scratch.name) / path.name
     try:
         with _quiet_exporter():
@@ -104,6 +121,10 @@ def export_onnx(model: nn.Module, path, input_shape=(28, 28, 1)) -> Path:
                 except Exception:
                     raise first from None
         _publish(tmp, path)
+    except FileWriteError:
+        raise
+    except OSError as err:  # the exporter writing its scratch file on a full or read-only disk
+        raise write_error(err, path) from None
     except Exception as err:
         reason = (str(err).strip().splitlines() or [""])[0]
         raise MnistlabError(f"ONNX export failed: {type(err).__name__}: {reason}") from err
@@ -174,7 +195,7 @@ def quantize_int8(fp32_path, out_path, calibration_x, *, samples: int = 1000, se
     out_path = Path(out_path)
     idx = np.random.default_rng(seed).permutation(len(calibration_x))[:samples]
     calib = np.asarray(calibration_x)[np.sort(idx)]
-    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+    with _scratch(out_path) as tmp, _write_errors(out_path):
         prepared = Path(tmp) / "prepared.onnx"
         with _quiet_exporter():
             quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph folding
@@ -259,6 +280,8 @@ def eval_split(splits, run_dir) -> tuple[np.ndarray, np.ndarray, str]:
 def export_run(run_dir, out=None, *, int8: bool = False, log=print) -> ExportResult:
     """Export a run's model to ONNX, check it on the test set, optionally add int8."""
     require_export_extra()  # before the run and its data are loaded
+    if out:  # its folder checked before the run and its data load
+        writable_dir(Path(out).parent, option("out", str(out)), for_file=True)
     from mnistlab.runs import open_run
     run = open_run(run_dir)
     splits = run.splits()

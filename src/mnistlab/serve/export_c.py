@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option
+from mnistlab.io import make_dirs, writable_dir
 from mnistlab.models.c_graph import SUPPORTED_ACTIVATIONS, SUPPORTED_LAYERS, check_spec  # noqa: F401 (the API)
 from mnistlab.models.memory import Buffer, plan_arena
 
@@ -684,8 +685,7 @@ def export_c(model, out_dir, *, x_calib, x_eval, y_eval, precision: str = "int8"
     from mnistlab.serve.export import export_onnx, onnx_probabilities, quantize_int8, session, torch_probabilities
     if precision not in ("int8", "fp32"):
         raise MnistlabError(f"--precision {precision}: use int8 or fp32")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dirs(out_dir)
     x_eval = np.asarray(x_eval)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model, Path(tmp) / "model.onnx", input_shape=tuple(x_eval.shape[1:]))
@@ -721,6 +721,8 @@ def export_run_c(run_dir, out=None, *, precision: str = "int8", log=print) -> CE
     from mnistlab.models import resolve_spec, summary
     from mnistlab.serve.export import eval_split
     from mnistlab.runs import open_run
+    if out and Path(out).suffix not in (".c", ".h"):  # checked before the run and its data load
+        writable_dir(out, option("out", str(out)))
     run = open_run(run_dir)
     spec = resolve_spec(run.config["model"])
     check_spec(spec)

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from mnistlab.errors import MnistlabError
+from mnistlab.io import make_dirs
 from mnistlab.sweeps import results as R
 from mnistlab.sweeps.locks import file_lock
 
@@ -56,7 +57,7 @@ def claim_folder(trial, trial_dir: Path) -> None:
                 f"{trial_dir} was trained from a different base recipe than this sweep's "
                 "(the recipe file changed?); use a new --out directory")
         return
-    trial_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(trial_dir)
     R.write_text_atomic(marker, json.dumps(record, indent=1))
 
 
@@ -90,8 +91,8 @@ class FolderQueue:
         self.sweep, self.dir, self.retry_failed = sweep, Path(sweep_dir), retry_failed
         self.trials = sweep.trials()
         self.columns = columns(sweep)
-        self._lock = file_lock(self.dir / ".lock", busy=f"another `mnistlab sweep` is running in {self.dir}; "
-                                                         "wait for it or use a different --out")
+        self._lock = file_lock(self.dir / ".lock", busy=lambda who: f"another `mnistlab sweep` ({who}) is running "
+                                                                    f"in {self.dir}; wait for it or use a different --out")
 
     def __enter__(self) -> "FolderQueue":
         self._lock.__enter__()

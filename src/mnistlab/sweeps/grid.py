@@ -13,13 +13,15 @@ in one line rather than answered with the other data's results.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
 
 import yaml
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option
+from mnistlab.io import FileWriteError, writable_dir
 from mnistlab.sweeps import results as R
 from mnistlab.sweeps.sweepfile import Sweep, Trial, bind_data, load_sweep
 from mnistlab.sweeps.trialqueue import open_queue
@@ -44,12 +46,13 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
     sweep = source if isinstance(source, Sweep) else load_sweep(source, overrides=overrides)
     if workers < 1:
         raise MnistlabError(f"--workers must be at least 1, got {workers}")
-    data = bind_data(sweep, dataset)
     sweep_dir = Path(out) if out is not None else Path("sweeps") / sweep.name
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    writable_dir(sweep_dir, option("out", str(sweep_dir)))  # before any data loads
+    data = bind_data(sweep, dataset)
     say = (lambda *a: None) if quiet else print
 
-    with open_queue(sweep, sweep_dir, storage=storage, retry_failed=retry_failed) as queue:
+    with _go_on_when_there_is_space(), \
+            open_queue(sweep, sweep_dir, storage=storage, retry_failed=retry_failed) as queue:
         _write_sweep_yaml(sweep, sweep_dir, data)
 
         def save_results() -> list[dict]:
@@ -79,6 +82,18 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
         rows = save_results()
         _summarize(sweep, sweep_dir, rows, say, shared=storage is not None)
     return sweep_dir
+
+
+@contextlib.contextmanager
+def _go_on_when_there_is_space():
+    """A file that cannot be written (full or read-only disk) stops the sweep in one line that
+    says how to go on: the trial folders are the record, so running it again continues it."""
+    try:
+        yield
+    except FileWriteError as err:
+        raise FileWriteError(err.problem, f"the sweep stopped: {err.remedy}, then run the same sweep again "
+                             "(finished trials are kept; an interrupted one resumes from its checkpoint)",
+                             path=err.path, errno_=err.errno, remedy=err.remedy) from None
 
 
 def _write_sweep_yaml(sweep: Sweep, sweep_dir: Path, data: list) -> None:

@@ -25,9 +25,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from mnistlab.errors import MnistlabError
-from mnistlab.io import save_figure
-from mnistlab.sweeps.study import check_data
+from mnistlab.errors import MnistlabError, option
+from mnistlab.io import make_dirs, save_figure, writable_dir
+from mnistlab.sweeps.study import check_data, optimize
 
 # Search space. Every choice is a named Optuna parameter, so the study's tables and plots
 # read like the architecture: b0_convs, b0_kind_1, b1_filters_0, pool_after_0, head, ...
@@ -249,11 +249,11 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
                             f"got {cfg.epochs} and {cfg.trials}")
     if not 0 < cfg.validation_split < 1:
         raise MnistlabError(f"--validation-split must be in (0, 1), got {cfg.validation_split}")
+    writable_dir(out, option("out", str(out)))  # before any data loads
     ds = dataset if dataset is not None else load_dataset(cfg.dataset)
     cfg = dataclasses.replace(cfg, dataset=ds.reference)  # what the front's recipes load again
     name = study or f"search-{Path(ds.name).stem}-{cfg.max_params}"
-    out_dir = Path(out) / name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_dir(Path(out) / name, option("out", str(out)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own one line per trial instead
     st = open_study(name, out_dir, storage, cfg.seed)
     check_data(st, [ds.identity], f"search study '{name}'", "use another --study name or --out for other data")
@@ -277,8 +277,8 @@ def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | No
     # catch: a candidate that crashes (e.g. diverges) is recorded as FAIL; the study goes on
     try:
         if cfg.trials:
-            st.optimize(objective, n_trials=cfg.trials * 50, callbacks=[count], catch=(Exception,),
-                        gc_after_trial=True, show_progress_bar=False)
+            optimize(st, objective, n_trials=cfg.trials * 50, callbacks=[count], gc_after_trial=True,
+                     show_progress_bar=False)
     finally:
         if bar is not None:
             bar.close()
@@ -335,7 +335,7 @@ def write_front(study, out_dir: Path, cfg: SearchConfig, ds) -> list[dict]:
     # Optuna's best_trials: the completed trials no other beats on both objectives
     front = sorted(study.best_trials, key=lambda t: t.values[1])
     rows = []
-    (out_dir / "recipes").mkdir(exist_ok=True)
+    make_dirs(out_dir / "recipes")
     for t in front:
         recipe = candidate_recipe(t.user_attrs["spec"], cfg, name=f"search-{cfg.max_params}-trial-{t.number}",
                                   seed=0)

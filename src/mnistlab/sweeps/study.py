@@ -117,3 +117,26 @@ def storage_lock(url: str):
     import contextlib
     path = lock_path(url)
     return file_lock(path) if path is not None else contextlib.nullcontext()
+
+
+def optimize(st, objective, **kwargs) -> None:
+    """st.optimize(objective, catch=(Exception,), ...) — a crashing trial is recorded as FAIL
+    and the study goes on — except for a file that cannot be written (a full or read-only
+    disk): it would fail every trial after it, so the study stops and its one line is raised."""
+    from mnistlab.io import FileWriteError
+    stopped: list[FileWriteError] = []
+
+    def guarded(trial):
+        try:
+            return objective(trial)
+        except FileWriteError as err:
+            stopped.append(err)
+            trial.study.stop()
+            raise
+
+    st.optimize(guarded, catch=(Exception,), **kwargs)
+    if stopped:
+        err = stopped[0]
+        raise FileWriteError(err.problem, f"the study stopped: {err.remedy}, then run the same command again "
+                             "(its finished trials are kept in the study)", path=err.path, errno_=err.errno,
+                             remedy=err.remedy)

@@ -39,6 +39,7 @@ def _pool_trial(recipe, trial_dir: str):
 def run_trial(recipe, trial_dir: str, quiet: bool = True) -> tuple[str | None, dict | None]:
     """Train one trial with `mnistlab.train.fit`; (run_dir, None) or (None, error record).
     Any exception is caught and recorded so that one bad trial does not stop the others."""
+    from mnistlab.io import FileWriteError
     from mnistlab.train import fit
 
     trial_dir = Path(trial_dir)
@@ -59,10 +60,14 @@ def run_trial(recipe, trial_dir: str, quiet: bool = True) -> tuple[str | None, d
             try:
                 run = fit(dataset=_worker_dataset, resume=partial, quiet=quiet)
                 return str(run), None
+            except FileWriteError:
+                raise  # the disk, not the trial: keep its checkpoint for the next try
             except Exception:  # noqa: BLE001 - cannot continue it: train it from the start
                 shutil.rmtree(partial, ignore_errors=True)
         run = fit(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet)
         return str(run), None
+    except FileWriteError:
+        raise  # a full or read-only disk fails every trial after it: stop the sweep with its line
     except Exception as err:  # noqa: BLE001 - recorded per trial, see docstring
         msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
         return None, {"error": f"{type(err).__name__}: {msg}" if msg else type(err).__name__,

@@ -27,11 +27,11 @@ from typing import Any
 
 import yaml
 
-from mnistlab.errors import MnistlabError, as_number, did_you_mean, unknown_key_error
-from mnistlab.io import read_yaml_file, save_figure
+from mnistlab.errors import MnistlabError, as_number, did_you_mean, option, unknown_key_error
+from mnistlab.io import read_yaml_file, save_figure, writable_dir
 from mnistlab.sweeps import keys as K
 from mnistlab.sweeps import results as R
-from mnistlab.sweeps.study import check_data, open_storage, redact
+from mnistlab.sweeps.study import check_data, open_storage, optimize, redact
 from mnistlab.sweeps.sweepfile import check_recipe, read_recipe_file
 
 # objective -> (per-epoch history column reported to the pruner, direction)
@@ -177,6 +177,8 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
     if not has_validation(Recipe(base).data):  # every objective is a validation number
         raise MnistlabError(f"metric {metric} needs validation data and the recipe has none: set "
                             "data.validation_split (e.g. 0.1) or data.split (tuning on the test set would overfit it)")
+    if out is not None:  # a study folder that cannot be written fails before any data loads
+        writable_dir(out, option("out", str(out)))
     if dataset is None:  # loaded once here: its identity is the study's, and no trial reloads it
         data = check_recipe(K.apply(base, {}), {}).to_dict()["data"]
         dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
@@ -186,7 +188,7 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
     study_name = study or str(base.get("name") or (Path(recipe).stem if isinstance(
         recipe, (str, os.PathLike)) else "study"))
     study_dir = Path(out) if out is not None else Path("studies") / study_name
-    study_dir.mkdir(parents=True, exist_ok=True)
+    writable_dir(study_dir, option("out", str(study_dir)))
     monitor, direction = OBJECTIVES[metric]
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -232,7 +234,7 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
     if trials:
         # catch: a trial that crashes (e.g. a diverging learning rate) is recorded as FAIL
         # and the study goes on
-        st.optimize(objective, n_trials=trials, catch=(Exception,), gc_after_trial=True)
+        optimize(st, objective, n_trials=trials, gc_after_trial=True)
     write_results(st, base, space, study_dir, metric=metric, quiet=quiet, data=data)
     return study_dir
 

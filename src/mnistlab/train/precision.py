@@ -41,7 +41,7 @@ import torch
 
 from mnistlab import hardware, settings
 from mnistlab.errors import warn
-from mnistlab.io import write_atomic
+from mnistlab.io import write_cache
 from mnistlab.train.loop import train_epoch
 from mnistlab.train.optim import make_optimizer
 from mnistlab.train.parallel import BatchSplit
@@ -199,9 +199,8 @@ def read_cache() -> dict:
 
 
 def _write_cache(entries: dict) -> None:
-    path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps({"format": FORMAT, "choices": entries}, indent=1, sort_keys=True) + "\n")
+    # a cache: one that cannot be written (full or read-only disk) costs the next run a measurement
+    write_cache(cache_path(), json.dumps({"format": FORMAT, "choices": entries}, indent=1, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager
@@ -209,13 +208,14 @@ def _locked():
     """Held while reading, measuring and writing: a second process starting the same run
     waits for the first's answer instead of measuring alongside it."""
     path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
-    except ImportError:  # Windows: no lock; the atomic write still keeps the file whole
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path.with_name(path.name + ".lock"), "a")
+    except (ImportError, OSError):  # Windows, or a cache folder that cannot be written: no lock
         yield
         return
-    with open(path.with_name(path.name + ".lock"), "a") as f:
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

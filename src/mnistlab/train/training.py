@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option
+from mnistlab.io import FileWriteError, writable_dir
 from mnistlab.runs import files, layout
+from mnistlab.runs.lock import RunLock
 from mnistlab.train.callbacks import fold_callbacks
 from mnistlab.train.divergence import RULE, DivergenceGuard
 from mnistlab.train.loop import Timer, epoch_values, progress_bar, train_epoch
@@ -59,16 +61,27 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
     recipe's architecture; the recipe's model entry then only records what it was.
     A run whose loss diverges (train/divergence.py) keeps its last good epoch, evaluated, with
     `verdict: diverged` in metrics.json, and fit raises `Diverged`.
+    One process trains a run at a time: fit holds the run's lock (runs/lock.py) from start to
+    end, and a second fit (or `mnistlab train --resume`) of the same run is refused in one line.
+    A file that cannot be written (a full disk, a read-only folder) stops training with one
+    line (`mnistlab.io.FileWriteError`) that says which checkpoint is intact and how to resume.
     """
+    with RunLock() as lock:  # released however fit ends
+        return _fit(lock, recipe, dataset=dataset, out=out, quiet=quiet, resume=resume, callbacks=callbacks,
+                    on_epoch_end=on_epoch_end, epochs=epochs, threads=threads, device=device, model=model)
+
+
+def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_epoch_end, epochs, threads,
+         device, model) -> Path:
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs)
+    recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs, lock)
     # EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects go into the recipe (config.yaml)
     recipe, own, hooks = fold_callbacks(recipe, callbacks, resume=run_dir is not None)
     hooks += [_EpochEnd(on_epoch_end)] if on_epoch_end is not None else []
     if resume is None and (epochs is not None or threads is not None or device is not None):
         raise MnistlabError("epochs, threads and device are recipe keys for a new run "
                             "(load_recipe(..., epochs=N)); as fit() keywords they apply to resume=")
-    work_dir = run_dir or layout.start_partial(out, recipe.name)
+    work_dir = run_dir or lock.hold(layout.start_partial(out, recipe.name))
     threads_before = torch.get_num_threads()  # restored at the end: fit leaves the process as it found it
     try:
         with contextlib.ExitStack() as cleanup, _sigterm_as_interrupt():
@@ -78,6 +91,8 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
             progress = Progress()
             if run_dir is not None:  # ---- maybe resume
                 progress = Progress(**s.restore(files.load_checkpoint(run_dir, map_location=s.device)))
+                # the checkpoint's history is the truth: a failed write can leave history.csv one epoch behind
+                files.write_history(run_dir, progress.history)
                 if progress.stopped and progress.epoch < s.epochs:  # extended: a new fit, as in Keras
                     progress.stopped = False
                     s.restart_early_stopping()
@@ -140,6 +155,8 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
             if diverged is not None:  # after the files: the run is kept, but it is not a success
                 raise _diverged_error(*diverged, s.cfg, run_dir)
             return run_dir
+    except FileWriteError as err:  # a full disk, a read-only folder: say what is kept, how to go on
+        raise _write_failed(err, run_dir) from None
     finally:
         torch.set_num_threads(threads_before)
         if run_dir is None:
@@ -164,13 +181,15 @@ def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
             "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
 
 
-def _recipe_and_place(recipe, resume, out, epochs) -> tuple[Recipe, Path | None, Path]:
-    """(the validated recipe, the run to resume or None, the folder new runs go in)."""
+def _recipe_and_place(recipe, resume, out, epochs, lock: RunLock) -> tuple[Recipe, Path | None, Path]:
+    """(the validated recipe, the run to resume or None, the folder new runs go in). The
+    folder is checked before any data loads; a run to resume is locked before it changes."""
     if resume is None:
         if recipe is None:
             raise MnistlabError("fit() needs a recipe (a Recipe, a dict or a YAML path) or resume=RUN_DIR")
-        return load_recipe(recipe), None, Path(out)
-    run_dir = layout.require_run(resume)
+        recipe = load_recipe(recipe)
+        return recipe, None, writable_dir(out, option("out", str(out)))
+    run_dir = lock.hold(layout.require_run(resume))
     if not (run_dir / layout.CHECKPOINT).is_file():
         raise MnistlabError(f"{run_dir} has no checkpoint.pt to resume from")
     config = files.read_config(run_dir)
@@ -230,6 +249,22 @@ def _diverged_error(epoch: int, reason: str, cfg: dict, run_dir) -> Diverged:
             "verdict: diverged)" if run_dir is not None else "nothing was saved")
     return Diverged(f"training diverged: {reason} in epoch {epoch}; lower the learning rate "
                     f"(e.g. --set optimizer.lr={lr / 10:g}); {kept}", run_dir)
+
+
+def _write_failed(err: FileWriteError, run_dir) -> FileWriteError:
+    """The FileWriteError of a file training could not write, told what the run keeps: the
+    checkpoint on disk (read back, so "intact" is checked, not assumed) and how to resume."""
+    if run_dir is None:
+        kept = f"nothing was saved (no epoch had been checkpointed yet): {err.fix}"
+    else:
+        try:
+            epoch = files.load_checkpoint(run_dir, map_location="cpu")["state"]["epoch"]
+            intact = f"the last checkpoint (epoch {epoch}) in {run_dir} is intact"
+        except MnistlabError:
+            intact = f"{run_dir} keeps its last complete files"
+        kept = (f"{intact}: {err.remedy}, then `mnistlab train --resume {run_dir}` (in Python: "
+                f"mnistlab.fit(resume={str(run_dir)!r})) continues the run")
+    return FileWriteError(err.problem, kept, path=err.path, errno_=err.errno, remedy=err.remedy)
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
