@@ -144,16 +144,35 @@ class Evaluation:
                 f"{figure_img(self.plot())}</div></div>")
 
 
-def evaluate(run, split: str = "test", *, dataset=None) -> Evaluation:
-    """Evaluate a run (a Run, or its folder) on a split: test, val, train, or train+val (every
-    training image, as Keras' model.evaluate(x_train, y_train) after fit(validation_split=)).
+def evaluate(run, x=None, y=None, *, split: str | None = None, dataset=None) -> Evaluation:
+    """Evaluate a run (a Run, or its folder) as Keras' model.evaluate(x, y) does: on images `x`
+    and labels `y` (uint8 or 0..1; labels as run.predict gives them, or one-hot), or
+    `dataset=(x, y)`; or on one of the run's splits: test (the default), val, train, or
+    train+val (every training image, as Keras' model.evaluate(x_train, y_train) after
+    fit(validation_split=)); `evaluate(run, "val")` names the split positionally.
 
-    `dataset` gives the data back to a run trained on an in-memory Dataset; without it such
-    a run uses the test split fit() saved beside it (test_data.npz)."""
-    from mnistlab.evaluation.predictions import predict
+    `dataset` (a Dataset, a name or path, or ((x_train, y_train), (x_test, y_test))) gives
+    the data back to a run trained on an in-memory Dataset; without it such a run uses the
+    test split fit() saved beside it (test_data.npz). The loss is Keras' reported loss: the
+    cross-entropy with the recipe's label smoothing plus the layers' L2 terms."""
+    from mnistlab.data.inmemory import is_pairs
+    from mnistlab.evaluation.predictions import predict, predict_arrays
     if not isinstance(run, Run):  # a folder, or the files of one (mnistlab.runs.read_run)
         run = load_run(getattr(run, "dir", run))
-    predictions = predict(run, split, splits=run.splits(dataset))
+    if isinstance(x, str):  # evaluate(run, "val"): the split, as before Keras' (x, y)
+        if split is not None:
+            raise MnistlabError(f"the split is given twice ({x!r} and split={split!r}); give one")
+        x, split = None, x
+    if x is None and y is None and is_pairs(dataset) and hasattr(dataset[0], "shape"):
+        (x, y), dataset = dataset, None  # dataset=(x, y): Keras' evaluate(x, y)
+    if x is not None or y is not None:
+        if x is None or y is None:
+            raise MnistlabError("evaluate takes images and labels together: evaluate(run, x, y)")
+        if split is not None or dataset is not None:
+            raise MnistlabError("give the data as x, y or name a split= (with dataset=), not both")
+        predictions = predict_arrays(run, x, y)
+    else:
+        predictions = predict(run, split or "test", splits=run.splits(dataset))
     return Evaluation(predictions.metrics(), run.name, predictions)
 
 
@@ -192,6 +211,13 @@ class Run(RunFolder):
         """The run's data splits: from `dataset` if given, else as the recipe names them, else
         (a run trained on an in-memory dataset) the test split saved beside the run."""
         from mnistlab.runs import make_run_splits
+        if isinstance(dataset, (tuple, list, str, Path)):  # arrays as load_dataset takes them, a name, a path
+            from mnistlab.data import load_dataset
+            dataset = load_dataset(dataset) if isinstance(dataset, (tuple, list)) else \
+                load_dataset(dataset, allow_pickle=self.config["data"]["allow_pickle"])
+        if dataset is not None and not hasattr(dataset, "x_train"):
+            raise MnistlabError(f"dataset= takes a Dataset, a built-in name, a path or arrays ((x_train, y_train), "
+                                f"(x_test, y_test)), not {type(dataset).__name__}")
         if dataset is not None:
             return make_run_splits(self.config["data"], dataset)
         return super().splits()
@@ -199,8 +225,9 @@ class Run(RunFolder):
     def plot(self):
         return self.history.plot(self.name)
 
-    def evaluate(self, split: str = "test", *, dataset=None) -> Evaluation:
-        return evaluate(self, split, dataset=dataset)
+    def evaluate(self, x=None, y=None, *, split: str | None = None, dataset=None) -> Evaluation:
+        """mnistlab.evaluate(run, ...): Keras' run.evaluate(x, y), or a split: run.evaluate("val")."""
+        return evaluate(self, x, y, split=split, dataset=dataset)
 
     def _pred(self):
         if self._predictor is None:
@@ -283,7 +310,8 @@ def save_test_data(run_dir: Path, splits) -> None:
 
 # ---------------------------------------------------------------- fit
 
-from mnistlab.train.hooks import Callback, TensorBoard  # noqa: E402  (re-exported; torch-free)
+from mnistlab.train.callback import Callback, LambdaCallback  # noqa: E402,F401  (re-exported; torch-free)
+from mnistlab.train.tensorboard import TensorBoard  # noqa: E402,F401
 
 
 def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_data=None, resume=None,
@@ -299,8 +327,10 @@ def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_dat
     arrays as load_dataset takes them. A Dataset in memory has its test split kept beside the
     run for later evaluation. `resume=`: an interrupted run (a Run or its folder) continues
     where it stopped, or a finished one trains further with `epochs=N` (more than it ran).
-    `callbacks`: objects with Keras' hooks (mnistlab.Callback, mnistlab.TensorBoard), and
-    mnistlab.EarlyStopping / ReduceLROnPlateau / ModelCheckpoint (recorded in config.yaml). Any
+    `callbacks`: a list (or one) of Keras-style callbacks (mnistlab.Callback subclasses,
+    mnistlab.LambdaCallback, mnistlab.TensorBoard, and mnistlab.EarlyStopping /
+    ReduceLROnPlateau / ModelCheckpoint, recorded in config.yaml); a plain function is one
+    error line that says to wrap it in LambdaCallback. Any
     recipe key is a keyword: epochs=3, batch_size=512, optimizer="rmsprop", lr=1e-3,
     validation_split=0.2, seed=1, device="cuda", early_stopping={"patience": 5}, ...
     """
@@ -362,10 +392,16 @@ def _data_argument(x, y, dataset, validation_data, overrides: dict):
         if not (isinstance(dataset, (tuple, list)) and len(dataset) == 2 and hasattr(dataset[0], "shape")):
             raise MnistlabError("validation_data=(x_val, y_val) goes with training arrays, fit(model, x, y, "
                                 "validation_data=...); a Dataset's test set is validation with validation='test'")
-        taken = [k for k in ("validation_split", "split", "validation") if overrides.get(k) is not None]
+        # validation_data replaces the recipe's validation choice (its validation_split, split
+        # or validation); a user's own non-empty choice beside it is refused, not ignored
+        taken = [k for k in ("validation_split", "split") if overrides.get(k)]
+        if overrides.get("validation") not in (None, "test"):
+            taken.append("validation")
         if taken:
-            raise MnistlabError(f"give validation_data or {taken[0]}, not both")
-        overrides["validation"] = "test"  # Keras scores validation_data each epoch: it is the held-out set
+            raise MnistlabError(f"give validation_data= or {taken[0]}=, not both; validation_data replaces "
+                                "the recipe's validation choice")
+        # Keras scores validation_data each epoch: it is the held-out set, recorded in config.yaml
+        overrides.update(validation="test", validation_split=None, split=None, stratify=False)
         return load_dataset(dataset, validation_data)
     if isinstance(dataset, (tuple, list)):
         return load_dataset(dataset)
@@ -515,7 +551,8 @@ def make_recipe(source=None, overrides: dict | None = None):
     updates = {_SHORTCUTS.get(k, k): v for k, v in overrides.items()}
     # whole sections first, so that optimizer={...} and lr=... together both apply
     updates = dict(sorted(updates.items(), key=lambda kv: "." in kv[0]))
-    return load_recipe(apply_overrides(config, {}, updates))
+    # a keyword passed as None sets the key to null (validation_split=None: no split), as --set does
+    return load_recipe(apply_overrides(config, updates))
 
 
 # ---------------------------------------------------------------- sweeps and tuning

@@ -11,7 +11,10 @@ import mnistlab
 from mnistlab.errors import MnistlabError
 from mnistlab.runs import files
 from mnistlab.train import fit
-from mnistlab.train.callbacks import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, make_early_stopping
+from mnistlab.train.callbacks import make_early_stopping
+from mnistlab.train.early_stopping import EarlyStopping
+from mnistlab.train.model_checkpoint import ModelCheckpoint
+from mnistlab.train.schedules import ReduceLROnPlateau
 from mnistlab.train.recipe import Recipe
 from tinydata import tiny_recipe, write_tiny_data
 

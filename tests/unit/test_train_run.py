@@ -9,6 +9,7 @@ import torch
 from mnistlab.data import Dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.train import fit, open_run
+from mnistlab.train.callback import LambdaCallback
 from mnistlab import io as io_mod
 from mnistlab.train import training as run_mod
 
@@ -176,7 +177,7 @@ def test_threads_apply_during_the_run_only(tmp_path):
     try:
         seen = []
         fit(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True,
-            on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))
+            callbacks=[LambdaCallback(on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))])
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
@@ -309,7 +310,7 @@ def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys, process_on_
     ds = tiny_dataset()
     run_dir = fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True)
     two = open_run(run_dir)
-    with pytest.raises(MnistlabError, match="pass --epochs N with N > 2"):
+    with pytest.raises(MnistlabError, match="pass epochs=N with N > 2"):  # Python words, not flags
         fit(resume=run_dir, dataset=ds, quiet=True)
     fit(resume=run_dir, dataset=ds, quiet=True, epochs=4, threads=1, device="cpu")
     four = open_run(run_dir)

@@ -15,6 +15,7 @@ import mnistlab
 from mnistlab.cli import main
 from mnistlab.sweeps import grid, trials
 from mnistlab.train import fit, open_run
+from mnistlab.train.callback import LambdaCallback
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 
@@ -83,7 +84,7 @@ def test_the_process_count_is_restored_when_the_run_fails(tmp_path, data, proces
     def boom(epoch, row):
         raise RuntimeError("a callback failed")
     with pytest.raises(RuntimeError, match="a callback failed"):
-        fit(recipe(data, threads=1), out=tmp_path, quiet=True, on_epoch_end=boom)
+        fit(recipe(data, threads=1), out=tmp_path, quiet=True, callbacks=[LambdaCallback(on_epoch_end=boom)])
     assert torch.get_num_threads() == 2
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option
 from mnistlab.sweeps import results as R
 from mnistlab.sweeps.sweepfile import Sweep, Trial, bind_data, load_sweep
 from mnistlab.sweeps.trialqueue import open_queue
@@ -43,7 +43,7 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
     """
     sweep = source if isinstance(source, Sweep) else load_sweep(source, overrides=overrides)
     if workers < 1:
-        raise MnistlabError(f"--workers must be at least 1, got {workers}")
+        raise MnistlabError(f"{option('workers', cli='--workers', python='workers=')} must be at least 1, got {workers}")
     data = bind_data(sweep, dataset)
     sweep_dir = Path(out) if out is not None else Path("sweeps") / sweep.name
     sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,9 @@ import yaml
 from mnistlab.data.splits import VALIDATION_MODES, check_validation_split
 from mnistlab.errors import MnistlabError, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
-from mnistlab.train.callbacks import EarlyStopping, ModelCheckpoint, check_schedule
+from mnistlab.train.early_stopping import EarlyStopping
+from mnistlab.train.model_checkpoint import ModelCheckpoint
+from mnistlab.train.schedules import check_schedule
 from mnistlab.train.checks import flag, known_keys, number, section_name
 from mnistlab.train.optim import DEFAULTS as OPTIMIZER_DEFAULTS
 from mnistlab.train.optim import check_optimizer
@@ -52,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_split": "auto",        # CPU: N chunks per batch on N threads at once; auto: one per thread, 1: off
     "channels_last": "auto",      # auto | true | false: NHWC memory format for conv models
     "eval_batch": "auto",         # auto | N: batch size of evaluation passes
-    # each checked by its class in train/callbacks.py (the classes mnistlab.EarlyStopping etc. are)
+    # each checked by its class (train/early_stopping.py, schedules.py, model_checkpoint.py) (the classes mnistlab.EarlyStopping etc. are)
     "callbacks": {"early_stopping": None, "lr_schedule": None, "model_checkpoint": None},
     "augment": None,              # on-device augmentation, checked by train.augment.validate_augment
     "quantize_aware": False,      # train with int8 rounding in the forward pass (train/qat.py)

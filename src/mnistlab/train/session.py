@@ -31,18 +31,14 @@ def pick_device(name: str) -> torch.device:
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
     if not available[name]:
-        raise MnistlabError(f"device '{name}' is not available on this machine; use --device cpu (or auto)")
+        raise MnistlabError(f"device '{name}' is not available on this machine; use {option('device', 'cpu')} "
+                            "(or auto)")
     return torch.device(name)
 
 
 class Session:
-    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None, model=None, remeasure=False,
-                 callbacks=None):
+    def __init__(self, recipe, dataset, cleanup, *, model=None, remeasure=False, callbacks=None):
         cfg = recipe.to_dict()
-        if threads is not None:  # runtime only (resume): config.yaml is not rewritten for it
-            cfg["threads"] = int(threads)
-        if device is not None:
-            cfg["device"] = device
         if dataset is not None:
             cfg["data"]["dataset"] = dataset.reference  # loadable again: `mnist[:2000]`, a path, or memory:NAME
         if cfg["threads"] is not None:
