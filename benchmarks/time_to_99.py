@@ -39,11 +39,11 @@ def one_run(args) -> dict:
         torch.set_num_threads(args.threads)
     os.environ.setdefault("MNISTLAB_DATA", str(ROOT.parent / "shared" / "data"))
     warnings.filterwarnings("ignore", message="the test set is used as validation")
-    from mnistlab.train import fit, load_recipe, open_run
+    from mnistlab.train import train_run, load_recipe, open_run
     recipe = load_recipe(args.recipe, args.overrides, seed=args.one)
     start, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as out:
-        run = open_run(fit(recipe, out=out, quiet=True))
+        run = open_run(train_run(recipe, out=out, quiet=True))
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
     setup = total - sum(r["seconds"] for r in run.history)
     elapsed, reached = setup, None

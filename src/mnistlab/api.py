@@ -17,6 +17,9 @@ import numpy as np
 
 from mnistlab.display import enable_notebook_figures
 from mnistlab.errors import MnistlabError
+from mnistlab.models.own import as_module as _module  # fit's model=: the user's own nn.Module
+from mnistlab.models.own import import_object
+from mnistlab.runs.history import History  # noqa: F401  (mnistlab.History: the runs' one History)
 
 enable_notebook_figures()  # returned Figures display as images in Jupyter/Colab
 
@@ -32,67 +35,6 @@ def summary(model, input_shape=None):
     if isinstance(model, dict) and "model" in model and not _is_spec(model):  # a recipe dict: its model
         model = model["model"]
     return _summary(model, input_shape) if input_shape is not None else _summary(model)
-
-
-def import_object(text: str):
-    """'package.module:Name' -> the object (a user's own model class)."""
-    import importlib
-    module, _, name = text.partition(":")
-    try:
-        obj = importlib.import_module(module)
-        for part in name.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise MnistlabError(f"cannot import '{text}': {err}; give 'module:ClassName' importable "
-                            "from the current folder or sys.path") from None
-    return obj
-
-
-# ---------------------------------------------------------------- history
-
-
-class History(dict):
-    """Keras' History.history: {'loss': [...], 'accuracy': [...], 'val_loss': ...} per epoch.
-
-    `.epoch` lists the epochs (1-based, as the run's history.csv); `.rows` the raw rows.
-    Shows as a table; `.plot()` -> Figure."""
-
-    KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-    def __init__(self, rows: list[dict]):
-        self.rows = [dict(r) for r in rows]
-        self.epoch = [int(r["epoch"]) for r in self.rows]
-        super().__init__({k: [_num(r.get(k)) for r in self.rows] for k in self.KEYS
-                          if any(r.get(k) not in (None, "") for r in self.rows)})
-
-    def plot(self, title: str = ""):
-        from mnistlab.evaluation.plots import history_figure
-        return history_figure(self.rows, title)
-
-    def _table(self):
-        keys = list(self)
-        rows = [[e] + [_fmt(self[k][i]) for k in keys] for i, e in enumerate(self.epoch)]
-        return ["epoch", *keys], rows
-
-    def __repr__(self) -> str:
-        head, rows = self._table()
-        cells = [head, *[[str(c) for c in r] for r in rows]]
-        widths = [max(len(r[j]) for r in cells) for j in range(len(head))]
-        return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells)
-
-    def _repr_html_(self) -> str:
-        from mnistlab.display import html_table
-        return html_table(*self._table())
-
-
-def _num(v):
-    if v in (None, ""):
-        return None
-    return float(v)
-
-
-def _fmt(v):
-    return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else v)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -156,7 +98,7 @@ def evaluate(run, x=None, y=None, *, split: str | None = None, dataset=None) -> 
     test split fit() saved beside it (test_data.npz). The loss is Keras' reported loss: the
     cross-entropy with the recipe's label smoothing plus the layers' L2 terms."""
     from mnistlab.data.inmemory import is_pairs
-    from mnistlab.evaluation.predictions import predict, predict_arrays
+    from mnistlab.evaluation.predictions import array_predictions, split_predictions
     if not isinstance(run, Run):  # a folder, or the files of one (mnistlab.runs.read_run)
         run = load_run(getattr(run, "dir", run))
     if isinstance(x, str):  # evaluate(run, "val"): the split, as before Keras' (x, y)
@@ -170,60 +112,33 @@ def evaluate(run, x=None, y=None, *, split: str | None = None, dataset=None) -> 
             raise MnistlabError("evaluate takes images and labels together: evaluate(run, x, y)")
         if split is not None or dataset is not None:
             raise MnistlabError("give the data as x, y or name a split= (with dataset=), not both")
-        predictions = predict_arrays(run, x, y)
+        predictions = array_predictions(run, x, y)
     else:
-        predictions = predict(run, split or "test", splits=run.splits(dataset))
+        predictions = split_predictions(run, split or "test", splits=run.splits(dataset))
     return Evaluation(predictions.metrics(), run.name, predictions)
 
 
 # ---------------------------------------------------------------- runs
 
-from mnistlab.runs.run import TEST_DATA, RunFolder  # noqa: E402  (TEST_DATA: an in-memory dataset's test split)
+from mnistlab.runs.run import TEST_DATA  # noqa: E402  (an in-memory dataset's test split)
+from mnistlab.runs.run import Run as _RunReader  # noqa: E402
 
 
-class Run(RunFolder):
-    """A finished run folder, as a notebook holds it: mnistlab.runs' reader (RunFolder) plus
-    what a notebook does with it. One class: every mnistlab function that takes a run folder
-    takes a Run.
+class Run(_RunReader):
+    """A finished run folder, as a notebook holds it: mnistlab.runs' one reader (runs.Run:
+    the same attributes, of the same types) plus what a notebook does with it. Every
+    mnistlab function that takes a run folder takes a Run.
 
     .path (= .dir), .name, .config, .metrics, .classes, .history (History: dict of per-epoch
-    lists), .model (the torch module, lazily loaded); .plot() -> Figure; .evaluate(split) ->
-    Evaluation; .predict(x) -> labels; .predict_proba(x) -> (N, K) probabilities;
-    .report() -> path of report.html. Shows as a card with the learning curves."""
+    lists), .model (the torch module, lazily loaded); .plot() -> Figure; .evaluate(x, y) or
+    .evaluate(split) -> Evaluation; .predict(x) -> labels; .predict_proba(x) -> (N, K)
+    probabilities; .report() -> path of report.html. Shows as a card with the learning curves."""
 
-    def __init__(self, path, model=None):
-        super().__init__(Path(path))
-        if model is not None:  # the user's own architecture: the weights go into it
-            from mnistlab.runs.files import load_weights
-            module = _module(model)
-            try:
-                load_weights(module, self.dir)
-            except (RuntimeError, KeyError) as err:
-                raise MnistlabError(f"the weights in {self.dir} do not fit {type(module).__name__}: "
-                                    f"{str(err).splitlines()[0]}; pass the module the run was trained with") from None
-            self._model = module.eval()
-        self.path = self.dir
-        self.name = self.dir.name
-        self.history = History(self.history)
-        self._predictor = None
-
-    def splits(self, dataset=None):
-        """The run's data splits: from `dataset` if given, else as the recipe names them, else
-        (a run trained on an in-memory dataset) the test split saved beside the run."""
-        from mnistlab.runs import make_run_splits
-        if isinstance(dataset, (tuple, list, str, Path)):  # arrays as load_dataset takes them, a name, a path
-            from mnistlab.data import load_dataset
-            dataset = load_dataset(dataset) if isinstance(dataset, (tuple, list)) else \
-                load_dataset(dataset, allow_pickle=self.config["data"]["allow_pickle"])
-        if dataset is not None and not hasattr(dataset, "x_train"):
-            raise MnistlabError(f"dataset= takes a Dataset, a built-in name, a path or arrays ((x_train, y_train), "
-                                f"(x_test, y_test)), not {type(dataset).__name__}")
-        if dataset is not None:
-            return make_run_splits(self.config["data"], dataset)
-        return super().splits()
+    _predictor = None
 
     def plot(self):
-        return self.history.plot(self.name)
+        from mnistlab.evaluation.plots import history_figure
+        return history_figure(self.history.rows, self.name)
 
     def evaluate(self, x=None, y=None, *, split: str | None = None, dataset=None) -> Evaluation:
         """mnistlab.evaluate(run, ...): Keras' run.evaluate(x, y), or a split: run.evaluate("val")."""
@@ -287,18 +202,6 @@ def _own_model(config) -> dict | None:
     return m if isinstance(m, dict) and "torch_module" in m else None
 
 
-def _module(model):
-    import torch
-    if isinstance(model, str):
-        model = import_object(model)
-    if isinstance(model, type):
-        model = model()
-    if not isinstance(model, torch.nn.Module):
-        raise MnistlabError(f"model must be a torch nn.Module (instance or class) or 'module:Class', "
-                            f"not {type(model).__name__}")
-    return model
-
-
 def save_test_data(run_dir: Path, splits) -> None:
     """Keep the test split an in-memory dataset gave the run (the dataset's test set, or the
     recipe's `split` of it) beside the run, so evaluate and report need no dataset later."""
@@ -334,7 +237,7 @@ def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_dat
     recipe key is a keyword: epochs=3, batch_size=512, optimizer="rmsprop", lr=1e-3,
     validation_split=0.2, seed=1, device="cuda", early_stopping={"patience": 5}, ...
     """
-    from mnistlab.train import fit as train_fit
+    from mnistlab.train import train_run
 
     dataset = _data_argument(x, y, dataset, validation_data, overrides)
     if resume is not None:
@@ -361,7 +264,7 @@ def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_dat
         recipe = make_recipe(_with_own_model(base, module, shape), overrides)
     else:
         recipe = make_recipe(source, overrides)
-    run_dir = _interruptible(lambda: train_fit(recipe, dataset=dataset, out=out, quiet=quiet,
+    run_dir = _interruptible(lambda: train_run(recipe, dataset=dataset, out=out, quiet=quiet,
                                                callbacks=callbacks, model=module), dataset)
     return _finish(run_dir, module, dataset, quiet, report)
 
@@ -413,7 +316,7 @@ def _data_argument(x, y, dataset, validation_data, overrides: dict):
 
 def _resume(resume, source, model, dataset, callbacks, quiet: bool, report: bool, overrides: dict) -> Run:
     """fit(resume=RUN_OR_PATH): train.fit's resume, from Python (the run's config.yaml is the recipe)."""
-    from mnistlab.train import fit as train_fit
+    from mnistlab.train import train_run
     if source is not None or (model is not None and not _is_model(model)):
         raise MnistlabError("resume= continues a run as its config.yaml says; drop the recipe/model "
                             "(model= only gives back your own nn.Module)")
@@ -426,7 +329,7 @@ def _resume(resume, source, model, dataset, callbacks, quiet: bool, report: bool
         from mnistlab.data import load_dataset
         dataset = load_dataset(dataset)
     path = Path(getattr(resume, "path", None) or getattr(resume, "dir", None) or resume)
-    run_dir = _interruptible(lambda: train_fit(resume=path, dataset=dataset, quiet=quiet, callbacks=callbacks,
+    run_dir = _interruptible(lambda: train_run(resume=path, dataset=dataset, quiet=quiet, callbacks=callbacks,
                                                model=module, **overrides), dataset)
     return _finish(run_dir, module, dataset, quiet, report)
 
@@ -484,13 +387,13 @@ def _with_own_model(base, module, shape):
 
 def _report(run: Run, dataset, quiet: bool) -> None:
     """report.html with the run's own predictions (so an own module or in-memory data work)."""
-    from mnistlab.evaluation.predictions import predict
+    from mnistlab.evaluation.predictions import split_predictions
     from mnistlab.evaluation.report import write_report
     try:
         splits = run.splits(dataset)
         if getattr(splits, "x_test", None) is None:
             return
-        path = write_report(run.path, predictions=predict(run, "test", splits=splits))
+        path = write_report(run.path, predictions=split_predictions(run, "test", splits=splits))
     except MnistlabError as err:
         if not quiet:
             print(f"Report not written: {err}")

@@ -72,9 +72,9 @@ def test_tune_writes_trials_best_recipe_and_plots(tmp_path, data):
         with Image.open(out / png) as im:
             assert im.format == "PNG"
     # the best recipe is ready to run as it is
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
-    run = fit(out / "best_recipe.yaml", out=tmp_path / "runs", quiet=True)
+    run = train_run(out / "best_recipe.yaml", out=tmp_path / "runs", quiet=True)
     assert (run / "metrics.json").exists()
 
 

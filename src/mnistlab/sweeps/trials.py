@@ -39,7 +39,7 @@ def _pool_trial(recipe, trial_dir: str):
 def run_trial(recipe, trial_dir: str, quiet: bool = True) -> tuple[str | None, dict | None]:
     """Train one trial with `mnistlab.train.fit`; (run_dir, None) or (None, error record).
     Any exception is caught and recorded so that one bad trial does not stop the others."""
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
     trial_dir = Path(trial_dir)
     (trial_dir / "failed.json").unlink(missing_ok=True)
@@ -57,11 +57,11 @@ def run_trial(recipe, trial_dir: str, quiet: bool = True) -> tuple[str | None, d
     try:
         if partial is not None:
             try:
-                run = fit(dataset=_worker_dataset, resume=partial, quiet=quiet)
+                run = train_run(dataset=_worker_dataset, resume=partial, quiet=quiet)
                 return str(run), None
             except Exception:  # noqa: BLE001 - cannot continue it: train it from the start
                 shutil.rmtree(partial, ignore_errors=True)
-        run = fit(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet)
+        run = train_run(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet)
         return str(run), None
     except Exception as err:  # noqa: BLE001 - recorded per trial, see docstring
         msg = str(err).strip().splitlines()[0] if str(err).strip() else ""

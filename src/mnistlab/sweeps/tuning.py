@@ -153,7 +153,7 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
     import optuna
 
     from mnistlab.data import load_dataset
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
     if metric not in OBJECTIVES:
         raise MnistlabError(f"unknown metric '{metric}'{did_you_mean(metric, OBJECTIVES)}; "
@@ -216,7 +216,7 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
         trial.set_user_attr("host", socket.gethostname())
         start = time.perf_counter()
         try:
-            run = fit(cfg, dataset=dataset, out=trial_dir, quiet=True, callbacks=[PruningHook(trial, monitor)])
+            run = train_run(cfg, dataset=dataset, out=trial_dir, quiet=True, callbacks=[PruningHook(trial, monitor)])
         except optuna.TrialPruned:
             say(f"trial {trial.number}: pruned at epoch {trial.user_attrs.get('pruned_at_epoch')} "
                 f"({time.perf_counter() - start:.1f} s) {values}")

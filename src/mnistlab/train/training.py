@@ -1,4 +1,4 @@
-"""fit(): a Recipe and a Dataset in, a run directory out (Contract 4, written through mnistlab.runs).
+"""train_run(): a Recipe and a Dataset in, a run directory out (Contract 4, written through mnistlab.runs).
 
 Read it top to bottom: set-up -> maybe resume -> epoch loop -> finish. The pieces it calls
 (`Session` for everything built from the recipe, `checkpoint`/`restore` for the resumable
@@ -41,8 +41,8 @@ class Progress:
     stopped: bool = False          # early stopping ended training
 
 
-def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, callbacks=None,
-        epochs=None, threads=None, device=None, model=None) -> Path:
+def train_run(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, callbacks=None,
+               epochs=None, threads=None, device=None, model=None) -> Path:
     """Train a recipe (Recipe, dict or YAML path) and write a run directory; returns its path.
 
     `dataset` (a mnistlab.data.Dataset) replaces the recipe's data source. `resume` is an
@@ -147,6 +147,11 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
         torch.set_num_threads(threads_before)
         if run_dir is None:
             layout.discard_partial(work_dir)  # failed before the first checkpoint
+
+
+# The name this function had before `mnistlab.fit` (the notebook API, which returns a Run)
+# became the one public fit; kept so that code written against mnistlab.train.fit runs.
+fit = train_run
 
 
 def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
