@@ -137,8 +137,7 @@ class Run(_RunReader):
     _predictor = None
 
     def plot(self):
-        from mnistlab.evaluation.plots import history_figure
-        return history_figure(self.history.rows, self.name)
+        return self.history.plot(self.name)
 
     def evaluate(self, x=None, y=None, *, split: str | None = None, dataset=None) -> Evaluation:
         """mnistlab.evaluate(run, ...): Keras' run.evaluate(x, y), or a split: run.evaluate("val")."""
