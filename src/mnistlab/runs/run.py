@@ -16,12 +16,10 @@ from mnistlab.runs.layout import is_finished, require_run
 def make_run_splits(data: dict, dataset=None):
     """The recipe's splits of `dataset` (or of the dataset the recipe names)."""
     from mnistlab.data import load_dataset
-    from mnistlab.data.splits import make_splits
+    from mnistlab.data.splits import SplitSpec, make_splits
     if dataset is None:
         dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
-    return make_splits(dataset, validation_split=data["validation_split"], split=data["split"],
-                       split_seed=data["split_seed"], stratify=data["stratify"],
-                       validation=data["validation"])
+    return make_splits(dataset, SplitSpec.of(data))  # validated with the recipe, not again
 
 
 def build_model(cfg: dict, splits=None):

@@ -34,6 +34,7 @@ from mnistlab.sweeps import results as R
 from mnistlab.sweeps.study import check_data, open_storage, redact
 from mnistlab.sweeps.sweepfile import check_recipe, read_recipe_file
 from mnistlab.train.callback import Callback
+from mnistlab.train.recipe import Recipe
 
 # objective -> (per-epoch history column reported to the pruner, direction)
 OBJECTIVES = {"max_val_accuracy": ("val_accuracy", "maximize"),
@@ -210,13 +211,14 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
 
     def objective(trial) -> float:
         values = {key: suggest(trial, key, dist) for key, dist in space.items()}
-        cfg = {**K.apply(base, values), "name": f"{study_name}-t{trial.number:04d}"}
+        # the trial's Recipe, validated here once, is what train_run gets (as a sweep's trials)
+        recipe = Recipe({**K.apply(base, values), "name": f"{study_name}-t{trial.number:04d}"})
         trial_dir = study_dir / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("trial_dir", str(trial_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
         start = time.perf_counter()
         try:
-            run = train_run(cfg, dataset=dataset, out=trial_dir, quiet=True, callbacks=[PruningHook(trial, monitor)])
+            run = train_run(recipe, dataset=dataset, out=trial_dir, quiet=True, callbacks=[PruningHook(trial, monitor)])
         except optuna.TrialPruned:
             say(f"trial {trial.number}: pruned at epoch {trial.user_attrs.get('pruned_at_epoch')} "
                 f"({time.perf_counter() - start:.1f} s) {values}")
