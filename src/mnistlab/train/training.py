@@ -162,7 +162,7 @@ def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
             logs = train_epoch(s.net, s.optimizer, s.x_tr, s.y_tr, batch_size=s.cfg["batch_size"],
                                generator=s.order, lr_at=lambda i, n: s.schedule.lr(epoch, i, n),
                                penalty=s.penalty, label_smoothing=s.smoothing, bar=bar, augment=s.augment,
-                               precision=s.cfg["precision"], split=s.split, sync=False)
+                               precision=s.speed.precision, split=s.split, sync=False)
         finally:
             if bar is not None:
                 bar.close()
