@@ -15,14 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from mnistlab.display import enable_notebook_figures
 from mnistlab.errors import MnistlabError
 from mnistlab.fitrequest import fit_keywords, fit_request, is_spec, make_recipe, recipe_keys  # noqa: F401
 from mnistlab.models.own import import_object
 from mnistlab.runs.history import History  # noqa: F401  (mnistlab.History: the runs' one History)
-from mnistlab.runs.run import TEST_DATA
+from mnistlab.runs.run import save_test_split
 from mnistlab.runview import Evaluation, Run, load_run  # noqa: F401  (what fit/load_run/evaluate return)
 from mnistlab.train.callback import Callback, LambdaCallback  # noqa: F401  (re-exported; torch-free)
 from mnistlab.train.tensorboard import TensorBoard  # noqa: F401
@@ -79,20 +77,13 @@ def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_dat
                                                callbacks=callbacks, model=req.module, resume=req.resume,
                                                **req.resume_keys), req)
     run = Run(run_dir, model=req.module)
-    if req.dataset is not None:
-        save_test_data(run_dir, run.splits(req.dataset))
+    splits = None
+    if req.dataset is not None:  # in memory: split once, kept beside the run and reported from
+        splits = run.splits(req.dataset)
+        save_test_split(run_dir, splits)
     if report:
-        _report(run, req.dataset, quiet)
+        _report(run, splits, quiet)
     return run
-
-
-def save_test_data(run_dir: Path, splits) -> None:
-    """Keep the test split an in-memory dataset gave the run (the dataset's test set, or the
-    recipe's `split` of it) beside the run, so evaluate and report need no dataset later."""
-    if getattr(splits, "x_test", None) is None:
-        return
-    np.savez_compressed(run_dir / TEST_DATA, x_test=np.asarray(splits.x_test), y_test=np.asarray(splits.y_test),
-                        classes=np.array([str(c) for c in splits.classes]))
 
 
 def _interruptible(train, req):
@@ -110,12 +101,13 @@ def _interruptible(train, req):
         raise
 
 
-def _report(run: Run, dataset, quiet: bool) -> None:
-    """report.html with the run's own predictions (so an own module or in-memory data work)."""
+def _report(run: Run, splits, quiet: bool) -> None:
+    """report.html with the run's own predictions (so an own module or in-memory data work);
+    `splits` None: the data the recipe names."""
     from mnistlab.evaluation.predictions import split_predictions
     from mnistlab.evaluation.report import write_report
     try:
-        splits = run.splits(dataset)
+        splits = splits if splits is not None else run.splits()
         if getattr(splits, "x_test", None) is None:
             return
         path = write_report(run.path, predictions=split_predictions(run, "test", splits=splits))

@@ -53,6 +53,23 @@ def build_model(cfg: dict, splits=None):
 TEST_DATA = "test_data.npz"  # an in-memory dataset's test split, kept by mnistlab.fit (api.py)
 
 
+def save_test_split(run_dir: Path, splits) -> None:
+    """Keep the test split an in-memory dataset gave the run (the dataset's test set, or the
+    recipe's `split` of it) beside the run as TEST_DATA, so evaluate and the report need no
+    dataset later: plain arrays (no pickle), written atomically."""
+    import io
+
+    import numpy as np
+
+    from mnistlab.io import write_atomic
+    if getattr(splits, "x_test", None) is None:
+        return
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x_test=np.asarray(splits.x_test), y_test=np.asarray(splits.y_test),
+                        classes=np.array([str(c) for c in splits.classes]))
+    write_atomic(Path(run_dir) / TEST_DATA, buf.getvalue())
+
+
 def saved_test_split(path):
     """Splits with only the test part, from TEST_DATA (no pickle: plain arrays)."""
     from types import SimpleNamespace
