@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 
 import mnistlab
 from test_import_layers import modules
@@ -89,3 +90,68 @@ def test_the_verb_check_sees_a_second_fit(monkeypatch):
     monkeypatch.setattr(serve, "fit", lambda *a: None, raising=False)
     assert ("mnistlab.serve", "fit") in verb_owners()
     assert verb_owners()[("mnistlab.serve", "fit")] is not mnistlab.fit
+
+
+# ---------------------------------------------------------------- one wording table
+
+# Modules whose errors only a command-line user meets (argument handlers and CLI-only tools);
+# everywhere else a setting is named through errors.option, which says `device='cpu'` to a
+# Python caller and `--device cpu` inside a command.
+CLI_ONLY = {
+    "mnistlab.reproduce": "the `reproduce` command's argument checks",
+    "mnistlab.serve.export": "`mnistlab export` (no Python API)",
+    "mnistlab.serve.export_c": "`mnistlab export --format c` (no Python API)",
+    "mnistlab.serve.web": "`mnistlab serve` (no Python API)",
+    "mnistlab.sweeps.search": "`mnistlab search` (no Python API)",
+    "mnistlab.train.recipe": "--set KEY=VALUE is the syntax parse_set reads",
+    "mnistlab.data.download": "names the --data-dir flag and $MNISTLAB_DATA together",
+}
+_FLAG = re.compile(r"(?<![\w`-])--[a-z][a-z-]*")
+_ERRORS = {"MnistlabError", "DamagedRunFile", "_damaged", "Diverged", "unknown_key_error"}
+
+
+def _message_text(call: ast.Call) -> str:
+    """The literal text of an error's message, leaving out what errors.option words."""
+    parts = []
+
+    def visit(node):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "option":
+            return
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts.append(node.value)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+    visit(call)
+    return " ".join(parts)
+
+
+def literal_flags(mods: dict) -> list[str]:
+    """'module:line --flag' for every command-line flag spelled out in an error message of a
+    module a Python caller reaches (a whole quoted command, `mnistlab train --resume D`, is fine)."""
+    found = []
+    for name, path in mods.items():
+        if name.endswith(".commands") or name in ("mnistlab.cli", "mnistlab.__main__") or name in CLI_ONLY:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                if getattr(node.exc.func, "id", getattr(node.exc.func, "attr", "")) not in _ERRORS:
+                    continue
+                text = _message_text(node.exc)
+                for m in _FLAG.finditer(text):
+                    if not re.search(r"`mnistlab [^`]*$", text[:m.start()]):
+                        found.append(f"{name}:{node.lineno} {m.group(0)}")
+    return found
+
+
+def test_python_callers_read_keywords_not_flags():
+    assert literal_flags(modules()) == [], "name the setting through errors.option (one wording table)"
+
+
+def test_the_flag_check_sees_a_literal_flag(tmp_path):
+    src = tmp_path / "src"
+    (src / "mnistlab").mkdir(parents=True)
+    (src / "mnistlab" / "thing.py").write_text(
+        "from mnistlab.errors import MnistlabError, option\n"
+        "def f():\n    raise MnistlabError('use --device cpu')\n"
+        "def g():\n    raise MnistlabError(f\"use {option('device', 'cpu')}\")\n")
+    assert literal_flags(modules(src)) == ["mnistlab.thing:3 --device"]

@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option
 from mnistlab.runs.fork import fork_run, merge
 from mnistlab.io import load_yaml, write_atomic
 from mnistlab.reproduce import fashion5
@@ -413,7 +413,8 @@ def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
     if nb not in NOTEBOOKS:
         raise MnistlabError(f"unknown notebook '{nb}'; choose one of {', '.join(NOTEBOOKS)}")
     if grouping is not None and nb != "004":
-        raise MnistlabError(f"--grouping chooses notebook 004's 5-class data; notebook {nb} has none")
+        raise MnistlabError(f"{option('grouping', cli='--grouping', python='grouping=')} chooses notebook 004's "
+                            f"5-class data; notebook {nb} has none")
     grouping = grouping or fashion5.DEFAULT_GROUPING
     fashion5.target_of_label(grouping)  # an unknown name fails before any training
     base = output_dir(nb, out, quick)
