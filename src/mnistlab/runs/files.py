@@ -16,7 +16,7 @@ import yaml
 
 from mnistlab.errors import MnistlabError
 from mnistlab.io import load_yaml, write_atomic
-from mnistlab.runs.layout import CHECKPOINT, CONFIG, HISTORY, METRICS, WEIGHTS, require_run
+from mnistlab.runs.layout import CHECKPOINT, CONFIG, HISTORY, METRICS, WEIGHTS
 
 HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 

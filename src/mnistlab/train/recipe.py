@@ -7,7 +7,6 @@ early with a did-you-mean naming the full dotted key.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from pathlib import Path
 from typing import Any
