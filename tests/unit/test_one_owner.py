@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import re
 
 import mnistlab
@@ -64,13 +65,16 @@ def _subpackages():
 
 
 def verb_owners() -> dict[tuple[str, str], object]:
-    """(subpackage, verb) -> the object, for every fit/evaluate/predict a subpackage exports."""
+    """(subpackage, verb) -> the object, for every fit/evaluate/predict function a subpackage
+    exports (a submodule of that name, serve/predict.py, is a noun's part, not a verb)."""
     out = {}
     for pkg in _subpackages():
         module = importlib.import_module(pkg)
         for verb in VERBS:
             if verb in getattr(module, "__all__", ()) or verb in vars(module):
-                out[(pkg, verb)] = getattr(module, verb)
+                obj = getattr(module, verb)
+                if not inspect.ismodule(obj):
+                    out[(pkg, verb)] = obj
     return out
 
 
