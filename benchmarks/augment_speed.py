@@ -40,7 +40,7 @@ def epoch_seconds(recipe, ds, epochs: int) -> float:
     """Median training-epoch seconds (history.csv's `seconds`), first epoch left out as warm-up."""
     with tempfile.TemporaryDirectory() as out:
         run = open_run(train_run(recipe, dataset=ds, out=out, quiet=True))
-        seconds = [row["seconds"] for row in run.history]
+        seconds = [row["seconds"] for row in run.history.rows]
     return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
 
 

@@ -81,7 +81,7 @@ def mnistlab_run(model: str, bs: int, opt: str | None, epochs: int, dataset, pre
             if fresh_cache:
                 os.environ.pop("XDG_CACHE_HOME") if old is None else os.environ.__setitem__("XDG_CACHE_HOME", old)
         line = next(l for l in (run.dir / "config.yaml").read_text().splitlines() if l.startswith("precision:"))
-        return [row["seconds"] for row in run.history], run.config["precision"], line.partition("#")[2].strip()
+        return [row["seconds"] for row in run.history.rows], run.config["precision"], line.partition("#")[2].strip()
 
 
 def tutorial_model(model: str) -> torch.nn.Sequential:

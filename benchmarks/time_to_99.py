@@ -45,15 +45,15 @@ def one_run(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         run = open_run(train_run(recipe, out=out, quiet=True))
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
-    setup = total - sum(r["seconds"] for r in run.history)
+    setup = total - sum(r["seconds"] for r in run.history.rows)
     elapsed, reached = setup, None
-    for row in run.history:
+    for row in run.history.rows:
         elapsed += row["seconds"]
         if row["val_accuracy"] >= 0.99:
             reached = row
             break
     return {"seed": args.one, "reached_epoch": reached and reached["epoch"], "seconds": elapsed if reached else None,
-            "accuracies": [r["val_accuracy"] for r in run.history], "outside_epochs": setup, "total": total,
+            "accuracies": [r["val_accuracy"] for r in run.history.rows], "outside_epochs": setup, "total": total,
             "cpu": cpu, "import": import_s, "threads": torch.get_num_threads()}
 
 

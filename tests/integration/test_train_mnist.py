@@ -22,4 +22,4 @@ def test_nb000_cnn_one_epoch_beats_90_percent(data_root, tmp_path, one_thread):
     run = open_run(train_run(recipe, out=tmp_path, quiet=True))
     assert run.metrics["test_accuracy"] > 0.90
     assert run.metrics["params"] == 5899
-    assert len(run.history) == 1 and run.history[0]["val_accuracy"] > 0.88
+    assert len(run.history.rows) == 1 and run.history["val_accuracy"][0] > 0.88
