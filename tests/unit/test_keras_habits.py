@@ -195,6 +195,16 @@ def test_resume_device_gpu_is_one_line(run):
     with pytest.raises(MnistlabError) as err:  # was a raw KeyError: 'gpu'
         mnistlab.fit(resume=run, device="gpu", epochs=3, quiet=True)
     assert "'device' must be one of auto, cpu, cuda, mps" in _one_line(err)
+    assert (run.path / "metrics.json").is_file()  # checked before the run changed
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_resume_on_a_missing_device_leaves_the_run_finished(run):
+    """Extending a run rewrites config.yaml; a device this machine lacks fails before that."""
+    before = (run.path / "config.yaml").read_text()
+    with pytest.raises(MnistlabError, match="device 'cuda' is not available"):
+        mnistlab.fit(resume=run, device="cuda", epochs=5, quiet=True)
+    assert (run.path / "metrics.json").is_file() and (run.path / "config.yaml").read_text() == before
 
 
 def test_tune_and_sweep_errors_name_keywords(tmp_path):

@@ -21,7 +21,7 @@ from mnistlab.train.callbacks import fold_callbacks
 from mnistlab.train.divergence import RULE, DivergenceGuard
 from mnistlab.train.loop import Timer, epoch_values, progress_bar, train_epoch
 from mnistlab.train.recipe import Recipe, load_recipe
-from mnistlab.train.session import Session
+from mnistlab.train.session import Session, pick_device
 
 
 class Diverged(MnistlabError):
@@ -65,10 +65,7 @@ def train_run(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None
     if resume is None and (epochs is not None or threads is not None or device is not None):
         raise MnistlabError("epochs, threads and device are recipe keys for a new run "
                             "(load_recipe(..., epochs=N)); as fit() keywords they apply to resume=")
-    recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs)
-    # how a resumed run runs (threads, device): through the Recipe, checked once like every
-    # value; config.yaml keeps the values the run was started with
-    recipe = recipe.replace(threads=threads, device=device)
+    recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs, threads=threads, device=device)
     # EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects go into the recipe (config.yaml)
     recipe, own, hooks = fold_callbacks(recipe, as_callbacks(callbacks), resume=run_dir is not None)
     work_dir = run_dir or layout.start_partial(out, recipe.name)
@@ -172,12 +169,16 @@ def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
             "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
 
 
-def _recipe_and_place(recipe, resume, out, epochs) -> tuple[Recipe, Path | None, Path]:
-    """(the validated recipe, the run to resume or None, the folder new runs go in)."""
+def _recipe_and_place(recipe, resume, out, epochs, *, threads=None, device=None) -> tuple[Recipe, Path | None, Path]:
+    """(the validated recipe, the run to resume or None, the folder new runs go in).
+
+    A resume's `threads`/`device` go through the Recipe (`replace`: checked once, like every
+    value; config.yaml keeps what the run was started with), and the device must exist
+    here, all before the run directory changes (an extension rewrites config.yaml)."""
     if resume is None:
         if recipe is None:
             raise MnistlabError("fit() needs a recipe (a Recipe, a dict or a YAML path) or resume=RUN_DIR")
-        return load_recipe(recipe), None, Path(out)
+        return load_recipe(recipe), None, Path(out)  # threads/device: the recipe's (checked by the caller)
     run_dir = layout.require_run(resume)
     if not (run_dir / layout.CHECKPOINT).is_file():
         raise MnistlabError(f"{run_dir} has no checkpoint.pt to resume from")
@@ -188,13 +189,14 @@ def _recipe_and_place(recipe, resume, out, epochs) -> tuple[Recipe, Path | None,
             more = option("epochs", "N", cli="--epochs N", python="epochs=N")
             raise MnistlabError(f"{run_dir} already finished after {done} epochs; pass {more} with N > "
                                 f"{done} to train it further (like calling Keras fit again)")
+    recipe = Recipe({**config, "epochs": int(epochs)} if epochs is not None else config)
+    runtime = recipe.replace(threads=threads, device=device)
+    pick_device(runtime.device)  # a device this machine lacks fails before the run changes
     if epochs is not None:
-        recipe = Recipe({**config, "epochs": int(epochs)})  # validated before the run directory changes
         files.load_checkpoint(run_dir)  # and a damaged checkpoint fails before it changes, too
         files.write_config(run_dir, recipe.to_dict())
         (run_dir / layout.METRICS).unlink(missing_ok=True)  # unfinished from here: a plain resume completes it
-        return recipe, run_dir, run_dir.parent
-    return Recipe(config), run_dir, run_dir.parent
+    return runtime, run_dir, run_dir.parent
 
 
 class SaveEpoch(Callback):
