@@ -24,7 +24,7 @@ import time
 import torch
 
 from mnistlab.data import load_dataset
-from mnistlab.train import fit, load_recipe, open_run
+from mnistlab.train import train_run, load_recipe, open_run
 from mnistlab.train.augment import augment_batch
 
 SETTINGS = {
@@ -39,8 +39,8 @@ SETTINGS = {
 def epoch_seconds(recipe, ds, epochs: int) -> float:
     """Median training-epoch seconds (history.csv's `seconds`), first epoch left out as warm-up."""
     with tempfile.TemporaryDirectory() as out:
-        run = open_run(fit(recipe, dataset=ds, out=out, quiet=True))
-        seconds = [row["seconds"] for row in run.history]
+        run = open_run(train_run(recipe, dataset=ds, out=out, quiet=True))
+        seconds = [row["seconds"] for row in run.history.rows]
     return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
 
 
@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="interleaved repetitions; the fastest counts")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=300, help="interleaved training steps in all")
-    ap.add_argument("--fit", action="store_true", help="also time whole epochs through fit()")
+    ap.add_argument("--fit", action="store_true", help="also time whole epochs through train_run()")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)  # a benchmark script: fixed threads for comparable numbers
 
@@ -115,7 +115,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, cfg in SETTINGS.items():
             seconds[name] = min(seconds[name], epoch_seconds({**base, "augment": cfg}, sub, args.epochs))
-    print(f"fit(): {args.samples} images/epoch, fastest of {args.rounds} rounds")
+    print(f"train_run(): {args.samples} images/epoch, fastest of {args.rounds} rounds")
     for name in SETTINGS:
         print(f"{name:<18} {seconds[name]:>9.2f} s/epoch {seconds[name] / seconds['none']:>8.2f}x")
 

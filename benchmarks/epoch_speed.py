@@ -65,7 +65,7 @@ def mnistlab_run(model: str, bs: int, opt: str | None, epochs: int, dataset, pre
     """(seconds per epoch, the precision the run used, how config.yaml says it was chosen).
     `opt` None: the packaged recipe `model` as it is (data and all), at `epochs`.
     `fresh_cache`: precision auto measures in an empty cache instead of reusing a choice."""
-    from mnistlab.train import fit, load_recipe, open_run
+    from mnistlab.train import train_run, load_recipe, open_run
     if opt is None:
         recipe = load_recipe(model, epochs=epochs, device="cpu", precision=precision)
     else:
@@ -76,12 +76,12 @@ def mnistlab_run(model: str, bs: int, opt: str | None, epochs: int, dataset, pre
         if fresh_cache:
             os.environ["XDG_CACHE_HOME"] = str(Path(out) / "cache")
         try:
-            run = open_run(fit(recipe, dataset=dataset, out=out, quiet=True))
+            run = open_run(train_run(recipe, dataset=dataset, out=out, quiet=True))
         finally:
             if fresh_cache:
                 os.environ.pop("XDG_CACHE_HOME") if old is None else os.environ.__setitem__("XDG_CACHE_HOME", old)
         line = next(l for l in (run.dir / "config.yaml").read_text().splitlines() if l.startswith("precision:"))
-        return [row["seconds"] for row in run.history], run.config["precision"], line.partition("#")[2].strip()
+        return [row["seconds"] for row in run.history.rows], run.config["precision"], line.partition("#")[2].strip()
 
 
 def tutorial_model(model: str) -> torch.nn.Sequential:

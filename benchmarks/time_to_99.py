@@ -39,21 +39,21 @@ def one_run(args) -> dict:
         torch.set_num_threads(args.threads)
     os.environ.setdefault("MNISTLAB_DATA", str(ROOT.parent / "shared" / "data"))
     warnings.filterwarnings("ignore", message="the test set is used as validation")
-    from mnistlab.train import fit, load_recipe, open_run
+    from mnistlab.train import train_run, load_recipe, open_run
     recipe = load_recipe(args.recipe, args.overrides, seed=args.one)
     start, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as out:
-        run = open_run(fit(recipe, out=out, quiet=True))
+        run = open_run(train_run(recipe, out=out, quiet=True))
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
-    setup = total - sum(r["seconds"] for r in run.history)
+    setup = total - sum(r["seconds"] for r in run.history.rows)
     elapsed, reached = setup, None
-    for row in run.history:
+    for row in run.history.rows:
         elapsed += row["seconds"]
         if row["val_accuracy"] >= 0.99:
             reached = row
             break
     return {"seed": args.one, "reached_epoch": reached and reached["epoch"], "seconds": elapsed if reached else None,
-            "accuracies": [r["val_accuracy"] for r in run.history], "outside_epochs": setup, "total": total,
+            "accuracies": [r["val_accuracy"] for r in run.history.rows], "outside_epochs": setup, "total": total,
             "cpu": cpu, "import": import_s, "threads": torch.get_num_threads()}
 
 

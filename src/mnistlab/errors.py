@@ -57,17 +57,20 @@ def surface(name: str):
         _SURFACE.reset(token)
 
 
-def option(name: str, value=True, *, cli: str | None = None) -> str:
-    """A setting as the user spells it where they are: option("split", "test") is
-    `--split test` on the command line and `split='test'` in Python; a True flag is
-    `--allow-pickle` / `allow_pickle=True`. `cli` gives the command-line wording where it
-    is no flag of that name (a recipe key: "data.split: [0.9, 0.1] in the recipe")."""
+def option(name: str, value=True, *, cli: str | None = None, python: str | None = None) -> str:
+    """A setting as the user spells it where they are: the one wording table of both
+    surfaces. option("split", "test") is `--split test` on the command line and
+    `split='test'` in Python; a True flag is `--allow-pickle` / `allow_pickle=True`. `cli`
+    gives the command-line wording where it is no flag of that name (a recipe key:
+    "data.split: [0.9, 0.1] in the recipe"), `python` the Python wording where it is no
+    keyword=value ("another out= folder"). Library code names settings only through this,
+    never as a literal flag: a Python caller never reads `--out`."""
     if _SURFACE.get() == "cli":
         if cli is not None:
             return cli
         flag = "--" + name.replace("_", "-")
         return flag if value is True else f"{flag} {value}"
-    return f"{name}={value!r}"
+    return python if python is not None else f"{name}={value!r}"
 
 
 def warn(message: str, stacklevel: int = 1) -> None:

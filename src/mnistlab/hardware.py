@@ -137,6 +137,23 @@ def precision_auto(device) -> str:
     return "measure" if device.type == "cpu" else "bf16"
 
 
+@dataclass(frozen=True)
+class Speed:
+    """A run's speed settings as resolved on this machine, one frozen value: what config.yaml
+    records in place of each `auto` (so the file reruns the same way), and what the training
+    loop reads. `note` says how precision auto was decided (a config.yaml comment)."""
+    precision: str          # fp32 | bf16
+    threads: int
+    batch_split: int
+    channels_last: bool
+    eval_batch: int
+    note: str | None = None
+
+    def config(self) -> dict:
+        return {"precision": self.precision, "threads": self.threads, "batch_split": self.batch_split,
+                "channels_last": self.channels_last, "eval_batch": self.eval_batch}
+
+
 def resolve_speed(cfg: dict, model, device) -> dict:
     """The recipe's speed keys with every `auto` (or None) replaced by this machine's choice.
 

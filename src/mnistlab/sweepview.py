@@ -20,11 +20,12 @@ class SweepResult:
         from mnistlab.io import read_yaml_file
         info = read_yaml_file(self.path / "sweep.yaml", "sweep record", mapping_of="sweep keys (name, keys, metrics)")
         self.name, self.keys, self.metrics = info["name"], list(info["keys"]), list(info["metrics"])
-        self.results = R.read_csv(self.path / "results.csv")
-        self.summary = R.summarize(self.results, self.keys, self.metrics)
+        rows = R.read_csv(self.path / "results.csv")
+        self.summary = R.summarize(rows, self.keys, self.metrics)
         for e in self.summary:  # values read from CSV are text; the summary keeps them typed
             for k in self.keys:
                 e[k] = _typed(e[k])
+        self.results = [_typed_row(r, self.path) for r in rows]
 
     @property
     def best(self) -> dict:
@@ -70,17 +71,18 @@ class TuneResult:
         from mnistlab.sweeps import results as R
         self.path = Path(path)
         self.metric, self.direction = metric, direction
-        self.trials = R.read_csv(self.path / "trials.csv")
+        self.trials = [_typed_row(r, self.path) for r in R.read_csv(self.path / "trials.csv")]
         self.best_recipe = self.path / "best_recipe.yaml"
 
     def _complete(self):
-        return [t for t in self.trials if t["state"] == "COMPLETE" and t["value"] not in ("", None)]
+        return [t for t in self.trials if t["state"] == "COMPLETE" and t["value"] is not None]
 
     @property
     def best(self) -> dict:
+        """The best complete trial's row: numbers as numbers, run_dir relative to the study."""
         done = self._complete()
         pick = max if self.direction == "maximize" else min
-        return pick(done, key=lambda t: float(t["value"])) if done else {}
+        return dict(pick(done, key=lambda t: t["value"])) if done else {}
 
     def plot(self):
         from matplotlib.figure import Figure
@@ -88,7 +90,7 @@ class TuneResult:
         fig = Figure(figsize=(6.4, 3.8))
         ax = fig.subplots()
         done = self._complete()
-        xs, ys = [int(t["number"]) for t in done], [float(t["value"]) for t in done]
+        xs, ys = [t["number"] for t in done], [t["value"] for t in done]
         ax.plot(xs, ys, "o", label="trial")
         best, line = None, []
         for y in ys:
@@ -118,9 +120,32 @@ class TuneResult:
     def _repr_html_(self) -> str:
         head, rows = self._table()
         best = self.best
-        line = f"best trial {best['number']}: {self.metric} {float(best['value']):.4f}" if best else "no complete trial"
+        line = f"best trial {best['number']}: {self.metric} {best['value']:.4f}" if best else "no complete trial"
         return (f"<div><b>Tuning</b> <code>{self.path}</code>: {line}{html_table(head, rows)}"
                 f"{figure_img(self.plot()) if self._complete() else ''}</div>")
+
+
+_TEXT = ("state", "host", "error", "status")  # columns that stay text, whatever they spell
+
+
+def _typed_row(row: dict, base: Path) -> dict:
+    """A CSV row with typed cells: '' -> None, numbers and YAML values as themselves, and a
+    run_dir inside the study or sweep folder as a Path relative to it."""
+    out = {}
+    for k, v in row.items():
+        if v in ("", None):
+            out[k] = None
+        elif k in _TEXT:
+            out[k] = v
+        elif k in ("run_dir", "trial_dir"):
+            path = Path(v)
+            try:
+                out[k] = path.resolve().relative_to(base.resolve())
+            except ValueError:  # a run elsewhere (another machine's --out): as recorded
+                out[k] = path
+        else:
+            out[k] = _typed(v)
+    return out
 
 
 def _typed(v):

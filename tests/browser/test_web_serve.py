@@ -47,12 +47,12 @@ def shapes():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, shapes):
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
     tmp = tmp_path_factory.mktemp("web-run")
     recipe = {"name": "shapes", "data": {"dataset": str(shapes.shapes_npz(tmp / "shapes.npz"))},
               "model": shapes.SPEC, "optimizer": {"name": "adam", "lr": 0.01},
               "batch_size": 32, "epochs": 3, "device": "cpu"}
-    return fit(recipe, out=tmp / "runs", quiet=True)
+    return train_run(recipe, out=tmp / "runs", quiet=True)
 
 
 @pytest.fixture(scope="module")

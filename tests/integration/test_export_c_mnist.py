@@ -5,7 +5,7 @@ import pytest
 
 from mnistlab.cli import main
 from mnistlab.serve.export_c import find_compiler
-from mnistlab.train import fit
+from mnistlab.train import train_run
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +15,7 @@ def test_int8_c_export_of_a_trained_cnn_matches_onnxruntime_on_the_test_set(data
     recipe = {"name": "c-export", "model": "nb000-cnn", "data": {"dataset": "mnist", "validation": "none"},
               "optimizer": {"name": "rmsprop"}, "batch_size": 128, "epochs": 1, "seed": 0, "device": "cpu",
               "threads": 1}  # for this run only: fit restores the process count
-    run_dir = fit(recipe, out=tmp_path, quiet=True)
+    run_dir = train_run(recipe, out=tmp_path, quiet=True)
     capsys.readouterr()
     assert main(["export", str(run_dir), "--format", "c", "--out", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out

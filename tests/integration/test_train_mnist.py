@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mnistlab.train import fit, open_run
+from mnistlab.train import train_run, open_run
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ def one_thread():
 def test_nb000_cnn_one_epoch_beats_90_percent(data_root, tmp_path, one_thread):
     recipe = {"name": "nb000-1ep", "model": "nb000-cnn", "data": {"dataset": "mnist", "validation_split": 0.2},
               "optimizer": {"name": "rmsprop"}, "batch_size": 64, "epochs": 1, "seed": 0, "device": "cpu"}
-    run = open_run(fit(recipe, out=tmp_path, quiet=True))
+    run = open_run(train_run(recipe, out=tmp_path, quiet=True))
     assert run.metrics["test_accuracy"] > 0.90
     assert run.metrics["params"] == 5899
-    assert len(run.history) == 1 and run.history[0]["val_accuracy"] > 0.88
+    assert len(run.history.rows) == 1 and run.history["val_accuracy"][0] > 0.88

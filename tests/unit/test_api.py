@@ -25,8 +25,8 @@ def _import_every_subpackage():
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("api")
     data = write_tiny_data(tmp / "tiny.npz")
-    from mnistlab.train import fit
-    return mnistlab.load_run(fit(tiny_recipe(data), out=tmp / "runs", quiet=True))
+    from mnistlab.train import train_run
+    return mnistlab.load_run(train_run(tiny_recipe(data), out=tmp / "runs", quiet=True))
 
 
 def _public_types():
@@ -53,10 +53,15 @@ def test_every_public_name_has_one_type_whatever_was_imported(run):
 
 
 def test_one_run_class(run):
-    from mnistlab.runs import RunFolder, open_run
-    assert type(run) is mnistlab.Run and isinstance(run, RunFolder)
+    from mnistlab.runs import Run, open_run
+    assert type(run) is mnistlab.Run and isinstance(run, Run)
     assert run.path == run.dir and run.model is not None
-    assert not isinstance(open_run(run.path), mnistlab.Run)  # the reader alone, for code below the API
+    reader = open_run(run.path)
+    assert not isinstance(reader, mnistlab.Run)  # the reader alone, for code below the API
+    # the same attributes, of the same types, whichever path made the Run
+    for name in ("dir", "path", "name", "config", "history", "metrics", "classes"):
+        assert type(getattr(reader, name)) is type(getattr(run, name)), name
+    assert reader.history == run.history and reader.history.rows == run.history.rows
     assert mnistlab.evaluate(open_run(run.path)).accuracy == run.evaluate().accuracy
 
 

@@ -35,7 +35,10 @@ class Log(mnistlab.Callback):
         self.calls.append((epoch, sorted(logs)))
 
     def on_train_end(self, logs=None):
-        self.calls.append(("end", "test_accuracy" in logs))
+        self.calls.append(("end", sorted(logs)))  # Keras: the last epoch's logs
+
+    def on_test_end(self, logs=None):
+        self.calls.append(("test", "test_accuracy" in logs))  # fit's final test
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,8 @@ def own(tmp_path_factory):
 def test_own_module_trains_and_keeps_everything(own):
     run, log = own
     assert (run.path / "model.safetensors").is_file() and (run.path / "report.html").is_file()
-    assert log.calls[0] == "begin" and log.calls[-1] == ("end", True)
+    assert log.calls[0] == "begin" and log.calls[-1] == ("test", True)
+    assert log.calls[-2] == ("end", ["accuracy", "epoch", "loss", "lr", "seconds", "val_accuracy", "val_loss"])
     assert log.calls[1] == (0, ["accuracy", "epoch", "loss", "lr", "seconds", "val_accuracy", "val_loss"])
     assert len(run.history["loss"]) == 2
     ev = run.evaluate()  # in-memory data: the saved test split, never "unknown dataset"

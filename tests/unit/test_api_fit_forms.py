@@ -16,14 +16,14 @@ TRAIN = dict(epochs=1, batch_size=32, optimizer="sgd", lr=0.1, seed=0, device="c
 
 @pytest.fixture
 def captured(monkeypatch):
-    """fit's call of train.fit, recorded instead of run: which recipe and data it got."""
+    """fit's call of train.train_run, recorded instead of run: which recipe and data it got."""
     import mnistlab.train as train
     calls = []
 
     def fake(recipe=None, **kw):
         calls.append((recipe, kw))
         raise SystemExit("captured")
-    monkeypatch.setattr(train, "fit", fake)
+    monkeypatch.setattr(train, "train_run", fake)
     return calls
 
 

@@ -10,8 +10,11 @@ from safetensors import safe_open
 import mnistlab
 from mnistlab.errors import MnistlabError
 from mnistlab.runs import files
-from mnistlab.train import fit
-from mnistlab.train.callbacks import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, make_early_stopping
+from mnistlab.train import train_run
+from mnistlab.train.callbacks import make_early_stopping
+from mnistlab.train.early_stopping import EarlyStopping
+from mnistlab.train.model_checkpoint import ModelCheckpoint
+from mnistlab.train.schedules import ReduceLROnPlateau
 from mnistlab.train.recipe import Recipe
 from tinydata import tiny_recipe, write_tiny_data
 
@@ -58,7 +61,7 @@ def test_fit_records_callback_objects_and_uses_them(tmp_path):
     stopper = mnistlab.EarlyStopping(monitor="val_accuracy", patience=1, restore_best_weights=True)
     plateau = mnistlab.ReduceLROnPlateau(patience=1, factor=0.5)
     saver = mnistlab.ModelCheckpoint(str(tmp_path / "ckpt" / "e{epoch:02d}.safetensors"))
-    run_dir = fit(tiny_recipe(data, epochs=3), out=tmp_path / "runs", quiet=True,
+    run_dir = train_run(tiny_recipe(data, epochs=3), out=tmp_path / "runs", quiet=True,
                   callbacks=[stopper, plateau, saver])
     config = files.read_config(run_dir)
     assert config["callbacks"] == {"early_stopping": stopper.recipe_value(),
@@ -79,7 +82,7 @@ def test_model_checkpoint_save_best_only_from_the_recipe(tmp_path):
     target = tmp_path / "best.safetensors"
     recipe["callbacks"] = {"model_checkpoint": {"filepath": str(target), "monitor": "val_accuracy",
                                                 "save_best_only": True, "save_weights_only": True}}
-    fit(recipe, out=tmp_path / "runs", quiet=True)
+    train_run(recipe, out=tmp_path / "runs", quiet=True)
     with safe_open(str(target), "pt") as f:
         assert not f.metadata() and len(list(f.keys())) == 4  # weights only: 2 dense layers
 
@@ -89,7 +92,7 @@ def test_a_recipe_setting_the_same_key_differently_is_refused(tmp_path):
     recipe = tiny_recipe(data)
     recipe["callbacks"] = {"early_stopping": {"patience": 5}}
     with pytest.raises(MnistlabError, match="already sets callbacks.early_stopping"):
-        fit(recipe, out=tmp_path / "runs", quiet=True, callbacks=[EarlyStopping(patience=2)])
+        train_run(recipe, out=tmp_path / "runs", quiet=True, callbacks=[EarlyStopping(patience=2)])
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -100,5 +103,5 @@ def test_monitor_that_the_run_does_not_log_fails_before_training(tmp_path):
     no_val = tiny_recipe(data)
     no_val["data"]["validation_split"] = None
     with pytest.raises(MnistlabError, match="no validation data"):
-        fit(no_val, out=tmp_path / "runs", quiet=True, callbacks=[EarlyStopping()])
+        train_run(no_val, out=tmp_path / "runs", quiet=True, callbacks=[EarlyStopping()])
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

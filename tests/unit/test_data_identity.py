@@ -68,14 +68,14 @@ def test_arrays_in_memory_say_they_must_be_passed_back():
 
 def test_a_run_on_a_slice_records_a_name_resume_and_eval_load(tmp_path, data):
     from mnistlab.runs import open_run
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
     ds = load_dataset(data).take(120, 40)
-    run = fit(tiny_recipe(data, epochs=1), dataset=ds, out=tmp_path / "runs", quiet=True)
+    run = train_run(tiny_recipe(data, epochs=1), dataset=ds, out=tmp_path / "runs", quiet=True)
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["dataset"] == ds.reference
     splits = open_run(run).splits()  # what eval and report load: the slice, not the whole file
     assert len(splits.x_test) == 40 and len(splits.x_train) + len(splits.x_val) == 120
     (run / "metrics.json").unlink()  # unfinished: resume it from its folder alone
-    again = fit(resume=run, quiet=True, epochs=2)
+    again = train_run(resume=run, quiet=True, epochs=2)
     assert np.isfinite(open_run(again).metrics["test_accuracy"])

@@ -73,7 +73,7 @@ def test_read_run_and_find_runs(tmp_path):
     (tmp_path / "not-a-run").mkdir()
     assert [p.name for p in find_runs(tmp_path)] == ["20240101-000000-a", "20240102-000000-b"]
     run = read_run(a)
-    assert run.history[2] == {"epoch": 3, "loss": pytest.approx(1 / 3), "accuracy": pytest.approx(0.8),
+    assert run.history.rows[2] == {"epoch": 3, "loss": pytest.approx(1 / 3), "accuracy": pytest.approx(0.8),
                               "val_loss": pytest.approx(1.1 / 3), "val_accuracy": pytest.approx(0.75),
                               "lr": 0.001, "seconds": 0.5}
     assert run.classes == CLASSES
@@ -85,10 +85,10 @@ def test_plots_are_pngs(tmp_path):
     run = read_run(make_run(tmp_path))
     pred = hand_predictions()
     m = pred.metrics()
-    outs = [plots.plot_history(run.history, tmp_path / "p" / "h.png"),
+    outs = [plots.plot_history(run.history.rows, tmp_path / "p" / "h.png"),
             plots.plot_confusion(m["confusion_matrix"], CLASSES, tmp_path / "p" / "c.png"),
             plots.plot_misclassified(pred.images, pred.y_true, pred.probs, CLASSES, tmp_path / "p" / "m.png"),
-            plots.plot_compare({"a": run.history, "b": run.history[:2]}, tmp_path / "p" / "cmp.png")]
+            plots.plot_compare({"a": run.history.rows, "b": run.history.rows[:2]}, tmp_path / "p" / "cmp.png")]
     for out in outs:
         with Image.open(out) as im:
             assert im.format == "PNG" and im.size[0] > 200 and im.size[1] > 100
@@ -172,7 +172,7 @@ def test_report_says_which_epoch_was_evaluated_and_plots_the_learning_rate(tmp_p
     assert "weights evaluated" in text and "epoch 2 of 4 (best, restored)" in text
     assert "1 min 33 s" in text and "92.974" not in text
     assert "learning-rate" in page
-    no_lr = [{k: v for k, v in row.items() if k != "lr"} for row in read_run(run_dir).history]
+    no_lr = [{k: v for k, v in row.items() if k != "lr"} for row in read_run(run_dir).history.rows]
     with Image.open(run_dir / "plots" / "history.png") as three, \
             Image.open(plots.plot_history(no_lr, tmp_path / "two.png")) as two:
         assert three.size[0] > two.size[0] * 1.3  # a third panel: the learning rate

@@ -15,7 +15,7 @@ from mnistlab.errors import MnistlabError, MnistlabWarning
 from mnistlab.evaluation import run_metrics, write_report
 from mnistlab.evaluation.compare import compare, runs_table
 from mnistlab.evaluation.runfiles import find_runs
-from mnistlab.train import fit, open_run
+from mnistlab.train import train_run, open_run
 
 SPEC = {"input_shape": [8, 8, 1], "layers": [
     {"type": "conv2d", "filters": 4, "kernel": 3, "activation": "relu", "l2": 0.001},
@@ -45,9 +45,9 @@ def runs(tmp_path_factory):
     recipe = {"name": "five", "data": {"dataset": str(npz), "validation_split": 0.2}, "model": SPEC,
               "optimizer": {"name": "adam", "lr": 0.01}, "batch_size": 32, "epochs": 3, "device": "cpu",
               "loss": {"label_smoothing": 0.1}}
-    a = fit(recipe, out=root / "runs", quiet=True)
+    a = train_run(recipe, out=root / "runs", quiet=True)
     write_report(a)
-    b = fit({**recipe, "epochs": 2, "seed": 1}, out=root / "runs", quiet=True)
+    b = train_run({**recipe, "epochs": 2, "seed": 1}, out=root / "runs", quiet=True)
     # checked here, not in a test: other tests write b's report (test order is random)
     assert not (b / "report.html").exists(), "train.fit wrote a report; the caller writes it"
     return root, a, b, y_test
@@ -91,7 +91,7 @@ def test_train_plus_val_is_every_training_image(runs, tmp_path):
     # validated on the test set: train+val would count test images as training images
     npz = root / "five.npz"
     with pytest.warns(MnistlabWarning, match="test set is used as validation set"):
-        c = fit({"name": "vt", "data": {"dataset": str(npz), "validation": "test"}, "model": SPEC,
+        c = train_run({"name": "vt", "data": {"dataset": str(npz), "validation": "test"}, "model": SPEC,
                  "epochs": 1, "device": "cpu"}, out=tmp_path, quiet=True)
         with pytest.raises(MnistlabError, match="validated on the test set"):
             run_metrics(c, "train+val")

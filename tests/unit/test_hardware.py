@@ -82,8 +82,8 @@ def test_machine_line_names_cpu_flags_cores_torch_and_limits(monkeypatch):
 
 def test_fit_records_the_resolved_settings(monkeypatch, tmp_path):
     from tests.unit.test_train_run import recipe, tiny_dataset
-    from mnistlab.train import fit, open_run
+    from mnistlab.train import train_run, open_run
     fake(monkeypatch, LAPTOP)
-    run = open_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True))
+    run = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True))
     assert run.config["precision"] == "fp32" and run.config["channels_last"] is True
     assert run.config["eval_batch"] == 512 and isinstance(run.config["threads"], int)

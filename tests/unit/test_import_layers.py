@@ -31,8 +31,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS = ["data", "models", "runs", "train", ("evaluation", "serve"), "sweeps", "reproduce"]
 LEAVES = {"errors", "io", "locks", "settings", "hardware", "display", "version", "lazy", "recipes"}
 # the notebook surface: api.py and the views it returns (sweepview: sweep/tune results;
-# reproduction: a notebook's reproduction, its runs as api.Run)
-COMPOSERS = {"cli", "__main__", "api", "sweepview", "reproduction"}
+# reproduction: a notebook's reproduction, its runs as api.Run; runview: Run and Evaluation;
+# fitrequest: fit()'s arguments read once)
+COMPOSERS = {"cli", "__main__", "api", "runview", "fitrequest", "sweepview", "reproduction"}
 _MODULE_NAME = re.compile(r"^mnistlab(\.[A-Za-z_]\w*)+$")
 
 

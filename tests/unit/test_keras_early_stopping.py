@@ -17,7 +17,7 @@ import random
 import pytest
 import torch
 
-from mnistlab.train.callbacks import EarlyStopping
+from mnistlab.train.early_stopping import EarlyStopping
 
 less, greater = operator.lt, operator.gt
 
@@ -120,13 +120,16 @@ class Weights(torch.nn.Module):
 
 def ours_run(kwargs, values, key):
     stopper, model = EarlyStopping(**kwargs), Weights()
+    stopper.set_model(model)
+    model.stop_training = False
     run = 0
     for epoch, v in enumerate(values):
         model.w.data.fill_(epoch)
         run = epoch + 1
-        if stopper.on_epoch_end(epoch, {key: v}, model):
+        stopper.on_epoch_end(epoch, {key: v})
+        if model.stop_training:
             break
-    stopper.on_train_end(model)
+    stopper.on_train_end()
     return run, int(model.w.item())
 
 

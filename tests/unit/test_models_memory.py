@@ -40,10 +40,10 @@ def test_summary_cli_shows_memory_and_checks_the_new_budgets(capsys):
 
 
 def test_train_refuses_before_training(tmp_path):
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
     from tinydata import tiny_recipe, write_tiny_data
     r = tiny_recipe(write_tiny_data(tmp_path / "d.npz"))
     r["max_ram_bytes"] = 70  # the C export: float input 256 + its float transpose (Flatten) 256 = 512 > 70
     with pytest.raises(MnistlabError, match="over the budget of 70"):
-        fit(r, out=tmp_path / "runs", quiet=True)
+        train_run(r, out=tmp_path / "runs", quiet=True)
     assert not any((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True

@@ -14,7 +14,7 @@ import yaml
 from mnistlab.errors import MnistlabWarning
 from mnistlab.reproduce import fashion5, runner, table
 from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
-from mnistlab.train import fit
+from mnistlab.train import train_run
 from tinydata import tiny_recipe, write_tiny_data
 
 PARAMS = 1091  # tiny_recipe's MLP: 64*16+16 + 16*3+3
@@ -118,7 +118,7 @@ def test_the_004_file_is_one_file_from_any_working_directory(tmp_path, monkeypat
               "epochs": 1, "seed": 0, "device": "cpu"}
     monkeypatch.chdir(root)
     with pytest.warns(MnistlabWarning, match="unpickled"):
-        made = Path(fit(recipe, out="reproduce/004/full/groupings/k+5/bn-cnn", quiet=True)).resolve()
+        made = Path(train_run(recipe, out="reproduce/004/full/groupings/k+5/bn-cnn", quiet=True)).resolve()
     monkeypatch.chdir(root / "examples")
     folder = Path("../reproduce/004/full/groupings/k+5/bn-cnn")
     here = {**recipe, "data": {**recipe["data"], "dataset": f"../reproduce/004/full/{name}"}}
@@ -153,6 +153,6 @@ def test_an_unknown_precision_is_one_line(tmp_path, monkeypatch):
     from mnistlab.errors import MnistlabError
 
     out = _notebook(tmp_path, monkeypatch)
-    with pytest.raises(MnistlabError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
+    with pytest.raises(MnistlabError, match="precision= must be one of auto, fp32, bf16, got 'fp16'"):
         runner.run_notebook("999", out=out, seeds=1, precision="fp16")
     assert not (out / "full" / "mlp").exists()

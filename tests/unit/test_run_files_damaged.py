@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from mnistlab.cli import main
-from mnistlab.train import fit
+from mnistlab.train import train_run
 from tinydata import tiny_recipe, write_tiny_data
 
 
@@ -24,7 +24,7 @@ class Foreign:  # what a pickle from elsewhere may hold: an instance of someone'
 def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("damaged")
     data = write_tiny_data(root / "tiny.npz")
-    run = fit(tiny_recipe(data, epochs=1), out=root / "runs", quiet=True)
+    run = train_run(tiny_recipe(data, epochs=1), out=root / "runs", quiet=True)
     image = root / "digit.png"
     Image.fromarray(np.full((8, 8), 200, np.uint8)).save(image)
     return root, run, image

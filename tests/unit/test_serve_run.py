@@ -55,12 +55,12 @@ def shapes_npz(path, n_train=450, n_test=90):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
     tmp = tmp_path_factory.mktemp("serve-run")
     recipe = {"name": "shapes", "data": {"dataset": str(shapes_npz(tmp / "shapes.npz"))},
               "model": SPEC, "optimizer": {"name": "adam", "lr": 0.01},
               "batch_size": 32, "epochs": 3, "device": "cpu"}
-    return fit(recipe, out=tmp / "runs", quiet=True)
+    return train_run(recipe, out=tmp / "runs", quiet=True)
 
 
 @pytest.fixture()

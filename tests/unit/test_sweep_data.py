@@ -31,7 +31,7 @@ def test_sweep_on_other_data_or_a_slice_is_refused(tmp_path, two):
     info = yaml.safe_load((out / "sweep.yaml").read_text())
     assert info["data"] == [a.identity.record()] and info["base_recipe"]["data"]["dataset"] == a.reference
     for other in (b, a.take(200)):
-        with pytest.raises(MnistlabError, match=r"was trained on .*a\.npz.*use a new --out directory for other data"):
+        with pytest.raises(MnistlabError, match=r"was trained on .*a\.npz.*use a new out= folder for other data"):
             run_sweep(spec(a.loaded_as), out=tmp_path / "sw", dataset=other, quiet=True)
     run_sweep(spec(a.loaded_as), out=tmp_path / "sw", dataset=a, quiet=True)  # the same data: fine
     assert all(r["status"] == "done" for r in read_rows(out / "results.csv"))
@@ -69,7 +69,7 @@ def test_tune_refuses_other_data_and_best_recipe_names_it(tmp_path, two):
     assert load_dataset(recipe["data"]["dataset"]).identity == a.take(200).identity
     assert "mnistlab train best_recipe.yaml" in best
     for other in (b, a):  # other data, or the whole of the sliced file
-        with pytest.raises(MnistlabError, match="was run on .*use another --study name or --out"):
+        with pytest.raises(MnistlabError, match="was run on .*use another study= name or out= folder"):
             run_tune(base, space, trials=1, out=tmp_path / "st", dataset=other, quiet=True)
 
 

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from mnistlab.train.callbacks import (CosineSchedule, EarlyStopping, OneCycleSchedule,
-                                      ReduceLROnPlateau, StepSchedule)
+from mnistlab.train.early_stopping import EarlyStopping
+from mnistlab.train.schedules import CosineSchedule, OneCycleSchedule, ReduceLROnPlateau, StepSchedule
 
 
 class Weights(torch.nn.Module):
@@ -17,13 +17,16 @@ class Weights(torch.nn.Module):
 def run_stopper(stopper, values, key="val_loss"):
     """(epoch it stopped after or None, epoch whose weights the model holds at the end)."""
     model = Weights()
+    stopper.set_model(model)
+    model.stop_training = False
     stop = None
     for epoch, v in enumerate(values):
         model.w.data.fill_(epoch)  # the weights remember which epoch they are from
-        if stopper.on_epoch_end(epoch, {key: v}, model):
+        stopper.on_epoch_end(epoch, {key: v})
+        if model.stop_training:  # Keras: the callback sets model.stop_training
             stop = epoch
             break
-    stopper.on_train_end(model)  # as fit does (Keras' on_train_end)
+    stopper.on_train_end()  # as fit does (Keras' on_train_end)
     return stop, model.w.item()
 
 

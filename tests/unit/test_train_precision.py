@@ -7,7 +7,7 @@ import torch
 
 from mnistlab import hardware
 from mnistlab.cli import main
-from mnistlab.train import fit, open_run
+from mnistlab.train import train_run, open_run
 from mnistlab.train import precision as P
 from tests.unit.test_hardware import LAPTOP, ZEN4, fake
 from tests.unit.test_train_run import recipe, strip, tiny_dataset
@@ -76,7 +76,7 @@ def test_measure_interleaves_single_steps_and_keeps_each_rounds_fastest(monkeypa
 def test_the_choice_is_measured_once_then_cached(monkeypatch, cache, capsys):
     fake(monkeypatch, ZEN4)
     calls = fake_timer(monkeypatch, fp32=0.020, bf16=0.010)
-    first = open_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent / "a"))
+    first = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent / "a"))
     assert calls, "the first run measures"
     assert "bf16 (auto, measured: fp32 20.0 ms vs bf16 10.0 ms per step" in capsys.readouterr().out
     assert first.config["precision"] == "bf16"
@@ -84,7 +84,7 @@ def test_the_choice_is_measured_once_then_cached(monkeypatch, cache, capsys):
     assert entry["precision"] == "bf16" and "batch 16" in entry["what"]
 
     calls.clear()
-    second = open_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent / "b"))
+    second = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent / "b"))
     assert not calls, "the second identical run reuses the cached choice"
     assert second.config["precision"] == "bf16"
     assert "bf16 (auto, cached: fp32 20.0 ms vs bf16 10.0 ms" in capsys.readouterr().out
@@ -93,14 +93,14 @@ def test_the_choice_is_measured_once_then_cached(monkeypatch, cache, capsys):
     assert line.startswith("precision: bf16  # auto, cached: fp32 20.0 ms")
 
     calls.clear()  # another batch size is another step: measured on its own
-    open_run(fit(recipe(epochs=1, batch_size=8), dataset=tiny_dataset(), out=cache.parent.parent / "c", quiet=True))
+    open_run(train_run(recipe(epochs=1, batch_size=8), dataset=tiny_dataset(), out=cache.parent.parent / "c", quiet=True))
     assert calls and len(json.loads(cache.read_text())["choices"]) == 2
 
 
 def test_fp32_is_kept_unless_bf16_is_clearly_faster(monkeypatch, cache):
     fake(monkeypatch, ZEN4)
     fake_timer(monkeypatch, fp32=0.020, bf16=0.0195)
-    run = open_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True))
+    run = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True))
     assert run.config["precision"] == "fp32"
 
 
@@ -108,7 +108,7 @@ def test_fp32_is_kept_unless_bf16_is_clearly_faster(monkeypatch, cache):
 def test_an_explicit_precision_is_never_measured(monkeypatch, cache, precision):
     fake(monkeypatch, ZEN4)
     never_measure(monkeypatch)
-    run = open_run(fit(recipe(epochs=1, precision=precision), dataset=tiny_dataset(),
+    run = open_run(train_run(recipe(epochs=1, precision=precision), dataset=tiny_dataset(),
                        out=cache.parent.parent, quiet=True))
     assert run.config["precision"] == precision and not cache.exists()
 
@@ -116,7 +116,7 @@ def test_an_explicit_precision_is_never_measured(monkeypatch, cache, precision):
 def test_no_native_bf16_is_fp32_without_measuring(monkeypatch, cache):
     fake(monkeypatch, LAPTOP)
     never_measure(monkeypatch)
-    run = open_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True))
+    run = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True))
     assert run.config["precision"] == "fp32" and not cache.exists()
 
 
@@ -139,7 +139,7 @@ def test_a_damaged_cache_warns_and_is_measured_again(monkeypatch, cache):
     cache.parent.mkdir(parents=True)
     cache.write_text("{not json")
     with pytest.warns(UserWarning, match="unreadable"):
-        fit(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True)
+        train_run(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True)
     assert calls and json.loads(cache.read_text())["format"] == P.FORMAT
 
 
@@ -150,11 +150,11 @@ def test_the_probe_leaves_the_runs_numbers_alone(monkeypatch, cache):
     same numbers and weights as one that did not."""
     fake(monkeypatch, ZEN4)
     calls = fake_timer(monkeypatch, fp32=0.010, bf16=0.020, run_steps=True)  # fp32 wins
-    measured = open_run(fit(recipe(epochs=2), dataset=tiny_dataset(), out=cache.parent.parent / "a", quiet=True))
+    measured = open_run(train_run(recipe(epochs=2), dataset=tiny_dataset(), out=cache.parent.parent / "a", quiet=True))
     assert calls and measured.config["precision"] == "fp32"
-    plain = open_run(fit(recipe(epochs=2, precision="fp32"), dataset=tiny_dataset(),
+    plain = open_run(train_run(recipe(epochs=2, precision="fp32"), dataset=tiny_dataset(),
                          out=cache.parent.parent / "b", quiet=True))
-    assert strip(measured.history) == strip(plain.history)
+    assert strip(measured.history.rows) == strip(plain.history.rows)
     for a, b in zip(measured.model.state_dict().values(), plain.model.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -181,7 +181,7 @@ def test_doctor_prints_the_machine_and_the_cached_choices(monkeypatch, cache, ca
     out = capsys.readouterr().out
     assert "machine: Test CPU" in out and "avx512_bf16" in out and "no precision choices cached yet" in out
     fake_timer(monkeypatch, fp32=0.030, bf16=0.020)
-    fit(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True)
+    train_run(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent, quiet=True)
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert f"cached in {cache}" in out

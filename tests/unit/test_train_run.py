@@ -1,4 +1,4 @@
-"""fit() on tiny synthetic data: determinism, resume equality, NaN guard, run directory."""
+"""train_run() on tiny synthetic data: determinism, resume equality, NaN guard, run directory."""
 import contextlib
 import json
 import os
@@ -8,7 +8,8 @@ import torch
 
 from mnistlab.data import Dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.train import fit, open_run
+from mnistlab.train import train_run, open_run
+from mnistlab.train.callback import LambdaCallback
 from mnistlab import io as io_mod
 from mnistlab.train import training as run_mod
 
@@ -40,14 +41,14 @@ def strip(history):
 
 
 def test_run_directory_files_and_load_run(tmp_path):
-    run_dir = fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True)
+    run_dir = train_run(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     names = sorted(p.name for p in run_dir.iterdir())
     # .lock: the one-writer lock (runs/lock.py); its owner note goes when fit releases it
     assert names == [".lock", "checkpoint.pt", "config.yaml", "history.csv", "metrics.json", "model.safetensors"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
     run = open_run(run_dir)
-    assert [r["epoch"] for r in run.history] == [1, 2, 3, 4]
-    assert set(run.history[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert [r["epoch"] for r in run.history.rows] == [1, 2, 3, 4]
+    assert set(run.history.rows[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
     m = run.metrics
     for key in ("test_loss", "test_accuracy", "params", "epochs_run", "train_seconds", "seed", "device",
                 "versions", "classes"):
@@ -65,14 +66,14 @@ def test_run_directory_files_and_load_run(tmp_path):
 
 def test_same_seed_same_history_different_seed_differs(tmp_path):
     ds = tiny_dataset()
-    runs = [open_run(fit(recipe(seed=s), dataset=ds, out=tmp_path, quiet=True)) for s in (3, 3, 4)]
-    assert strip(runs[0].history) == strip(runs[1].history)
-    assert strip(runs[0].history) != strip(runs[2].history)
+    runs = [open_run(train_run(recipe(seed=s), dataset=ds, out=tmp_path, quiet=True)) for s in (3, 3, 4)]
+    assert strip(runs[0].history.rows) == strip(runs[1].history.rows)
+    assert strip(runs[0].history.rows) != strip(runs[2].history.rows)
 
 
 def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkeypatch):
     ds = tiny_dataset()
-    full = open_run(fit(recipe(), dataset=ds, out=tmp_path / "a", quiet=True))
+    full = open_run(train_run(recipe(), dataset=ds, out=tmp_path / "a", quiet=True))
 
     real, calls = run_mod.train_epoch, []
 
@@ -84,15 +85,15 @@ def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkey
 
     monkeypatch.setattr(run_mod, "train_epoch", interrupt_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
-        fit(recipe(), dataset=ds, out=tmp_path / "b", quiet=True)
+        train_run(recipe(), dataset=ds, out=tmp_path / "b", quiet=True)
     monkeypatch.setattr(run_mod, "train_epoch", real)
     (partial,) = list((tmp_path / "b").iterdir())
     assert not (partial / "metrics.json").exists()
     with pytest.raises(MnistlabError, match="--resume"):
         open_run(partial)
-    resumed = fit(resume=partial, dataset=ds, quiet=True)
+    resumed = train_run(resume=partial, dataset=ds, quiet=True)
     assert resumed == partial
-    assert strip(open_run(resumed).history) == strip(full.history)
+    assert strip(open_run(resumed).history.rows) == strip(full.history.rows)
     assert open_run(resumed).metrics["test_loss"] == full.metrics["test_loss"]
 
 
@@ -108,7 +109,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, mo
     nan_in_epoch_2.seen = []
     monkeypatch.setattr(run_mod, "train_epoch", nan_in_epoch_2)
     with pytest.raises(MnistlabError, match=r"epoch 2; lower the learning rate.*epoch 1 is kept"):
-        fit(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True)
+        train_run(recipe(), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     (run_dir,) = list(tmp_path.iterdir())
     ck = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert ck["state"]["epoch"] == 1
@@ -116,7 +117,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path, mo
 
 def test_real_divergence_is_caught(tmp_path):
     with pytest.raises(MnistlabError, match="lower the learning rate"):
-        fit(recipe(optimizer={"name": "sgd", "lr": 1e30}), dataset=tiny_dataset(), out=tmp_path,
+        train_run(recipe(optimizer={"name": "sgd", "lr": 1e30}), dataset=tiny_dataset(), out=tmp_path,
             quiet=True)
     assert list(tmp_path.iterdir()) == []  # failed in epoch 1: nothing half-written is left
 
@@ -125,16 +126,16 @@ def test_early_stopping_restores_best_weights(tmp_path):
     es = {"monitor": "val_loss", "patience": 1, "restore_best_weights": True}
     r = recipe(epochs=30, optimizer={"name": "sgd", "lr": 0.5},
                callbacks={"early_stopping": es})
-    run = open_run(fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True))
+    run = open_run(train_run(r, dataset=tiny_dataset(), out=tmp_path, quiet=True))
     assert run.metrics["stopped_early"] and run.metrics["epochs_run"] < 30
-    best = min(range(len(run.history)), key=lambda i: run.history[i]["val_loss"])
+    best = min(range(len(run.history.rows)), key=lambda i: run.history.rows[i]["val_loss"])
     assert run.metrics["best_epoch"] == best + 1
 
 
 def test_val_monitor_without_validation_is_a_user_error(tmp_path):
     r = recipe(data={"validation": "none"}, callbacks={"early_stopping": {"patience": 2}})
     with pytest.raises(MnistlabError, match="no validation data"):
-        fit(r, dataset=tiny_dataset(), out=tmp_path, quiet=True)
+        train_run(r, dataset=tiny_dataset(), out=tmp_path, quiet=True)
 
 
 def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
@@ -152,19 +153,19 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
 
 def test_config_yaml_reruns_as_the_same_recipe(tmp_path):
     ds = tiny_dataset()
-    first = open_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True))
-    second = open_run(fit(first.config, dataset=ds, out=tmp_path, quiet=True))
+    first = open_run(train_run(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True))
+    second = open_run(train_run(first.config, dataset=ds, out=tmp_path, quiet=True))
     assert second.config == first.config
-    assert strip(second.history) == strip(first.history)
+    assert strip(second.history.rows) == strip(first.history.rows)
     assert json.loads((second.dir / "metrics.json").read_text())["test_loss"] == first.metrics["test_loss"]
 
 
 def test_bf16_autocast_trains_keeps_fp32_weights_and_is_deterministic(tmp_path):
     ds = tiny_dataset()
-    runs = [open_run(fit(recipe(precision=p), dataset=ds, out=tmp_path, quiet=True))
+    runs = [open_run(train_run(recipe(precision=p), dataset=ds, out=tmp_path, quiet=True))
             for p in ("bf16", "bf16", "fp32")]
-    assert strip(runs[0].history) == strip(runs[1].history)
-    assert strip(runs[0].history) != strip(runs[2].history)  # the forward really ran in bfloat16
+    assert strip(runs[0].history.rows) == strip(runs[1].history.rows)
+    assert strip(runs[0].history.rows) != strip(runs[2].history.rows)  # the forward really ran in bfloat16
     assert runs[0].metrics["test_accuracy"] > 0.5
     assert all(p.dtype == torch.float32 for p in runs[0].model.parameters())
 
@@ -176,8 +177,8 @@ def test_threads_apply_during_the_run_only(tmp_path):
     torch.set_num_threads(2)
     try:
         seen = []
-        fit(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True,
-            on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))
+        train_run(recipe(threads=1, epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True,
+            callbacks=[LambdaCallback(on_epoch_end=lambda epoch, row: seen.append(torch.get_num_threads()))])
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
@@ -212,9 +213,9 @@ def test_batch_split_is_the_same_step_as_one_batch():
 def test_batch_split_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
     ds = tiny_dataset()
     r = recipe(batch_split=2, epochs=3)
-    runs = [open_run(fit(r, dataset=ds, out=tmp_path / "a", quiet=True)) for _ in range(2)]
+    runs = [open_run(train_run(r, dataset=ds, out=tmp_path / "a", quiet=True)) for _ in range(2)]
     assert runs[0].config["batch_split"] == 2
-    assert strip(runs[0].history) == strip(runs[1].history)
+    assert strip(runs[0].history.rows) == strip(runs[1].history.rows)
     # interrupt after epoch 2, resume: the same history (the chunk generators are checkpointed)
     calls = {"n": 0}
     real = run_mod.train_epoch
@@ -226,22 +227,22 @@ def test_batch_split_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypa
         return real(*args, **kwargs)
     monkeypatch.setattr(run_mod, "train_epoch", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
-        fit(r, dataset=ds, out=tmp_path / "b", quiet=True)
+        train_run(r, dataset=ds, out=tmp_path / "b", quiet=True)
     monkeypatch.setattr(run_mod, "train_epoch", real)
     (partial,) = list((tmp_path / "b").iterdir())
-    resumed = open_run(fit(resume=partial, dataset=ds, quiet=True))
-    assert strip(resumed.history) == strip(runs[0].history)
+    resumed = open_run(train_run(resume=partial, dataset=ds, quiet=True))
+    assert strip(resumed.history.rows) == strip(runs[0].history.rows)
 
 
 def test_batch_split_auto_skips_batchnorm_and_explicit_split_explains(tmp_path):
     bn_spec = {"input_shape": [6, 6, 1], "layers": [
         {"type": "conv2d", "filters": 3, "kernel": 3}, {"type": "batchnorm"}, {"type": "flatten"},
         {"type": "dense", "units": 3, "activation": "softmax"}]}
-    run = open_run(fit(recipe(model=bn_spec, batch_size=64, epochs=1), dataset=tiny_dataset(), out=tmp_path,
+    run = open_run(train_run(recipe(model=bn_spec, batch_size=64, epochs=1), dataset=tiny_dataset(), out=tmp_path,
                        quiet=True))
     assert run.config["batch_split"] == 1
     with pytest.raises(MnistlabError, match="batch_split: 2 is not possible here: the model has BatchNorm"):
-        fit(recipe(model=bn_spec, batch_split=2), dataset=tiny_dataset(), out=tmp_path, quiet=True)
+        train_run(recipe(model=bn_spec, batch_split=2), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -252,13 +253,13 @@ def test_best_weights_restored_after_all_epochs_and_evaluated_epoch_recorded(tmp
     # lr 1.0 makes validation loss bounce, so the best epoch is not the last
     r = recipe(epochs=5, optimizer={"name": "adam", "lr": 1.0},
                callbacks={"early_stopping": {"patience": 10, "restore_best_weights": True}})
-    run = open_run(fit(r, dataset=ds, out=tmp_path, quiet=True))
-    val = [row["val_loss"] for row in run.history]
+    run = open_run(train_run(r, dataset=ds, out=tmp_path, quiet=True))
+    val = [row["val_loss"] for row in run.history.rows]
     best = min(range(len(val)), key=lambda i: (val[i], i)) + 1
     assert run.metrics["epochs_run"] == 5 and not run.metrics["stopped_early"]
     assert run.metrics["evaluated_epoch"] == best == run.metrics["best_epoch"]
     assert best < 5, val  # the seed and lr above make an earlier epoch the best: a real restore
-    plain = open_run(fit(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True))
+    plain = open_run(train_run(recipe(epochs=2), dataset=ds, out=tmp_path / "p", quiet=True))
     assert plain.metrics["evaluated_epoch"] == 2  # no early stopping: the last epoch's weights
 
 
@@ -284,13 +285,13 @@ def test_finite_divergence_is_a_verdict_not_a_success(tmp_path, monkeypatch):
     explode_in_epoch_3.seen = []
     monkeypatch.setattr(run_mod, "train_epoch", explode_in_epoch_3)
     with pytest.raises(MnistlabError, match=r"training diverged: .* in epoch 3; lower the learning rate.*epoch 2"):
-        fit(recipe(epochs=5), dataset=tiny_dataset(), out=tmp_path, quiet=True)
+        train_run(recipe(epochs=5), dataset=tiny_dataset(), out=tmp_path, quiet=True)
     (run_dir,) = list(tmp_path.iterdir())
     run = open_run(run_dir)
     assert run.metrics["verdict"] == "diverged" and run.metrics["diverged"]["epoch"] == 3
     assert run.metrics["evaluated_epoch"] == 2 and run.metrics["epochs_run"] == 2
-    assert run.metrics["test_accuracy"] is not None and len(run.history) == 2
-    ok = open_run(fit(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True))
+    assert run.metrics["test_accuracy"] is not None and len(run.history.rows) == 2
+    ok = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path / "ok", quiet=True))
     assert ok.metrics["verdict"] == "ok"
 
 
@@ -308,17 +309,17 @@ def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys, process_on_
     """Issue 17 item 11: like calling Keras fit again; runtime options allowed on resume."""
     from mnistlab.cli import main
     ds = tiny_dataset()
-    run_dir = fit(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True)
+    run_dir = train_run(recipe(epochs=2), dataset=ds, out=tmp_path, quiet=True)
     two = open_run(run_dir)
-    with pytest.raises(MnistlabError, match="pass --epochs N with N > 2"):
-        fit(resume=run_dir, dataset=ds, quiet=True)
-    fit(resume=run_dir, dataset=ds, quiet=True, epochs=4, threads=1, device="cpu")
+    with pytest.raises(MnistlabError, match="pass epochs=N with N > 2"):  # Python words, not flags
+        train_run(resume=run_dir, dataset=ds, quiet=True)
+    train_run(resume=run_dir, dataset=ds, quiet=True, epochs=4, threads=1, device="cpu")
     four = open_run(run_dir)
-    assert four.metrics["epochs_run"] == 4 and len(four.history) == 4
-    assert strip(four.history[:2]) == strip(two.history)  # the first two epochs are kept as they were
+    assert four.metrics["epochs_run"] == 4 and len(four.history.rows) == 4
+    assert strip(four.history.rows[:2]) == strip(two.history.rows)  # the first two epochs are kept as they were
     # the same as training 4 epochs straight away
-    straight = open_run(fit(recipe(epochs=4), dataset=ds, out=tmp_path / "s", quiet=True))
-    assert strip(four.history) == strip(straight.history)
+    straight = open_run(train_run(recipe(epochs=4), dataset=ds, out=tmp_path / "s", quiet=True))
+    assert strip(four.history.rows) == strip(straight.history.rows)
     # CLI: runtime options are fine, recipe options are named
     assert main(["train", "--resume", str(run_dir), "--threads", "1", "--seed", "3"]) == 2
     assert "drop --seed" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def data(device, n=96):
 
 
 def keras_adam(model):
-    """mnistlab's own Adam (Keras update rule), as fit() makes it."""
+    """mnistlab's own Adam (Keras update rule), as train_run() makes it."""
     cfg = load_recipe({"model": SPEC, "optimizer": {"name": "adam", "lr": 0.01}}).optimizer
     return make_optimizer(model.parameters(), cfg)
 
@@ -79,7 +79,7 @@ def test_deferred_numbers_equal_the_synchronous_ones():
                     reason="no CUDA GPU on this machine: the CUDA path runs only where one is present")
 def test_cuda_epoch_keeps_data_on_the_device_and_syncs_once(tmp_path):
     """On a GPU, training and validation never wait for the device (sync debug mode turns any
-    wait into an error); the one read at the end gives finite numbers; fit() runs end to end."""
+    wait into an error); the one read at the end gives finite numbers; train_run() runs end to end."""
     device = torch.device("cuda")
     one_epoch(device)  # warm-up: cuDNN/cuBLAS handles are created on first use
     torch.cuda.set_sync_debug_mode("error")
@@ -92,11 +92,11 @@ def test_cuda_epoch_keeps_data_on_the_device_and_syncs_once(tmp_path):
     assert all(v == v and abs(v) < 1e6 for v in values)
 
     from mnistlab.data import Dataset
-    from mnistlab.train import fit, open_run
+    from mnistlab.train import train_run, open_run
     x, y = data("cpu")
     ds = Dataset("tiny", x, y, x[:30].clone(), y[:30].clone(), ["a", "b", "c"])
-    run = open_run(fit({"name": "tiny", "model": SPEC, "data": {"validation_split": 0.25}, "batch_size": 16,
+    run = open_run(train_run({"name": "tiny", "model": SPEC, "data": {"validation_split": 0.25}, "batch_size": 16,
                         "epochs": 2, "device": "cuda", "optimizer": {"name": "adam", "lr": 0.01}},
                        dataset=ds, out=tmp_path, quiet=True))
-    assert run.metrics["device"].startswith("cuda") and len(run.history) == 2
+    assert run.metrics["device"].startswith("cuda") and len(run.history.rows) == 2
     assert run.config["eval_batch"] == 4096

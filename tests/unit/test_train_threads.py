@@ -14,7 +14,8 @@ import yaml
 import mnistlab
 from mnistlab.cli import main
 from mnistlab.sweeps import grid, trials
-from mnistlab.train import fit, open_run
+from mnistlab.train import train_run, open_run
+from mnistlab.train.callback import LambdaCallback
 from tinydata import read_rows, tiny_recipe, write_tiny_data
 
 
@@ -63,7 +64,7 @@ def test_api_threads_1_trains_records_and_says_1_thread(tmp_path, data, process_
 
 def test_an_explicit_count_above_the_process_count_is_used_too(tmp_path, data, process_threads, capsys):
     process_threads(1)
-    run = open_run(fit(recipe(data, threads=2), out=tmp_path))
+    run = open_run(train_run(recipe(data, threads=2), out=tmp_path))
     assert (run.config["threads"], run.config["batch_split"]) == (2, 2)
     assert "on cpu (2 threads, each batch split across them)" in capsys.readouterr().out
     assert torch.get_num_threads() == 1
@@ -73,7 +74,7 @@ def test_an_explicit_count_above_the_process_count_is_used_too(tmp_path, data, p
 def test_threads_null_is_the_process_count(tmp_path, data, process_threads, count):
     """`threads: null` (the default): torch's count at the start, e.g. a sweep worker's share."""
     process_threads(count)
-    run = open_run(fit(recipe(data), out=tmp_path, quiet=True))
+    run = open_run(train_run(recipe(data), out=tmp_path, quiet=True))
     assert (run.config["threads"], run.config["batch_split"]) == (count, count)
 
 
@@ -83,7 +84,7 @@ def test_the_process_count_is_restored_when_the_run_fails(tmp_path, data, proces
     def boom(epoch, row):
         raise RuntimeError("a callback failed")
     with pytest.raises(RuntimeError, match="a callback failed"):
-        fit(recipe(data, threads=1), out=tmp_path, quiet=True, on_epoch_end=boom)
+        train_run(recipe(data, threads=1), out=tmp_path, quiet=True, callbacks=[LambdaCallback(on_epoch_end=boom)])
     assert torch.get_num_threads() == 2
 
 

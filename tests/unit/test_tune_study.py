@@ -72,9 +72,9 @@ def test_tune_writes_trials_best_recipe_and_plots(tmp_path, data):
         with Image.open(out / png) as im:
             assert im.format == "PNG"
     # the best recipe is ready to run as it is
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
-    run = fit(out / "best_recipe.yaml", out=tmp_path / "runs", quiet=True)
+    run = train_run(out / "best_recipe.yaml", out=tmp_path / "runs", quiet=True)
     assert (run / "metrics.json").exists()
 
 
@@ -84,7 +84,7 @@ def test_pruning_hook_reports_and_prunes():
     good = study.ask()
     hook = PruningHook(good, "val_accuracy")
     for epoch, acc in enumerate([0.8, 0.9, 0.95]):
-        hook(epoch, {"epoch": epoch + 1, "val_accuracy": acc})
+        hook.on_epoch_end(epoch, {"epoch": epoch + 1, "val_accuracy": acc})
     study.tell(good, 0.95)
     assert good.number == 0 and hook.reported == 3
     assert study.trials[0].intermediate_values == {1: 0.8, 2: 0.9, 3: 0.95}
@@ -92,11 +92,11 @@ def test_pruning_hook_reports_and_prunes():
     bad = study.ask()
     hook = PruningHook(bad, "val_accuracy")
     with pytest.raises(optuna.TrialPruned):  # below the median of epoch 1
-        hook(0, {"epoch": 1, "val_accuracy": 0.5})
+        hook.on_epoch_end(0, {"epoch": 1, "val_accuracy": 0.5})
     study.tell(bad, state=optuna.trial.TrialState.PRUNED)
     assert study.trials[1].user_attrs["pruned_at_epoch"] == 1
     hook = PruningHook(study.ask(), "val_accuracy")
-    hook(0, {"epoch": 1, "val_accuracy": None})  # no validation value: nothing reported
+    hook.on_epoch_end(0, {"epoch": 1, "val_accuracy": None})  # no validation value: nothing reported
     assert hook.reported == 0
 
 

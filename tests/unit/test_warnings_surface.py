@@ -62,12 +62,12 @@ def test_emulated_bf16_is_one_mnistlab_warning_in_the_surfaces_wording(tmp_path,
     as the surface spells it (was a raw UserWarning with CLI wording in Python)."""
     import torch
 
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
     from tests.unit.tinydata import tiny_recipe, write_tiny_data
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     data = write_tiny_data(tmp_path / "tiny.npz")
     recipe = {**tiny_recipe(data), "epochs": 1, "precision": "bf16"}
     with pytest.warns(MnistlabWarning, match=r"emulated.*use precision='auto'"):
-        fit(recipe, out=tmp_path / "py", quiet=True)
+        train_run(recipe, out=tmp_path / "py", quiet=True)
     with surface("cli"), pytest.warns(MnistlabWarning, match=r"use --set precision=auto"):
-        fit(recipe, out=tmp_path / "cli", quiet=True)
+        train_run(recipe, out=tmp_path / "cli", quiet=True)

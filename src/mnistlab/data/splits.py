@@ -24,6 +24,7 @@ import torch
 from mnistlab.errors import MnistlabError, as_number, option, warn
 
 VALIDATION_MODES = ("split", "test", "none")
+SPLIT_KEYS = ("validation_split", "split", "split_seed", "stratify", "validation")  # a recipe's data keys that SplitSpec holds
 
 
 def check_validation_split(value, key: str = "validation_split") -> float | None:
@@ -53,17 +54,73 @@ class Splits:
                 for k, x in (("train", self.x_train), ("val", self.x_val), ("test", self.x_test))}
 
 
-def _fractions(split) -> list[float]:
-    try:
-        fr = [float(f) for f in split]
-    except (TypeError, ValueError):
-        raise MnistlabError(f"split must be a list of 2 or 3 fractions like [0.9, 0.05, 0.05], got {split!r}") from None
-    if len(fr) not in (2, 3) or any(f < 0 or f > 1 for f in fr) or not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
-        raise MnistlabError(f"split must be 2 or 3 fractions in 0..1 summing to 1 "
-                            f"([train, val] or [train, val, test]), got {split!r}")
+@dataclass(frozen=True)
+class SplitSpec:
+    """How a dataset is split, validated once (`SplitSpec.check`): the recipe's data section
+    builds one, and make_splits takes it without checking it again; only what needs the data
+    (a test set to validate on, a fraction that leaves no image) waits for make_splits."""
+    validation_split: float | None = None
+    split: tuple[float, ...] | None = None
+    split_seed: int = 0
+    stratify: bool = False
+    validation: str = "split"
+
+    @classmethod
+    def check(cls, *, validation_split=None, split=None, split_seed=0, stratify=False, validation="split",
+              prefix: str = "") -> "SplitSpec":
+        """The one set of split rules; `prefix` names the keys as the user wrote them
+        ("data." in a recipe)."""
+        def key(name):
+            return f"'{prefix}{name}'"
+        if validation not in VALIDATION_MODES:
+            from mnistlab.errors import did_you_mean
+            raise MnistlabError(f"{key('validation')} must be one of {', '.join(VALIDATION_MODES)}"
+                                f"{did_you_mean(str(validation), VALIDATION_MODES)}, got {validation!r}")
+        if not isinstance(stratify, bool):
+            raise MnistlabError(f"{key('stratify')} must be true or false, got {stratify!r}")
+        seed = as_number(split_seed)
+        if seed is None or not float(seed).is_integer() or seed < 0:
+            raise MnistlabError(f"{key('split_seed')} must be a whole number >= 0, got {split_seed!r}")
+        validation_split = check_validation_split(validation_split, key("validation_split"))
+        if split is not None:
+            split = _fractions(split, key("split"), f"{prefix}split")
+            if validation_split is not None:
+                raise MnistlabError(f"set either {key('validation_split')} (Keras: the last fraction) or "
+                                    f"{key('split')} (random fractions), not both")
+        if validation == "test" and (validation_split is not None or split is not None):
+            raise MnistlabError(f"'{prefix}validation: test' uses the test set as validation set; drop "
+                                f"{prefix}validation_split / {prefix}split, or use validation: split")
+        if validation == "none" and (validation_split or (split is not None and split[1] > 0)):
+            raise MnistlabError(f"'{prefix}validation: none', but a validation fraction is given; remove it "
+                                "or use validation: split")
+        if stratify and validation_split is not None:
+            raise MnistlabError(f"{key('stratify')} applies to {prefix}split: [...]; {prefix}validation_split "
+                                "(Keras) always takes the last fraction unshuffled")
+        return cls(validation_split, split, int(seed), stratify, validation)
+
+    @classmethod
+    def of(cls, data: dict) -> "SplitSpec":
+        """The spec of a data section a Recipe validated (config.yaml's): taken as it is."""
+        split = data.get("split")
+        return cls(data.get("validation_split"), tuple(split) if split is not None else None,
+                   int(data.get("split_seed") or 0), bool(data.get("stratify")), data.get("validation", "split"))
+
+
+def _fractions(split, key: str, name: str) -> tuple[float, ...]:
+    example = "like [0.9, 0.1] (train, val) or [0.9, 0.05, 0.05] (train, val, test)"
+    if not isinstance(split, (list, tuple)) or len(split) not in (2, 3):
+        raise MnistlabError(f"{key} must be a list of 2 or 3 fractions {example}, got {split!r}")
+    fr = []
+    for i, f in enumerate(split):
+        n = as_number(f)
+        if n is None or not math.isfinite(n) or not 0 <= n <= 1:
+            raise MnistlabError(f"'{name}[{i}]' must be a number in [0, 1], got {f!r}")
+        fr.append(float(n))
+    if not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
+        raise MnistlabError(f"{key} fractions must sum to 1, got {list(split)!r} (sum {sum(fr):g}); {example}")
     if fr[0] == 0:
-        raise MnistlabError(f"split {split!r} leaves no training data")
-    return fr
+        raise MnistlabError(f"{key} {list(split)!r} leaves no training data")
+    return tuple(fr)
 
 
 def _random_split(y: np.ndarray, fr: list[float], seed: int, stratify: bool):
@@ -89,13 +146,17 @@ def _random_split(y: np.ndarray, fr: list[float], seed: int, stratify: bool):
     return train, val, test
 
 
-def make_splits(ds, *, validation_split: float | None = None, split=None, split_seed: int = 0,
-                stratify: bool = False, validation: str = "split") -> Splits:
-    if validation not in VALIDATION_MODES:
-        raise MnistlabError(f"validation must be one of {', '.join(VALIDATION_MODES)}, got {validation!r}")
-    if validation_split is not None and split is not None:
-        raise MnistlabError("give either validation_split (Keras: last fraction) or split "
-                            "(random fractions), not both")
+def make_splits(ds, spec: SplitSpec | None = None, **settings) -> Splits:
+    """`ds` split as `spec` says (a SplitSpec, validated once), or as keyword settings
+    (validation_split=, split=, split_seed=, stratify=, validation=) checked into one here.
+    Only what needs the data is checked: two classes, a test set to validate on, a fraction
+    that leaves no image."""
+    if spec is None:
+        spec = SplitSpec.check(**settings)
+    elif settings:
+        raise MnistlabError("give make_splits a SplitSpec or its settings, not both")
+    validation_split, split = spec.validation_split, spec.split
+    split_seed, stratify = spec.split_seed, spec.stratify
     x, y = ds.x_train, ds.y_train
     xt, yt = ds.x_test, ds.y_test
     present = torch.unique(y)
@@ -104,10 +165,7 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
         raise MnistlabError(f"{ds.name}: the training set holds one class ({only!r}); a classifier "
                             "needs at least two classes: add images of another class")
 
-    if validation == "test":
-        if validation_split is not None or split is not None:
-            raise MnistlabError("validation: test uses the test set as validation set; drop "
-                                "validation_split / split, or use validation: split")
+    if spec.validation == "test":
         if xt is None:
             raise MnistlabError(f"validation: test needs a test set, and {ds.name} has none; "
                                 "use validation_split or split instead")
@@ -115,16 +173,8 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
              "accuracy is no longer an unbiased estimate", stacklevel=2)
         return Splits(x, y, xt, yt, xt, yt, list(ds.classes), val_is_test=True)
 
-    if validation == "none":
-        if validation_split or (split is not None and _fractions(split)[1] > 0):
-            raise MnistlabError("validation: none, but a validation fraction was given; "
-                                "remove it or use validation: split")
-
     if validation_split is not None:
-        f = check_validation_split(validation_split)
-        if stratify:
-            raise MnistlabError("stratify applies to split: [...]; validation_split (Keras) "
-                                "always takes the last fraction unshuffled")
+        f = validation_split
         at = int(len(x) * (1.0 - f))  # Keras: split_at = int(n * (1 - validation_split))
         if f > 0 and at == len(x):
             raise MnistlabError(f"validation_split={f} of {len(x)} samples leaves no validation data")
@@ -139,7 +189,7 @@ def make_splits(ds, *, validation_split: float | None = None, split=None, split_
         return Splits(x[:at], y[:at], x[at:], y[at:], xt, yt, list(ds.classes))
 
     if split is not None:
-        fr = _fractions(split)
+        fr = list(split)
         if len(fr) == 3 and xt is not None:
             raise MnistlabError(f"{ds.name} already has a test set; use split: [train, val] "
                                 "(two fractions), or a source without one for [train, val, test]")

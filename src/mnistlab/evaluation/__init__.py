@@ -13,7 +13,7 @@ from __future__ import annotations
 from mnistlab.lazy import lazy_names
 
 _API = {
-    "run_metrics": "mnistlab.evaluation.predictions", "predict": "mnistlab.evaluation.predictions",
+    "run_metrics": "mnistlab.evaluation.predictions", "split_predictions": "mnistlab.evaluation.predictions", "array_predictions": "mnistlab.evaluation.predictions",
     "Predictions": "mnistlab.evaluation.predictions",
     "compute_metrics": "mnistlab.evaluation.metrics", "format_metrics": "mnistlab.evaluation.metrics",
     "write_report": "mnistlab.evaluation.report",

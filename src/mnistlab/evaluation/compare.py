@@ -18,8 +18,8 @@ def run_row(run_dir) -> dict:
     run = read_run(run_dir)
     m = run.metrics
     return {"name": run.name, "model": model_name(run.config), "params": m.get("params"),
-            "epochs": m.get("epochs_run", len(run.history) or None),
-            "val_acc": last(run.history, "val_accuracy"), "test_acc": m.get("test_accuracy"),
+            "epochs": m.get("epochs_run", len(run.history.rows) or None),
+            "val_acc": last(run.history.rows, "val_accuracy"), "test_acc": m.get("test_accuracy"),
             "test_loss": m.get("test_loss"), "seconds": m.get("train_seconds"),
             "status": "" if m else run_state(run.dir, len(run.history))}
 
@@ -72,7 +72,7 @@ def compare(run_dirs, out="compare.png") -> tuple[str, Path]:
     rows = []
     for run in runs:
         row = run_row(run.dir)
-        row["best_val_acc"] = max((h["val_accuracy"] for h in run.history if h.get("val_accuracy") is not None),
+        row["best_val_acc"] = max((h["val_accuracy"] for h in run.history.rows if h.get("val_accuracy") is not None),
                                   default=None)
         rows.append(row)
     # The metrics as rows and the runs as columns: easier to read side by side.
@@ -85,6 +85,6 @@ def compare(run_dirs, out="compare.png") -> tuple[str, Path]:
                                for i, v in enumerate(row)).rstrip() for row in table)
     histories = {}
     for run in runs:  # two runs of one recipe share a name; keep both curves
-        histories[run.name if run.name not in histories else str(run.dir)] = run.history
+        histories[run.name if run.name not in histories else str(run.dir)] = run.history.rows
     png = plots.plot_compare(histories, out)
     return text, png

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mnistlab.io import save_figure as io_save_figure
+from mnistlab.runs.history import history_figure, series  # the History's own figure, used here too
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
@@ -21,48 +22,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
     return io_save_figure(fig, path, dpi=dpi, bbox_inches="tight")
 
 
-def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
-    """(epochs, values) of one history column, skipping epochs where it is missing."""
-    points = [(int(row["epoch"]), float(row[key])) for row in history
-              if row.get(key) is not None and row.get(key) != ""]
-    return [p[0] for p in points], [p[1] for p in points]
-
-
 def plot_history(history: list[dict], path, title: str = "") -> Path:
     return save_figure(history_figure(history, title), path)
-
-
-def history_figure(history: list[dict], title: str = "") -> Figure:
-    """Training and validation loss and accuracy per epoch, side by side (as in every notebook),
-    and the learning rate per epoch when it changed (schedules, ReduceLROnPlateau); a
-    constant rate gets no panel of its own (it would be one flat line)."""
-    epochs_lr, lrs = _series(history, "lr")
-    if len(set(lrs)) <= 1:
-        lrs = []
-    fig = Figure(figsize=(15 if lrs else 10, 3.8))
-    axes = fig.subplots(1, 3 if lrs else 2)
-    if lrs:
-        ax = axes[2]
-        ax.plot(epochs_lr, lrs, "-o", markersize=3, color="tab:green")
-        if min(lrs) > 0 and max(lrs) / min(lrs) >= 10:  # decades apart: a log axis shows the steps
-            ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("learning rate (last step)")
-        ax.grid(alpha=0.3)
-    for ax, metric in zip(axes[:2], ("loss", "accuracy")):
-        for key, style in ((metric, "-o"), (f"val_{metric}", "-s")):
-            x, y = _series(history, key)
-            if x:
-                ax.plot(x, y, style, markersize=3, label="validation" if key.startswith("val_") else "training")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def plot_confusion(cm, classes: list[str], path, title: str = "Confusion matrix") -> Path:
@@ -148,10 +109,10 @@ def compare_figure(histories: dict[str, list[dict]]) -> Figure:
     colors = [f"C{i % 10}" for i in range(len(histories))]
     for (name, history), color in zip(histories.items(), colors):
         for ax, metric in zip(axes, ("loss", "accuracy")):
-            x, y = _series(history, f"val_{metric}")
+            x, y = series(history, f"val_{metric}")
             if x:
                 ax.plot(x, y, "-", color=color, label=f"{name} (val)")
-            x, y = _series(history, metric)
+            x, y = series(history, metric)
             if x:
                 ax.plot(x, y, "--", color=color, alpha=0.6, label=f"{name} (train)")
     for ax, metric in zip(axes, ("loss", "accuracy")):

@@ -55,7 +55,7 @@ def _train_and_val(splits):
         torch.cat([torch.as_tensor(y), torch.as_tensor(splits.y_val)])
 
 
-def predict(run, split: str = "test", *, splits=None, batch_size: int = 2048) -> Predictions:
+def split_predictions(run, split: str = "test", *, splits=None, batch_size: int = 2048) -> Predictions:
     """Run a loaded run's model (train.load_run) over one split, in inference mode.
 
     `splits` replaces run.splits() (the data the recipe names), e.g. when fit() was given a
@@ -80,6 +80,42 @@ def predict(run, split: str = "test", *, splits=None, batch_size: int = 2048) ->
     return Predictions(split, y.numpy(), logits.softmax(dim=1).numpy(), list(run.classes), images=images, loss=loss)
 
 
+def array_predictions(run, x, y, *, batch_size: int = 2048) -> Predictions:
+    """The run's model on images `x` and labels `y`, as Keras' model.evaluate(x, y): x uint8
+    0..255 or float 0..1 in any layout load_dataset takes; y the run's labels (what
+    run.predict returns: its class names, e.g. 0..9) or one-hot rows (one column per class,
+    in the run's class order). Split name "x, y"."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from mnistlab.data import load_dataset
+    y_np = np.asarray(y.cpu() if hasattr(y, "cpu") else y)
+    classes = [str(c) for c in run.classes]
+    one_hot = y_np.ndim == 2 and y_np.shape[1] > 1
+    if one_hot and y_np.shape[1] != len(classes):
+        raise MnistlabError(f"y is one-hot with {y_np.shape[1]} columns but the run has {len(classes)} classes; "
+                            "give one column per class, or the labels themselves")
+    ds = load_dataset((x, y), classes=classes if one_hot else None)
+    if one_hot:
+        index = ds.y_train
+    else:  # the arrays' own label names -> the run's class numbers
+        unknown = [c for c in ds.classes if c not in classes]
+        if unknown:
+            raise MnistlabError(f"y holds the label {unknown[0]}, which is none of the run's classes "
+                                f"({', '.join(classes)}); give labels as run.predict returns them, or one-hot rows")
+        lookup = torch.tensor([classes.index(c) for c in ds.classes])
+        index = lookup[ds.y_train]
+    splits = SimpleNamespace(x_test=ds.x_train, y_test=index)
+    try:
+        p = split_predictions(run, "test", splits=splits, batch_size=batch_size)
+    except RuntimeError as err:  # e.g. 8x8 images for a 28x28 model
+        raise MnistlabError(f"the run's model cannot take images of shape {tuple(ds.x_train.shape[1:])} (H, W, C): "
+                            f"{str(err).splitlines()[0]}; give images like those it was trained on") from None
+    p.split = "x, y"
+    return p
+
+
 def run_metrics(run_dir, split: str = "test") -> dict:
     """Metrics of the run's saved model on a split (test, val or train), as plain data.
 
@@ -87,4 +123,4 @@ def run_metrics(run_dir, split: str = "test") -> dict:
     """
     from mnistlab.runs import open_run
 
-    return predict(open_run(Path(run_dir)), split).metrics()
+    return split_predictions(open_run(Path(run_dir)), split).metrics()

@@ -15,8 +15,8 @@ import yaml
 
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation import plots
-from mnistlab.evaluation.predictions import Predictions, predict
-from mnistlab.evaluation.runfiles import RunFiles, model_name, read_run
+from mnistlab.evaluation.predictions import Predictions, split_predictions
+from mnistlab.evaluation.runfiles import Run, model_name, read_run
 from mnistlab.io import FileWriteError, write_atomic
 from mnistlab.runs.files import DamagedRunFile
 
@@ -128,7 +128,7 @@ def _shape(shape) -> str:
     return _fmt(shape) if shape is not None else ""
 
 
-def _summary_section(run: RunFiles, ev: dict | None) -> str:
+def _summary_section(run: Run, ev: dict | None) -> str:
     m = run.metrics
     kpis = []
     train_time = m.get("train_seconds")
@@ -201,7 +201,7 @@ def _history_section(history: list[dict], curves: Path | None) -> str:
                     f"{table(cols, rows, id='history-table', left=0)}</details>")
 
 
-def render(run: RunFiles, ev: dict | None, plot_paths: dict, note: str = "") -> str:
+def render(run: Run, ev: dict | None, plot_paths: dict, note: str = "") -> str:
     """The whole page as a string."""
     m = run.metrics
     title = f"{run.config.get('name') or run.name}"
@@ -211,7 +211,7 @@ def render(run: RunFiles, ev: dict | None, plot_paths: dict, note: str = "") -> 
         f"<h1>{_e(title)}</h1><p class=sub>{_e(sub)}</p>",
         _note(note) if note else "",
         _summary_section(run, ev),
-        _history_section(run.history, plot_paths.get("history")),
+        _history_section(run.history.rows, plot_paths.get("history")),
         _evaluation_sections(ev, plot_paths) if ev else "",
         _model_section(run.config),
         _section("config", "Config (config.yaml)",
@@ -223,11 +223,11 @@ def render(run: RunFiles, ev: dict | None, plot_paths: dict, note: str = "") -> 
             f"<body>{''.join(body)}</body></html>\n")
 
 
-def make_plots(run: RunFiles, pred: Predictions | None, out_dir: Path) -> tuple[dict, dict | None]:
+def make_plots(run: Run, pred: Predictions | None, out_dir: Path) -> tuple[dict, dict | None]:
     """Write plots/*.png; returns their paths and the evaluation metrics (None without predictions)."""
     paths: dict = {}
-    if run.history:
-        paths["history"] = plots.plot_history(run.history, out_dir / "history.png", title=run.name)
+    if run.history.rows:
+        paths["history"] = plots.plot_history(run.history.rows, out_dir / "history.png", title=run.name)
     if pred is None:
         return paths, None
     ev = pred.metrics()
@@ -255,8 +255,8 @@ def _default_predictions(run_dir: Path, split: str, dataset=None) -> tuple[Predi
         run = open_run(run_dir)
         splits = make_run_splits(run.config["data"], dataset) if dataset is not None else run.splits()
         if split == "test" and splits.x_test is None and splits.x_val is not None:
-            return predict(run, "val", splits=splits), "the dataset has no test set: evaluated on the validation split."
-        return predict(run, split, splits=splits), ""
+            return split_predictions(run, "val", splits=splits), "the dataset has no test set: evaluated on the validation split."
+        return split_predictions(run, split, splits=splits), ""
     except DamagedRunFile:
         raise
     except MnistlabError as err:  # e.g. the dataset is not on this machine: report the rest

@@ -1,8 +1,13 @@
 """What the listing, comparison and report show of a run's plain files (read by mnistlab.runs)."""
 from __future__ import annotations
 
-from mnistlab.runs.files import RunFiles, read_run  # noqa: F401 - the names evaluate uses
 from mnistlab.runs.layout import find_runs, is_run_dir  # noqa: F401
+from mnistlab.runs.run import Run, open_run
+
+
+def read_run(run_dir) -> Run:
+    """A run, finished or not, as the listing, compare and the report read it."""
+    return open_run(run_dir, finished=False)
 
 
 def model_name(config: dict) -> str:

@@ -2,7 +2,7 @@
 
 Nothing here trains by itself: single experiments call `train.fit`, notebook 003's L2 sweep
 (`run_grid` below) calls `mnistlab.sweeps.run_sweep`, and notebook 001's cumulative sweeps fork
-the previous run (`runs.fork_run`) and continue it with `fit(..., resume=)`. `--quick` keeps
+the previous run (`runs.fork_run`) and continue it with `train_run(..., resume=)`. `--quick` keeps
 every model and parameter count exact but trains one epoch on a small slice of the data, so
 CI can run all five notebooks as a wiring check.
 
@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option
 from mnistlab.runs.fork import fork_run, merge
 from mnistlab.io import load_yaml, make_dirs, write_cache
 from mnistlab.reproduce import fashion5
@@ -119,20 +119,15 @@ def _metrics(run_dir: Path) -> dict:
 
 def _on_all_training_images(run_dir: Path, ds) -> tuple[float, float]:
     """(loss, accuracy) of notebook 001's model.evaluate(x_train, y_train): every training
-    image, the validation part included (`ds` None: the run's own data). The loss is Keras'
-    (cross-entropy plus the layers' L2 terms)."""
-    import torch
-
-    from mnistlab.models.infer import keras_loss, l2_of, logits
+    image, the validation part included (`ds` None: the run's own data), through the one
+    owner of that number, mnistlab.evaluate's split "train+val". The loss is Keras'
+    (cross-entropy with the recipe's label smoothing plus the layers' L2 terms)."""
+    from mnistlab.evaluation.predictions import split_predictions
     from mnistlab.runs import open_run
 
     run = open_run(run_dir)
-    if ds is None:
-        ds = run.splits()
-    out = logits(run.model, ds.x_train)
-    y = torch.as_tensor(ds.y_train).long()
-    loss = float(keras_loss(out, y, model=run.model, penalty=l2_of(run.model)))
-    return loss, float((out.argmax(1) == y).double().mean())
+    p = split_predictions(run, "train+val", splits=run.splits(ds))
+    return float(p.loss), float((p.probs.argmax(axis=1) == p.y_true).mean())
 
 
 def all_training_images(run_dir: Path, ds) -> tuple[float, float]:
@@ -234,7 +229,7 @@ def previous_runs(folder: Path, cfg: dict, ds=None) -> tuple[Path | None, Path |
 
 def run_single(exp, data, out, quick, seeds) -> Result:
     from mnistlab.evaluation.report import report_line
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
     res = Result(exp)
     base = load_recipe_dict(exp)
@@ -244,9 +239,9 @@ def run_single(exp, data, out, quick, seeds) -> Result:
         if done is not None:  # an earlier `reproduce` already trained this seed
             run_dir = done
         elif unfinished is not None:  # interrupted: continue from its last checkpoint
-            run_dir = fit(dataset=ds, quiet=True, resume=unfinished)
+            run_dir = train_run(dataset=ds, quiet=True, resume=unfinished)
         else:
-            run_dir = fit(cfg, dataset=ds, out=str(out / exp.key), quiet=True)
+            run_dir = train_run(cfg, dataset=ds, out=str(out / exp.key), quiet=True)
         if not quick:
             report_line(run_dir, lambda *a: None, dataset=ds)
         # the run's own training time (all epochs, across resumes)
@@ -284,7 +279,7 @@ def _chain_step(folder: Path, prev_dir: Path, name: str, epochs: int) -> tuple[P
 
 def run_chain(exp, data, out, quick, previous: Result) -> Result:
     """One more epoch on the previous step's model and optimiser (Keras: fit() again)."""
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
     res = Result(exp)
     for prev_dir in previous.runs:
@@ -299,7 +294,7 @@ def run_chain(exp, data, out, quick, previous: Result) -> Result:
             run_dir = done
         else:
             fork = unfinished or fork_run(prev_dir, out / exp.key, steps)
-            run_dir = fit(dataset=ds, quiet=True, resume=fork)
+            run_dir = train_run(dataset=ds, quiet=True, resume=fork)
         # train_seconds accumulates over the chain: this step's own share
         seconds = float(_metrics(run_dir)["train_seconds"]) - float(_metrics(prev_dir)["train_seconds"])
         _record(res, Path(run_dir), ds, max(0.0, seconds))
@@ -389,7 +384,8 @@ def with_precision(exps: list[Experiment], precision: str | None) -> list[Experi
         return exps
     from mnistlab.train.recipe import PRECISIONS
     if precision not in PRECISIONS:
-        raise MnistlabError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise MnistlabError(f"{option('precision', cli='--precision', python='precision=')} must be one "
+                            f"of {', '.join(PRECISIONS)}, got {precision!r}")
     return [dataclasses.replace(e, precision=precision) for e in exps]
 
 
@@ -446,7 +442,8 @@ def run_notebook(nb: str, *, quick: bool = False, out: Path | None = None,
     if nb not in NOTEBOOKS:
         raise MnistlabError(f"unknown notebook '{nb}'; choose one of {', '.join(NOTEBOOKS)}")
     if grouping is not None and nb != "004":
-        raise MnistlabError(f"--grouping chooses notebook 004's 5-class data; notebook {nb} has none")
+        raise MnistlabError(f"{option('grouping', cli='--grouping', python='grouping=')} chooses notebook 004's "
+                            f"5-class data; notebook {nb} has none")
     grouping = grouping or fashion5.DEFAULT_GROUPING
     fashion5.target_of_label(grouping)  # an unknown name fails before any training
     base = output_dir(nb, out, quick)

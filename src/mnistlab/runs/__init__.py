@@ -10,16 +10,19 @@
       .lock               held by the one process training the run (lock.py; .lock.owner names it)
 
 `files` reads and writes each file (one-line errors for damaged ones), `layout` names runs
-and makes them visible, `run` gives `RunFolder`/`open_run` (mnistlab.Run is the notebook view of it), `fork` copies a finished run to be
-continued, `lock` keeps one writer per run. Names load on first use (PEP 562): importing the package costs nothing.
+and makes them visible, `run` gives `Run`/`open_run`, the one reader of a run folder
+(mnistlab.Run is its notebook view: methods only), `history` its History, `fork` copies a
+finished run to be continued, `lock` keeps one writer per run. Names load on first use
+(PEP 562): importing the package costs nothing.
 """
 from __future__ import annotations
 
 from mnistlab.lazy import lazy_names
 
 _API = {
-    "RunFolder": "mnistlab.runs.run", "open_run": "mnistlab.runs.run", "build_model": "mnistlab.runs.run",
-    "make_run_splits": "mnistlab.runs.run", "RunFiles": "mnistlab.runs.files", "read_run": "mnistlab.runs.files",
+    "Run": "mnistlab.runs.run", "open_run": "mnistlab.runs.run", "History": "mnistlab.runs.history",
+    "build_model": "mnistlab.runs.run", "make_run_splits": "mnistlab.runs.run",
+    "RunFolder": "mnistlab.runs.run",  # the old name of Run, kept for code written against it
     "find_runs": "mnistlab.runs.layout", "is_run_dir": "mnistlab.runs.layout", "fork_run": "mnistlab.runs.fork",
 }
 

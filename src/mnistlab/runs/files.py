@@ -1,7 +1,7 @@
 """Each file of a run directory: written atomically, read back with a one-line error when damaged.
 
-`mnistlab runs`, `compare` and the report need only config.yaml, history.csv and
-metrics.json (`read_run`); building the model for a listing of fifty runs would be wasted time.
+They are read together, and only, by `runs.run.Run` (open_run), which builds the model only
+when asked: a listing of fifty runs reads three small files each.
 """
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ import io
 import json
 import pickle
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from mnistlab.errors import MnistlabError
 from mnistlab.io import load_yaml, write_atomic
-from mnistlab.runs.layout import CHECKPOINT, CONFIG, HISTORY, METRICS, WEIGHTS, require_run
+from mnistlab.runs.layout import CHECKPOINT, CONFIG, HISTORY, METRICS, WEIGHTS
 
 HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 
@@ -171,27 +170,3 @@ def load_checkpoint(run_dir, map_location=None) -> dict:
     if not isinstance(ck, dict) or "model" not in ck:
         raise _damaged(path, "not a mnistlab checkpoint", "retrain the run")
     return ck
-
-
-# ---------------------------------------------------------------- the plain files together
-
-@dataclass
-class RunFiles:
-    dir: Path
-    config: dict
-    history: list[dict] = field(default_factory=list)   # one dict per epoch, numbers or None
-    metrics: dict = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.dir.name
-
-    @property
-    def classes(self) -> list[str] | None:
-        return self.metrics.get("classes")
-
-
-def read_run(run_dir) -> RunFiles:
-    """config.yaml (required), history.csv and metrics.json (empty while a run is unfinished)."""
-    run_dir = require_run(run_dir)
-    return RunFiles(run_dir, read_config(run_dir), read_history(run_dir), read_metrics(run_dir))

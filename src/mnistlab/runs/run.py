@@ -1,4 +1,4 @@
-"""`open_run(dir) -> RunFolder`: a finished run folder read back (config, history, metrics, model, data).
+"""`open_run(dir) -> Run`: a run folder read back (config, history, metrics, model, data); the one reader.
 
 `build_model` and `make_run_splits` turn a run's (validated) config into its model and its
 data split; training uses the same two, so a run reads back exactly as it was trained.
@@ -9,18 +9,17 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.runs.files import load_weights, read_config, read_history, read_metrics
+from mnistlab.runs.history import History
 from mnistlab.runs.layout import is_finished, require_run
 
 
 def make_run_splits(data: dict, dataset=None):
     """The recipe's splits of `dataset` (or of the dataset the recipe names)."""
     from mnistlab.data import load_dataset
-    from mnistlab.data.splits import make_splits
+    from mnistlab.data.splits import SplitSpec, make_splits
     if dataset is None:
         dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
-    return make_splits(dataset, validation_split=data["validation_split"], split=data["split"],
-                       split_seed=data["split_seed"], stratify=data["stratify"],
-                       validation=data["validation"])
+    return make_splits(dataset, SplitSpec.of(data))  # validated with the recipe, not again
 
 
 def build_model(cfg: dict, splits=None):
@@ -54,6 +53,23 @@ def build_model(cfg: dict, splits=None):
 TEST_DATA = "test_data.npz"  # an in-memory dataset's test split, kept by mnistlab.fit (api.py)
 
 
+def save_test_split(run_dir: Path, splits) -> None:
+    """Keep the test split an in-memory dataset gave the run (the dataset's test set, or the
+    recipe's `split` of it) beside the run as TEST_DATA, so evaluate and the report need no
+    dataset later: plain arrays (no pickle), written atomically."""
+    import io
+
+    import numpy as np
+
+    from mnistlab.io import write_atomic
+    if getattr(splits, "x_test", None) is None:
+        return
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x_test=np.asarray(splits.x_test), y_test=np.asarray(splits.y_test),
+                        classes=np.array([str(c) for c in splits.classes]))
+    write_atomic(Path(run_dir) / TEST_DATA, buf.getvalue())
+
+
 def saved_test_split(path):
     """Splits with only the test part, from TEST_DATA (no pickle: plain arrays)."""
     from types import SimpleNamespace
@@ -66,20 +82,28 @@ def saved_test_split(path):
                            y_train=None, val_is_test=False)
 
 
-class RunFolder:
-    """A finished run directory, read back: config, history, metrics, model and data."""
+class Run:
+    """A run folder read back: the one reader of a run (every command, the report, sweeps and
+    the notebook's mnistlab.Run, which adds only methods). Attributes have one type whatever
+    made the Run: .dir = .path (Path), .name (str), .config (dict: config.yaml), .history
+    (History), .metrics (dict; {} while unfinished), .classes (list), .model (built on first
+    use, weights loaded, eval mode) and .splits(dataset=None) (the data as the run saw it).
 
-    def __init__(self, run_dir: Path):
-        self.dir = require_run(run_dir)
-        if not is_finished(self.dir):
+    `model=` gives the weights to the user's own nn.Module (a run trained on one);
+    `finished=False` reads an unfinished run too (the listing, compare), which has no model."""
+
+    def __init__(self, run_dir, *, model=None, finished: bool = True):
+        self.dir = self.path = require_run(Path(getattr(run_dir, "dir", run_dir)))
+        self.name = self.dir.name
+        if finished and not is_finished(self.dir):
             raise MnistlabError(f"{self.dir} is unfinished (no metrics.json); continue it with "
                                 f"`mnistlab train --resume {self.dir}` (in Python: "
                                 f"mnistlab.fit(resume={str(self.dir)!r}))")
         self.config = read_config(self.dir)
-        self.history = read_history(self.dir)
+        self.history = History(read_history(self.dir))
         self.metrics = read_metrics(self.dir)
-        self.classes = list(self.metrics.get("classes") or [])
-        self._model = None
+        self.classes = [str(c) for c in self.metrics.get("classes") or []]
+        self._model = None if model is None else _own_weights(model, self.dir)
         self._splits = None
 
     @property
@@ -91,9 +115,12 @@ class RunFolder:
             self._model = model.eval()
         return self._model
 
-    def splits(self):
-        """The data split exactly as the run saw it (loads the dataset named in config.yaml);
-        for a run trained on a dataset in memory, the test split saved beside it."""
+    def splits(self, dataset=None):
+        """The data split exactly as the run saw it: of `dataset` when given (a Dataset, or a
+        name, path or arrays as load_dataset takes them), else of the dataset config.yaml
+        names, else (a run trained on a dataset in memory) the test split saved beside it."""
+        if dataset is not None:
+            return make_run_splits(self.config["data"], _as_dataset(dataset, self.config["data"]))
         if self._splits is None:
             saved = self.dir / TEST_DATA
             try:
@@ -105,8 +132,38 @@ class RunFolder:
         return self._splits
 
     def __repr__(self) -> str:
-        return f"RunFolder({str(self.dir)!r})"
+        return f"{type(self).__name__}({str(self.dir)!r})"
 
 
-def open_run(run_dir) -> RunFolder:
-    return RunFolder(Path(run_dir))
+def open_run(run_dir, *, model=None, finished: bool = True) -> Run:
+    """The one way to read a run folder (mnistlab.load_run gives the notebook's view of it)."""
+    return Run(run_dir, model=model, finished=finished)
+
+
+# The old names of the reader (runs.RunFolder/open_run, runs.RunFiles/read_run), kept so that
+# code written against them runs: each is Run.
+RunFolder = Run
+
+
+def _as_dataset(dataset, data: dict):
+    from mnistlab.data import load_dataset
+    if isinstance(dataset, (tuple, list)):
+        return load_dataset(dataset)
+    if isinstance(dataset, (str, Path)):
+        return load_dataset(dataset, allow_pickle=data["allow_pickle"])
+    if not hasattr(dataset, "x_train"):
+        raise MnistlabError(f"dataset= takes a Dataset, a built-in name, a path or arrays ((x_train, y_train), "
+                            f"(x_test, y_test)), not {type(dataset).__name__}")
+    return dataset
+
+
+def _own_weights(model, run_dir: Path):
+    """The user's own module (an instance, a class, or 'module:Class') with the run's weights."""
+    from mnistlab.models.own import as_module
+    model = as_module(model)
+    try:
+        load_weights(model, run_dir)
+    except (RuntimeError, KeyError) as err:
+        raise MnistlabError(f"the weights in {run_dir} do not fit {type(model).__name__}: "
+                            f"{str(err).splitlines()[0]}; pass the module the run was trained with") from None
+    return model.eval()

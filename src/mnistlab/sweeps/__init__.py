@@ -17,3 +17,19 @@ _API = {
 }
 
 __getattr__, __all__ = lazy_names(__name__, _API)
+
+
+def _import_tqdm_auto_quietly() -> None:
+    """Optuna imports tqdm.auto, which in a Jupyter kernel without ipywidgets warns
+    (TqdmWarning, with a site-packages path) the first time it is imported. mnistlab draws
+    its own progress (display.py) and never shows Optuna's bar, so tqdm.auto is imported
+    here, before any Optuna import, with that one warning silenced."""
+    import warnings
+
+    from tqdm.std import TqdmWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)
+        import tqdm.auto  # noqa: F401
+
+
+_import_tqdm_auto_quietly()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, option
 from mnistlab.io import make_dirs
 from mnistlab.sweeps import results as R
 from mnistlab.sweeps.locks import file_lock
@@ -46,16 +46,16 @@ def claim_folder(trial, trial_dir: Path) -> None:
             raise MnistlabError(
                 f"{trial_dir} was made by a different sweep ({old['values']}, seed "
                 f"{old['seed']}) than this one ({trial.values}, seed {trial.seed}); "
-                "use a new --out directory for a changed sweep file")
+                f"use a new {_new_out()} for a changed sweep file")
         was = trial.data.differs(old.get("data")) if trial.data is not None else None
         if was is not None:
             raise MnistlabError(
                 f"{trial_dir} was trained on {was}, this sweep's data is {trial.data}; "
-                "use a new --out directory for other data")
+                f"use a new {_new_out()} for other data")
         if {**old, "data": None} != {**new, "data": None}:
             raise MnistlabError(
                 f"{trial_dir} was trained from a different base recipe than this sweep's "
-                "(the recipe file changed?); use a new --out directory")
+                f"(the recipe file changed?); use a new {_new_out()}")
         return
     make_dirs(trial_dir)
     R.write_text_atomic(marker, json.dumps(record, indent=1))
@@ -92,7 +92,7 @@ class FolderQueue:
         self.trials = sweep.trials()
         self.columns = columns(sweep)
         self._lock = file_lock(self.dir / ".lock", busy=lambda who: f"another `mnistlab sweep` ({who}) is running "
-                                                                    f"in {self.dir}; wait for it or use a different --out")
+                                                                    f"in {self.dir}; wait for it or use a new {_new_out()}")
 
     def __enter__(self) -> "FolderQueue":
         self._lock.__enter__()
@@ -131,3 +131,8 @@ class FolderQueue:
 
     def rows(self) -> list[dict]:
         return [folder_row(t, self.folder(t)) for t in self.trials]
+
+
+def _new_out() -> str:
+    """Another output folder, as the user names it here (`--out directory` / `out= folder`)."""
+    return option("out", cli="--out directory", python="out= folder")

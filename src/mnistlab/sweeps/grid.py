@@ -45,7 +45,7 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
     """
     sweep = source if isinstance(source, Sweep) else load_sweep(source, overrides=overrides)
     if workers < 1:
-        raise MnistlabError(f"--workers must be at least 1, got {workers}")
+        raise MnistlabError(f"{option('workers', cli='--workers', python='workers=')} must be at least 1, got {workers}")
     sweep_dir = Path(out) if out is not None else Path("sweeps") / sweep.name
     writable_dir(sweep_dir, option("out", str(sweep_dir)))  # before any data loads
     data = bind_data(sweep, dataset)

@@ -176,7 +176,7 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
     import optuna
 
     from mnistlab.models import check_budget, count_params, summary
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
     from mnistlab.runs import open_run
 
     input_shape = list(train_ds.x_train.shape[1:])
@@ -201,8 +201,8 @@ def make_objective(cfg: SearchConfig, train_ds, out_dir: Path):
             raise optuna.TrialPruned(str(over)) from None
         recipe = candidate_recipe(spec, cfg, name=f"trial-{trial.number}", seed=cfg.seed + trial.number)
         trial.set_user_attr("host", socket.gethostname())
-        run_dir = fit(recipe, dataset=train_ds, out=out_dir / "trials", quiet=True)
-        history = open_run(run_dir).history
+        run_dir = train_run(recipe, dataset=train_ds, out=out_dir / "trials", quiet=True)
+        history = open_run(run_dir).history.rows
         val_acc = float(history[-1]["val_accuracy"])  # final epoch: no best-epoch picking
         trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
         trial.set_user_attr("val_accuracy", val_acc)
@@ -237,7 +237,7 @@ def open_study(name: str, out_dir: Path, storage: str | None, seed: int):
 def run_search(cfg: SearchConfig, *, study: str | None = None, storage: str | None = None,
                out: str | Path = "searches", dataset=None) -> Path:
     """Train `cfg.trials` candidates (joining any other process on the same study), then
-    write the front. `dataset` (a mnistlab Dataset) replaces cfg.dataset, as in fit()."""
+    write the front. `dataset` (a mnistlab Dataset) replaces cfg.dataset, as in train_run()."""
     import optuna
 
     from mnistlab.data import load_dataset

@@ -1,5 +1,5 @@
 """Training the trials a queue hands out: in this process, or in worker processes that
-share the cores. Each trial is a normal run made by `mnistlab.train.fit` in its trial folder.
+share the cores. Each trial is a normal run made by `mnistlab.train.train_run` in its trial folder.
 """
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def _pool_trial(recipe, trial_dir: str):
 
 
 def run_trial(recipe, trial_dir: str, quiet: bool = True) -> tuple[str | None, dict | None]:
-    """Train one trial with `mnistlab.train.fit`; (run_dir, None) or (None, error record).
+    """Train one trial with `mnistlab.train.train_run`; (run_dir, None) or (None, error record).
     Any exception is caught and recorded so that one bad trial does not stop the others."""
     from mnistlab.io import FileWriteError
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
     trial_dir = Path(trial_dir)
     (trial_dir / "failed.json").unlink(missing_ok=True)
@@ -58,13 +58,13 @@ def run_trial(recipe, trial_dir: str, quiet: bool = True) -> tuple[str | None, d
     try:
         if partial is not None:
             try:
-                run = fit(dataset=_worker_dataset, resume=partial, quiet=quiet)
+                run = train_run(dataset=_worker_dataset, resume=partial, quiet=quiet)
                 return str(run), None
             except FileWriteError:
                 raise  # the disk, not the trial: keep its checkpoint for the next try
             except Exception:  # noqa: BLE001 - cannot continue it: train it from the start
                 shutil.rmtree(partial, ignore_errors=True)
-        run = fit(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet)
+        run = train_run(recipe, dataset=_worker_dataset, out=trial_dir, quiet=quiet)
         return str(run), None
     except FileWriteError:
         raise  # a full or read-only disk fails every trial after it: stop the sweep with its line

@@ -33,6 +33,8 @@ from mnistlab.sweeps import keys as K
 from mnistlab.sweeps import results as R
 from mnistlab.sweeps.study import check_data, open_storage, optimize, redact
 from mnistlab.sweeps.sweepfile import check_recipe, read_recipe_file
+from mnistlab.train.callback import Callback
+from mnistlab.train.recipe import Recipe
 
 # objective -> (per-epoch history column reported to the pruner, direction)
 OBJECTIVES = {"max_val_accuracy": ("val_accuracy", "maximize"),
@@ -117,18 +119,19 @@ def corners(space: dict) -> list[dict]:
 # ----------------------------------------------------------------------------------------
 # the study
 
-class PruningHook:
+class PruningHook(Callback):
     """Reports the validation metric after each epoch; raises TrialPruned when the pruner
-    says so. Given to fit as its per-epoch hook: called with (epoch, logs[, model]) where
-    logs is the epoch's history row."""
+    says so. A callback on the run's CallbackList: on_epoch_end(epoch, logs), logs the
+    epoch's history row."""
 
     def __init__(self, trial, monitor: str):
         self.trial, self.monitor = trial, monitor
         self.reported = 0
 
-    def __call__(self, epoch: int, logs: dict, *_) -> None:
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
         import optuna
 
+        logs = logs or {}
         value = logs.get(self.monitor)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return
@@ -138,8 +141,6 @@ class PruningHook:
         if self.trial.should_prune():
             self.trial.set_user_attr("pruned_at_epoch", step)
             raise optuna.TrialPruned(f"pruned after epoch {step}: {self.monitor}={value:.4f}")
-
-    on_epoch_end = __call__
 
 
 def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: str | None = None,
@@ -153,16 +154,17 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
     import optuna
 
     from mnistlab.data import load_dataset
-    from mnistlab.train import fit
+    from mnistlab.train import train_run
 
     if metric not in OBJECTIVES:
         raise MnistlabError(f"unknown metric '{metric}'{did_you_mean(metric, OBJECTIVES)}; "
                             f"choose one of {', '.join(OBJECTIVES)}")
     if sampler not in SAMPLERS or pruner not in PRUNERS:
-        raise MnistlabError(f"--sampler is one of {', '.join(SAMPLERS)} and --pruner one of "
+        raise MnistlabError(f"{option('sampler', cli='--sampler', python='sampler=')} is one of {', '.join(SAMPLERS)} "
+                            f"and {option('pruner', cli='--pruner', python='pruner=')} one of "
                             f"{', '.join(PRUNERS)}")
     if not isinstance(trials, int) or trials < 0:
-        raise MnistlabError(f"--trials must be 0 or more, got {trials!r}")
+        raise MnistlabError(f"{option('trials', cli='--trials', python='trials=')} must be 0 or more, got {trials!r}")
     base = (read_recipe_file(Path(recipe)) if isinstance(recipe, (str, os.PathLike))
             else copy.deepcopy(recipe))
     if overrides:
@@ -202,22 +204,23 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
                              load_if_exists=True)
     if st.direction.name.lower() != direction:
         raise MnistlabError(f"study '{study_name}' was created to {st.direction.name.lower()}; "
-                            f"metric {metric} needs {direction}: use another --study name")
-    check_data(st, [data], f"study '{study_name}'", "use another --study name or --out for other data")
+                            f"metric {metric} needs {direction}: use another {_study_name()}")
+    check_data(st, [data], f"study '{study_name}'", f"use another {_study_name()} or "
+               f"{option('out', cli='--out', python='out= folder')} for other data")
     say = (lambda *a: None) if quiet else print
     say(f"study {study_name} ({redact(storage) if storage else study_dir / 'study.db'}): "
         f"{len(st.trials)} trials so far, running {trials} here")
 
     def objective(trial) -> float:
         values = {key: suggest(trial, key, dist) for key, dist in space.items()}
-        cfg = {**K.apply(base, values), "name": f"{study_name}-t{trial.number:04d}"}
+        # the trial's Recipe, validated here once, is what train_run gets (as a sweep's trials)
+        recipe = Recipe({**K.apply(base, values), "name": f"{study_name}-t{trial.number:04d}"})
         trial_dir = study_dir / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("trial_dir", str(trial_dir.resolve()))
         trial.set_user_attr("host", socket.gethostname())
         start = time.perf_counter()
         try:
-            run = fit(cfg, dataset=dataset, out=trial_dir, quiet=True,
-                      on_epoch_end=PruningHook(trial, monitor))
+            run = train_run(recipe, dataset=dataset, out=trial_dir, quiet=True, callbacks=[PruningHook(trial, monitor)])
         except optuna.TrialPruned:
             say(f"trial {trial.number}: pruned at epoch {trial.user_attrs.get('pruned_at_epoch')} "
                 f"({time.perf_counter() - start:.1f} s) {values}")
@@ -309,3 +312,7 @@ def _plots(st, study_dir: Path, metric: str, say) -> None:
             # e.g. importances need at least two complete trials that differ
             say(f"{name}.png not written: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
             plt.close("all")
+
+
+def _study_name() -> str:
+    return option("study", cli="--study name", python="study= name")

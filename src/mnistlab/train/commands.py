@@ -120,7 +120,7 @@ def _doctor(args) -> int:
 
 def _train(args) -> int:
     from mnistlab.errors import MnistlabError
-    from mnistlab.train import fit, load_recipe
+    from mnistlab.train import train_run, load_recipe
 
     if args.resume:
         recipe_options = [name for name, given in (
@@ -129,7 +129,7 @@ def _train(args) -> int:
         if recipe_options:
             raise MnistlabError(f"--resume continues a run with its own config.yaml; drop {', '.join(recipe_options)} "
                                 "(--epochs N extends it; --threads, --device, --quiet, --no-report apply)")
-        return _report(lambda: fit(resume=args.resume, quiet=args.quiet, epochs=args.epochs,
+        return _report(lambda: train_run(resume=args.resume, quiet=args.quiet, epochs=args.epochs,
                                    threads=args.threads, device=args.device), args)
     if bool(args.recipe) == bool(args.model):
         raise MnistlabError("give a recipe (mnistlab train RECIPE.yaml) or --model ZOO_NAME, not both or neither")
@@ -143,7 +143,7 @@ def _train(args) -> int:
     recipe = load_recipe(source, args.overrides, epochs=args.epochs, seed=args.seed, device=args.device,
                          threads=args.threads, precision=args.precision)
     _notebook_004_file(recipe.data["dataset"], args.quiet)
-    return _report(lambda: fit(recipe, out=args.out, quiet=args.quiet), args)
+    return _report(lambda: train_run(recipe, out=args.out, quiet=args.quiet), args)
 
 
 def _notebook_004_file(dataset: str, quiet: bool) -> None:

@@ -7,17 +7,18 @@ early with a did-you-mean naming the full dotted key.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mnistlab.data.splits import VALIDATION_MODES, check_validation_split
+from mnistlab.data.splits import SPLIT_KEYS, SplitSpec
 from mnistlab.errors import MnistlabError, did_you_mean, unknown_key_error
 from mnistlab.io import load_yaml
-from mnistlab.train.callbacks import EarlyStopping, ModelCheckpoint, check_schedule
+from mnistlab.train.early_stopping import EarlyStopping
+from mnistlab.train.model_checkpoint import ModelCheckpoint
+from mnistlab.train.schedules import check_schedule
 from mnistlab.train.checks import flag, known_keys, number, section_name
 from mnistlab.train.optim import DEFAULTS as OPTIMIZER_DEFAULTS
 from mnistlab.train.optim import check_optimizer
@@ -52,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_split": "auto",        # CPU: N chunks per batch on N threads at once; auto: one per thread, 1: off
     "channels_last": "auto",      # auto | true | false: NHWC memory format for conv models
     "eval_batch": "auto",         # auto | N: batch size of evaluation passes
-    # each checked by its class in train/callbacks.py (the classes mnistlab.EarlyStopping etc. are)
+    # each checked by its class (train/early_stopping.py, schedules.py, model_checkpoint.py) (the classes mnistlab.EarlyStopping etc. are)
     "callbacks": {"early_stopping": None, "lr_schedule": None, "model_checkpoint": None},
     "augment": None,              # on-device augmentation, checked by train.augment.validate_augment
     "quantize_aware": False,      # train with int8 rounding in the forward pass (train/qat.py)
@@ -283,43 +284,16 @@ def _check_data(d: dict) -> dict:
     if not isinstance(d["dataset"], str) or not d["dataset"].strip():
         raise MnistlabError(f"'data.dataset' must be a built-in name (mnist, fashion-mnist, ...) or a path, got {d['dataset']!r}")
     flag(d["allow_pickle"], "data.allow_pickle")
-    flag(d["stratify"], "data.stratify")
-    d["split_seed"] = number(d["split_seed"], "data.split_seed", lo=0, integer=True)
-    if d["validation"] not in VALIDATION_MODES:
-        raise MnistlabError(f"'data.validation' must be one of {', '.join(VALIDATION_MODES)}"
-                            f"{did_you_mean(str(d['validation']), VALIDATION_MODES)}, got {d['validation']!r}")
-    d["validation_split"] = check_validation_split(d["validation_split"], "'data.validation_split'")
-    if d["split"] is not None:
-        d["split"] = _check_split(d["split"])
-        if d["validation_split"] is not None:
-            raise MnistlabError("set either 'data.validation_split' (Keras: the last fraction) or 'data.split' "
-                                "(random fractions), not both")
-        if len(d["split"]) == 3:
-            from mnistlab.data.builtins import builtin_name
-            if builtin_name(d["dataset"]) is not None:
-                raise MnistlabError(f"'data.split' has three parts, but {d['dataset']} already has a test set; "
-                                    "use [train, val] (two fractions)")
-    if d["validation"] == "test" and (d["validation_split"] is not None or d["split"] is not None):
-        raise MnistlabError("'data.validation: test' uses the test set as validation set; drop "
-                            "data.validation_split / data.split, or use validation: split")
-    if d["validation"] == "none" and (d["validation_split"] or (d["split"] is not None and d["split"][1] > 0)):
-        raise MnistlabError("'data.validation: none', but a validation fraction is given; remove it or use validation: split")
-    if d["stratify"] and d["validation_split"] is not None:
-        raise MnistlabError("'data.stratify' applies to data.split: [...]; data.validation_split (Keras) always "
-                            "takes the last fraction unshuffled")
+    # the split rules have one owner, data.splits.SplitSpec (make_splits takes what it made)
+    spec = SplitSpec.check(**{k: d[k] for k in SPLIT_KEYS}, prefix="data.")
+    d.update(validation_split=spec.validation_split, split=list(spec.split) if spec.split else None,
+             split_seed=spec.split_seed, stratify=spec.stratify, validation=spec.validation)
+    if spec.split is not None and len(spec.split) == 3:
+        from mnistlab.data.builtins import builtin_name
+        if builtin_name(d["dataset"]) is not None:
+            raise MnistlabError(f"'data.split' has three parts, but {d['dataset']} already has a test set; "
+                                "use [train, val] (two fractions)")
     return d
-
-
-def _check_split(split) -> list[float]:
-    example = "like [0.9, 0.1] (train, val) or [0.9, 0.05, 0.05] (train, val, test)"
-    if not isinstance(split, (list, tuple)) or len(split) not in (2, 3):
-        raise MnistlabError(f"'data.split' must be a list of 2 or 3 fractions {example}, got {split!r}")
-    fr = [number(f, f"data.split[{i}]", lo=0.0, hi=1.0) for i, f in enumerate(split)]
-    if not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
-        raise MnistlabError(f"'data.split' fractions must sum to 1, got {list(split)!r} (sum {sum(fr):g}); {example}")
-    if fr[0] == 0:
-        raise MnistlabError(f"'data.split' {list(split)!r} leaves no training data")
-    return fr
 
 
 def _check_model(model):

@@ -11,7 +11,7 @@ import platform
 import torch
 
 from mnistlab.errors import MnistlabError, option, warn
-from mnistlab.hardware import resolve_speed
+from mnistlab.hardware import Speed, resolve_speed
 from mnistlab.models import count_params
 from mnistlab.models.infer import l2_of
 from mnistlab.runs import build_model, make_run_splits
@@ -31,18 +31,14 @@ def pick_device(name: str) -> torch.device:
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
     if not available[name]:
-        raise MnistlabError(f"device '{name}' is not available on this machine; use --device cpu (or auto)")
+        raise MnistlabError(f"device '{name}' is not available on this machine; use {option('device', 'cpu')} "
+                            "(or auto)")
     return torch.device(name)
 
 
 class Session:
-    def __init__(self, recipe, dataset, cleanup, *, threads=None, device=None, model=None, remeasure=False,
-                 callbacks=None):
+    def __init__(self, recipe, dataset, cleanup, *, model=None, remeasure=False, callbacks=None):
         cfg = recipe.to_dict()
-        if threads is not None:  # runtime only (resume): config.yaml is not rewritten for it
-            cfg["threads"] = int(threads)
-        if device is not None:
-            cfg["device"] = device
         if dataset is not None:
             cfg["data"]["dataset"] = dataset.reference  # loadable again: `mnist[:2000]`, a path, or memory:NAME
         if cfg["threads"] is not None:
@@ -63,18 +59,16 @@ class Session:
             from mnistlab.train.qat import enable
             enable(model)
         model.to(device)
-        cfg.update(resolve_speed(cfg, model, device))  # every `auto` made concrete, into config.yaml
-        if cfg["channels_last"]:  # the saved weights are made contiguous again
+        speed = resolve_speed(cfg, model, device)  # every `auto` made concrete (precision may be "measure")
+        if speed["channels_last"]:  # the saved weights are made contiguous again
             model.to(memory_format=torch.channels_last)
         self.net = torch.compile(model) if cfg["compile"] else model
-        cfg["batch_split"] = resolve_split(cfg["batch_split"], model, device, cfg["batch_size"], cfg["compile"])
+        speed["batch_split"] = resolve_split(cfg["batch_split"], model, device, cfg["batch_size"], cfg["compile"])
         self.split = None
-        if cfg["batch_split"] > 1:  # config.yaml records the resolved count: a rerun splits alike
-            self.split = BatchSplit(model, cfg["batch_split"], seed)
+        if speed["batch_split"] > 1:  # config.yaml records the resolved count: a rerun splits alike
+            self.split = BatchSplit(model, speed["batch_split"], seed)
             cleanup.callback(self.split.close)
             torch.set_num_threads(1)  # each worker thread runs its chunk on one core
-        self.cfg = cfg
-        self.notes = {}  # config.yaml comments: how an `auto` was decided
         self.epochs = cfg["epochs"]
         self.optimizer = make_optimizer(model.parameters(), cfg["optimizer"])
         # `callbacks`: EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects given to fit(), recorded in cfg
@@ -101,31 +95,34 @@ class Session:
         self.steps = (len(self.y_tr) + cfg["batch_size"] - 1) // cfg["batch_size"]
         self.penalty = l2_of(model)
         self.smoothing = cfg["loss"]["label_smoothing"]
-        if cfg["precision"] == "measure":  # auto on a CPU with native bf16: time this run's step
-            self._measure_precision(remeasure)
+        note = None
+        if speed["precision"] == "measure":  # auto on a CPU with native bf16: time this run's step
+            speed["precision"], note = self._measure_precision({**cfg, **speed}, remeasure)
+        # the resolved speed settings, one frozen value; cfg is config.yaml's copy of the recipe with them
+        self.speed = Speed(**speed, note=note)
+        self.cfg = {**cfg, **self.speed.config()}
+        self.notes = {"precision": note} if note else {}  # config.yaml comments: how an `auto` was decided
 
-    def _measure_precision(self, remeasure: bool) -> None:
-        cfg = self.cfg
+    def _measure_precision(self, cfg: dict, remeasure: bool) -> tuple[str, str]:
+        """(precision, how it was decided) for precision auto on a CPU with native bf16."""
         if cfg["compile"]:  # a compiled step is not worth compiling twice to time; fp32 is safe
-            cfg["precision"], self.notes["precision"] = "fp32", "auto: not measured with compile: true"
-            return
+            return "fp32", "auto: not measured with compile: true"
         from mnistlab.train.precision import choose
         choice = choose(self.model, cfg, self.x_tr, self.y_tr, penalty=self.penalty,
                         label_smoothing=self.smoothing, remeasure=remeasure)
-        cfg["precision"], self.notes["precision"] = choice.precision, f"auto, {choice.source}"
+        return choice.precision, f"auto, {choice.source}"
 
     def start_line(self) -> str:
-        cfg, device = self.cfg, self.device
+        cfg, device, speed = self.cfg, self.device, self.speed
         sizes = f"{len(self.y_tr)} train, {len(self.y_va) if self.has_val else 0} val"
         where = str(device)
         if device.type == "cpu":
-            n = cfg["threads"]  # the run's count (the batch-split workers each run on one)
-            where += (f" ({cfg['batch_split']} threads, each batch split across them)" if self.split is not None
+            n = speed.threads  # the run's count (the batch-split workers each run on one)
+            where += (f" ({speed.batch_split} threads, each batch split across them)" if self.split is not None
                       else f" ({n} thread{'s' if n != 1 else ''})")
-        note = self.notes.get("precision")
-        where += (f", {cfg['precision']}" + (f" ({note})" if note else "")
-                  + (", channels_last" if cfg["channels_last"] else "")
-                  + f", eval batch {cfg['eval_batch']}")
+        where += (f", {speed.precision}" + (f" ({speed.note})" if speed.note else "")
+                  + (", channels_last" if speed.channels_last else "")
+                  + f", eval batch {speed.eval_batch}")
         return (f"Training {cfg['name']} ({self.params():,} params) on {where}: {sizes} samples, "
                 f"{cfg['epochs']} epochs, batch {cfg['batch_size']}")
 
@@ -140,14 +137,14 @@ class Session:
         if not self.has_val:
             return None
         return evaluate(self.net, self.x_va, self.y_va, penalty=self.penalty, label_smoothing=self.smoothing,
-                        split=self.split, batch_size=self.cfg["eval_batch"], sync=False)
+                        split=self.split, batch_size=self.speed.eval_batch, sync=False)
 
     def test(self) -> tuple[float | None, float | None]:
         if self.splits.x_test is None:
             return None, None
         x_te, y_te = self.splits.x_test.to(self.device), self.splits.y_test.to(self.device)
         return evaluate(self.net, x_te, y_te, penalty=self.penalty, label_smoothing=self.smoothing,
-                        split=self.split, batch_size=self.cfg["eval_batch"])
+                        split=self.split, batch_size=self.speed.eval_batch)
 
     def restart_early_stopping(self) -> None:
         """Keras' on_train_begin for an extended run (fit called again): EarlyStopping's wait,

@@ -1,4 +1,4 @@
-"""fit(): a Recipe and a Dataset in, a run directory out (Contract 4, written through mnistlab.runs).
+"""train_run(): a Recipe and a Dataset in, a run directory out (Contract 4, written through mnistlab.runs).
 
 Read it top to bottom: set-up -> maybe resume -> epoch loop -> finish. The pieces it calls
 (`Session` for everything built from the recipe, `checkpoint`/`restore` for the resumable
@@ -18,11 +18,12 @@ from mnistlab.errors import MnistlabError, option
 from mnistlab.io import FileWriteError, writable_dir
 from mnistlab.runs import files, layout
 from mnistlab.runs.lock import RunLock
+from mnistlab.train.callback import Callback, CallbackList, as_callbacks
 from mnistlab.train.callbacks import fold_callbacks
 from mnistlab.train.divergence import RULE, DivergenceGuard
 from mnistlab.train.loop import Timer, epoch_values, progress_bar, train_epoch
 from mnistlab.train.recipe import Recipe, load_recipe
-from mnistlab.train.session import Session
+from mnistlab.train.session import Session, pick_device
 
 
 class Diverged(MnistlabError):
@@ -42,17 +43,17 @@ class Progress:
     stopped: bool = False          # early stopping ended training
 
 
-def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, callbacks=None,
-        on_epoch_end=None, epochs=None, threads=None, device=None, model=None) -> Path:
+def train_run(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, callbacks=None,
+               epochs=None, threads=None, device=None, model=None) -> Path:
     """Train a recipe (Recipe, dict or YAML path) and write a run directory; returns its path.
 
     `dataset` (a mnistlab.data.Dataset) replaces the recipe's data source. `resume` is an
-    unfinished run directory to continue (its config.yaml is the recipe). `callbacks` are
-    objects with any of Keras' hooks `on_train_begin(logs)`, `on_epoch_end(epoch, logs)`,
-    `on_train_end(logs)`; `on_epoch_end(epoch, row)` alone is the short form (tuning reports
-    to Optuna's pruner with it). An EarlyStopping, ReduceLROnPlateau or ModelCheckpoint among
-    them is recorded in the recipe's callbacks section (config.yaml) and used by the run.
-    Hooks run after the epoch's checkpoint, so whatever they raise leaves a resumable run. The report is written by the caller (mnistlab.evaluate).
+    unfinished run directory to continue (its config.yaml is the recipe). `callbacks` (a list,
+    or one) are Keras-style callbacks (train/callback.py: one CallbackList, Keras' order and
+    stop_training); an EarlyStopping, ReduceLROnPlateau or ModelCheckpoint among them is
+    recorded in the recipe's callbacks section (config.yaml) and used by the run. The epoch's
+    checkpoint is written after on_epoch_end, so a hook that raises leaves the previous epoch
+    to resume from. The report is written by the caller (mnistlab.evaluate).
 
     With `resume`: `epochs` larger than the epochs run extends the run, finished or not, as
     calling Keras' fit again would (EarlyStopping starts counting afresh); `threads` and
@@ -68,29 +69,33 @@ def fit(recipe=None, *, dataset=None, out="runs", quiet=False, resume=None, call
     """
     with RunLock() as lock:  # released however fit ends
         return _fit(lock, recipe, dataset=dataset, out=out, quiet=quiet, resume=resume, callbacks=callbacks,
-                    on_epoch_end=on_epoch_end, epochs=epochs, threads=threads, device=device, model=model)
+                    epochs=epochs, threads=threads, device=device, model=model)
 
 
-def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_epoch_end, epochs, threads,
+def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, epochs, threads,
          device, model) -> Path:
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs, lock)
-    # EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects go into the recipe (config.yaml)
-    recipe, own, hooks = fold_callbacks(recipe, callbacks, resume=run_dir is not None)
-    hooks += [_EpochEnd(on_epoch_end)] if on_epoch_end is not None else []
     if resume is None and (epochs is not None or threads is not None or device is not None):
         raise MnistlabError("epochs, threads and device are recipe keys for a new run "
                             "(load_recipe(..., epochs=N)); as fit() keywords they apply to resume=")
+    recipe, run_dir, out = _recipe_and_place(recipe, resume, out, epochs, lock, threads=threads, device=device)
+    # EarlyStopping/ReduceLROnPlateau/ModelCheckpoint objects go into the recipe (config.yaml)
+    recipe, own, hooks = fold_callbacks(recipe, as_callbacks(callbacks), resume=run_dir is not None)
     work_dir = run_dir or lock.hold(layout.start_partial(out, recipe.name))
     threads_before = torch.get_num_threads()  # restored at the end: fit leaves the process as it found it
     try:
         with contextlib.ExitStack() as cleanup, _sigterm_as_interrupt():
             # ---- set-up: data, model, optimiser, callbacks, all from the recipe
-            s = Session(recipe, dataset, cleanup, threads=threads, device=device, model=model, callbacks=own)
+            s = Session(recipe, dataset, cleanup, model=model, callbacks=own)
             guard, diverged = DivergenceGuard(len(s.splits.classes)), None
             progress = Progress()
-            if run_dir is not None:  # ---- maybe resume
-                progress = Progress(**s.restore(files.load_checkpoint(run_dir, map_location=s.device)))
+            # One list, every hook in this order (Keras'): the recipe's callbacks, the epoch's
+            # checkpoint (their state after the epoch), then the user's
+            saved = SaveEpoch(s, progress, work_dir, out, published=run_dir is not None)
+            callbacks = CallbackList([s.stopper, s.schedule, s.saver, saved, *hooks], s.model)
+            callbacks.on_train_begin()
+            if run_dir is not None:  # ---- maybe resume: the callbacks' state comes back too
+                vars(progress).update(s.restore(files.load_checkpoint(run_dir, map_location=s.device)))
                 # the checkpoint's history is the truth: a failed write can leave history.csv one epoch behind
                 files.write_history(run_dir, progress.history)
                 if progress.stopped and progress.epoch < s.epochs:  # extended: a new fit, as in Keras
@@ -99,10 +104,10 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_ep
                 say(f"Resuming {run_dir} after epoch {progress.epoch}/{s.epochs}")
             else:
                 say(s.start_line())
-            _call(hooks, "on_train_begin", {})
             try:  # ---- the epoch loop
                 while progress.epoch < s.epochs and not progress.stopped:
                     epoch = progress.epoch  # 0-based, as Keras passes it to callbacks
+                    callbacks.on_epoch_begin(epoch)
                     row = _one_epoch(s, epoch, quiet)
                     reason = guard.check(row)
                     if reason is not None:
@@ -114,19 +119,13 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_ep
                     progress.train_seconds += row["seconds"]
                     progress.epoch = epoch + 1
                     say(_epoch_line(row, s.epochs))
-                    if s.stopper is not None and s.stopper.on_epoch_end(epoch, row, s.model):
+                    try:
+                        stop = callbacks.on_epoch_end(epoch, row)  # saves the checkpoint on the way
+                    finally:
+                        run_dir = work_dir = saved.work_dir if saved.published else run_dir
+                    if stop:  # a callback set model.stop_training
                         progress.stopped = True
-                        say(f"Early stopping after epoch {epoch + 1}: {s.stopper.monitor} has not improved "
-                            f"for {s.stopper.patience} epochs")
-                    s.schedule.on_epoch_end(epoch, row)
-                    if s.saver is not None:
-                        s.saver.on_epoch_end(epoch, row, s.model)
-                    files.save_checkpoint(work_dir, {**s.state_dict(), "state": vars(progress).copy()})
-                    files.write_history(work_dir, progress.history)
-                    if run_dir is None:  # the first checkpoint exists: the run becomes visible
-                        files.write_config(work_dir, s.cfg, notes=s.notes)
-                        run_dir = work_dir = layout.publish(work_dir, out, s.cfg["name"])
-                    _call(hooks, "on_epoch_end", epoch, dict(row))
+                        say(_stop_line(s.stopper, epoch))
             except KeyboardInterrupt as err:
                 _say_interrupted(run_dir, progress.epoch, s.epochs)
                 err.run_dir = run_dir  # what to resume (None: nothing saved), for mnistlab.fit's Python line
@@ -137,7 +136,8 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_ep
             if diverged is not None:
                 s.model.load_state_dict(files.load_checkpoint(run_dir, map_location=s.device)["model"])
                 say(f"Diverged in epoch {diverged[0]}: {diverged[1]}; evaluating epoch {progress.epoch}'s weights")
-            restored = s.stopper.on_train_end(s.model) if s.stopper is not None else None
+            callbacks.on_train_end(progress.history[-1] if progress.history else {})
+            restored = s.stopper.restored_epoch if s.stopper is not None else None
             if restored is not None:
                 evaluated = restored + 1
                 say(f"Restored the weights of epoch {evaluated} (best {s.stopper.monitor})")
@@ -150,7 +150,7 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_ep
             files.write_metrics(run_dir, metrics)
             if test_acc is not None:
                 say(f"Test loss {test_loss:.4f}, test accuracy {test_acc:.4f}")
-            _call(hooks, "on_train_end", {"test_loss": test_loss, "test_accuracy": test_acc})
+            callbacks.on_test_end({"test_loss": test_loss, "test_accuracy": test_acc})
             say(f"Run saved to {run_dir}")
             if diverged is not None:  # after the files: the run is kept, but it is not a success
                 raise _diverged_error(*diverged, s.cfg, run_dir)
@@ -163,6 +163,11 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, on_ep
             layout.discard_partial(work_dir)  # failed before the first checkpoint
 
 
+# The name this function had before `mnistlab.fit` (the notebook API, which returns a Run)
+# became the one public fit; kept so that code written against mnistlab.train.fit runs.
+fit = train_run
+
+
 def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
     """Train one epoch and validate it: the history row."""
     with Timer() as t:
@@ -171,7 +176,7 @@ def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
             logs = train_epoch(s.net, s.optimizer, s.x_tr, s.y_tr, batch_size=s.cfg["batch_size"],
                                generator=s.order, lr_at=lambda i, n: s.schedule.lr(epoch, i, n),
                                penalty=s.penalty, label_smoothing=s.smoothing, bar=bar, augment=s.augment,
-                               precision=s.cfg["precision"], split=s.split, sync=False)
+                               precision=s.speed.precision, split=s.split, sync=False)
         finally:
             if bar is not None:
                 bar.close()
@@ -181,13 +186,18 @@ def _one_epoch(s: Session, epoch: int, quiet: bool) -> dict:
             "val_accuracy": val_acc, "lr": logs["lr"], "seconds": t.seconds}
 
 
-def _recipe_and_place(recipe, resume, out, epochs, lock: RunLock) -> tuple[Recipe, Path | None, Path]:
-    """(the validated recipe, the run to resume or None, the folder new runs go in). The
-    folder is checked before any data loads; a run to resume is locked before it changes."""
+def _recipe_and_place(recipe, resume, out, epochs, lock: RunLock, *, threads=None,
+                      device=None) -> tuple[Recipe, Path | None, Path]:
+    """(the validated recipe, the run to resume or None, the folder new runs go in).
+
+    The folder is checked before any data loads; a run to resume is locked before it changes.
+    A resume's `threads`/`device` go through the Recipe (`replace`: checked once, like every
+    value; config.yaml keeps what the run was started with), and the device must exist
+    here, all before the run directory changes (an extension rewrites config.yaml)."""
     if resume is None:
         if recipe is None:
             raise MnistlabError("fit() needs a recipe (a Recipe, a dict or a YAML path) or resume=RUN_DIR")
-        recipe = load_recipe(recipe)
+        recipe = load_recipe(recipe)  # threads/device: the recipe's (checked by the caller)
         return recipe, None, writable_dir(out, option("out", str(out)))
     run_dir = lock.hold(layout.require_run(resume))
     if not (run_dir / layout.CHECKPOINT).is_file():
@@ -196,27 +206,44 @@ def _recipe_and_place(recipe, resume, out, epochs, lock: RunLock) -> tuple[Recip
     if layout.is_finished(run_dir):
         done = int(files.read_metrics(run_dir).get("epochs_run") or config.get("epochs") or 0)
         if epochs is None or int(epochs) <= done:
-            raise MnistlabError(f"{run_dir} already finished after {done} epochs; pass --epochs N with N > "
+            more = option("epochs", "N", cli="--epochs N", python="epochs=N")
+            raise MnistlabError(f"{run_dir} already finished after {done} epochs; pass {more} with N > "
                                 f"{done} to train it further (like calling Keras fit again)")
+    recipe = Recipe({**config, "epochs": int(epochs)} if epochs is not None else config)
+    runtime = recipe.replace(threads=threads, device=device)
+    pick_device(runtime.device)  # a device this machine lacks fails before the run changes
     if epochs is not None:
-        recipe = Recipe({**config, "epochs": int(epochs)})  # validated before the run directory changes
         files.load_checkpoint(run_dir)  # and a damaged checkpoint fails before it changes, too
         files.write_config(run_dir, recipe.to_dict())
         (run_dir / layout.METRICS).unlink(missing_ok=True)  # unfinished from here: a plain resume completes it
-        return recipe, run_dir, run_dir.parent
-    return Recipe(config), run_dir, run_dir.parent
+    return runtime, run_dir, run_dir.parent
 
 
-class _EpochEnd:
-    def __init__(self, fn):
-        self.on_epoch_end = fn
+class SaveEpoch(Callback):
+    """The epoch's checkpoint and history.csv, on fit's CallbackList after the recipe's
+    callbacks (whose state after the epoch it saves) and before the user's, so a hook that
+    raises, or the stop button pressed while one runs, leaves this epoch resumable. After
+    the first checkpoint the hidden partial folder becomes the visible run (runs.layout)."""
+
+    def __init__(self, session, progress: Progress, work_dir: Path, out: Path, *, published: bool):
+        self.s, self.progress, self.work_dir, self.out, self.published = session, progress, work_dir, out, published
+
+    def on_epoch_end(self, epoch, logs=None):
+        s, progress = self.s, self.progress
+        progress.stopped = bool(getattr(self.model, "stop_training", False))  # as the recipe's callbacks left it
+        files.save_checkpoint(self.work_dir, {**s.state_dict(), "state": vars(progress).copy()})
+        files.write_history(self.work_dir, progress.history)
+        if not self.published:  # the first checkpoint exists: the run becomes visible
+            files.write_config(self.work_dir, s.cfg, notes=s.notes)
+            self.work_dir = layout.publish(self.work_dir, self.out, s.cfg["name"])
+            self.published = True
 
 
-def _call(hooks, name: str, *args) -> None:
-    for hook in hooks:
-        method = getattr(hook, name, None)
-        if method is not None:
-            method(*args)
+def _stop_line(stopper, epoch: int) -> str:
+    if stopper is not None and stopper.stopped_epoch == epoch:
+        return (f"Early stopping after epoch {epoch + 1}: {stopper.monitor} has not improved "
+                f"for {stopper.patience} epochs")
+    return f"Stopped after epoch {epoch + 1}: a callback set model.stop_training"
 
 
 @contextlib.contextmanager
@@ -247,8 +274,9 @@ def _diverged_error(epoch: int, reason: str, cfg: dict, run_dir) -> Diverged:
     lr = cfg["optimizer"]["lr"]
     kept = (f"the checkpoint of epoch {epoch - 1} is kept in {run_dir} (evaluated; metrics.json "
             "verdict: diverged)" if run_dir is not None else "nothing was saved")
+    lower = option("lr", float(f"{lr / 10:g}"), cli=f"--set optimizer.lr={lr / 10:g}")
     return Diverged(f"training diverged: {reason} in epoch {epoch}; lower the learning rate "
-                    f"(e.g. --set optimizer.lr={lr / 10:g}); {kept}", run_dir)
+                    f"(e.g. {lower}); {kept}", run_dir)
 
 
 def _write_failed(err: FileWriteError, run_dir) -> FileWriteError:
