@@ -68,7 +68,8 @@ def test_two_resumes_of_one_run_leave_exactly_one_writer(tmp_path, capsys):
     child = _child(tmp_path, f"""
         import time
         from pathlib import Path
-        from mnistlab.train import fit
+        from mnistlab.train import train_run
+        from mnistlab.train.callback import LambdaCallback
         from test_train_run import tiny_dataset
 
         def hold(epoch, row):  # mid-run: tell the parent, wait for its go
@@ -77,7 +78,8 @@ def test_two_resumes_of_one_run_leave_exactly_one_writer(tmp_path, capsys):
             while not Path({str(go)!r}).exists() and time.monotonic() < end:
                 time.sleep(0.05)
 
-        fit(resume={str(run_dir)!r}, epochs=3, dataset=tiny_dataset(), quiet=True, on_epoch_end=hold)
+        train_run(resume={str(run_dir)!r}, epochs=3, dataset=tiny_dataset(), quiet=True,
+                  callbacks=[LambdaCallback(on_epoch_end=hold)])
         print("child done")
     """)
     try:
@@ -137,5 +139,5 @@ def test_a_busy_sweep_folder_names_the_process_that_holds_it(tmp_path):
     out.mkdir()
     with file_lock(out / ".lock", busy="held"):  # as another `mnistlab sweep` on this folder would
         with pytest.raises(MnistlabError, match=rf"another `mnistlab sweep` \(process {os.getpid()} on .*\) is "
-                                                rf"running in {out}; wait for it or use a different --out"):
+                                                rf"running in {out}; wait for it or use a new out= folder"):
             run_sweep(sweep, out=out, quiet=True)

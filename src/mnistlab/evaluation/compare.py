@@ -21,7 +21,7 @@ def run_row(run_dir) -> dict:
             "epochs": m.get("epochs_run", len(run.history.rows) or None),
             "val_acc": last(run.history.rows, "val_accuracy"), "test_acc": m.get("test_accuracy"),
             "test_loss": m.get("test_loss"), "seconds": m.get("train_seconds"),
-            "status": "" if m else run_state(run.dir, len(run.history))}
+            "status": "" if m else run_state(run.dir, len(run.history.rows))}
 
 
 def run_state(run_dir, epochs_done: int) -> str:

@@ -121,8 +121,9 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, epoch
                     say(_epoch_line(row, s.epochs))
                     try:
                         stop = callbacks.on_epoch_end(epoch, row)  # saves the checkpoint on the way
-                    finally:
-                        run_dir = work_dir = saved.work_dir if saved.published else run_dir
+                    finally:  # published by the first checkpoint: the run is visible from here on
+                        if saved.published:
+                            run_dir = work_dir = saved.work_dir
                     if stop:  # a callback set model.stop_training
                         progress.stopped = True
                         say(_stop_line(s.stopper, epoch))
