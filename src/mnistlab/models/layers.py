@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnistlab.models.spec import Step, pair, plan, resolve_spec, window
+from mnistlab.models.spec import Step, is_unit_rescaling, pair, plan, resolve_spec, window
 from mnistlab.models.costs import needs_projection
 
 # Keras's truncated normal (cut at 2 std) has a smaller std than asked; it rescales by this
@@ -234,6 +234,17 @@ class ResidualBlock(nn.Module):
         return self.act(self.proj(x) + y)
 
 
+class Rescale(nn.Module):
+    """A first `rescaling` layer on mnistlab's [0, 1] input: pixel * scale + offset, pixel = 255 * x."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.factor, self.offset = 255.0 * a["scale"], a["offset"]
+
+    def forward(self, x):
+        return x * self.factor + self.offset
+
+
 class Linear(nn.Linear):
     def __init__(self, n_in, a):
         super().__init__(n_in, a["units"], bias=a["use_bias"])
@@ -274,6 +285,8 @@ def _modules(step: Step, last: bool) -> list[nn.Module]:
         return [batchnorm(inp, a)]
     elif kind == "global_avg_pool":
         return [GlobalAvgPool()]
+    elif kind == "rescaling":
+        return [] if is_unit_rescaling(a) else [Rescale(a)]
     elif kind == "residual_block":
         return [ResidualBlock(step)]
     elif kind == "activation":

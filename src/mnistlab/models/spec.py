@@ -41,6 +41,10 @@ LAYER_ARGS: dict[str, dict] = {
     "batchnorm": {"momentum": 0.99, "epsilon": 1e-3},
     "activation": {"activation": REQUIRED},
     "global_avg_pool": {},
+    # keras.layers.Rescaling as a model's first layer: the pixel scale the model was written
+    # for, y = pixel * scale + offset with pixel in 0..255 (Rescaling(1/255) is what
+    # mnistlab's [0, 1] input already is). Only first: elsewhere it would scale features.
+    "rescaling": {"scale": REQUIRED, "offset": 0.0},
     # notebook 004's block: BN-ReLU-conv, BN-conv, 1x1 projection when the shape changes, add, ReLU
     "residual_block": {"filters": REQUIRED, "kernel": 3, "strides": 1, "activation": "relu",
                        "l2": 1e-4, "kernel_initializer": "he_normal"},
@@ -195,7 +199,7 @@ def _check_arg(i: int, kind: str, name: str, v):
         if not isinstance(v, bool):
             raise MnistlabError(f"{where} must be true or false, got {v!r}")
         return v
-    # the remaining arguments are floats: l2, rate, momentum, epsilon
+    # the remaining arguments are floats: l2, rate, momentum, epsilon, scale, offset
     v = as_number(v) if as_number(v) is not None else v
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise MnistlabError(f"{where} must be a number, got {v!r}")
@@ -206,6 +210,8 @@ def _check_arg(i: int, kind: str, name: str, v):
         raise MnistlabError(f"{where} is {v}: a dropout rate must be in [0, 1)")
     if name == "momentum" and not 0 <= v < 1:
         raise MnistlabError(f"{where} is {v}: Keras BatchNormalization momentum must be in [0, 1), e.g. 0.99")
+    if name == "scale" and v == 0:
+        raise MnistlabError(f"{where} is 0: a rescaling that zeroes every pixel; use e.g. 0.00392156862745098 (1/255)")
     if name == "epsilon" and v <= 0:
         raise MnistlabError(f"{where} is {v}: epsilon must be > 0")
     return v
@@ -233,6 +239,11 @@ def window(size: int, k: int, s: int, padding: str) -> tuple[int, int, int]:
 def needs_projection(a: dict, in_shape) -> bool:
     """A residual block projects its shortcut (1x1 conv) when the stride or the width changes."""
     return pair(a["strides"]) != (1, 1) or in_shape[2] != a["filters"]
+
+
+def is_unit_rescaling(a: dict) -> bool:
+    """Rescaling(1/255): exactly mnistlab's own input scaling, so it builds to no module."""
+    return abs(255.0 * a["scale"] - 1.0) < 1e-6 and a["offset"] == 0.0
 
 
 def fmt(shape) -> str:
@@ -301,6 +312,9 @@ def _out_shape(i: int, kind: str, a: dict, shape: tuple, shapes: list[str]) -> t
             raise MnistlabError(f"{where}: the feature map shrinks below 1x1: {fmt(shape)} -> {h}x{w}x{c} "
                                 f"(shapes: {' -> '.join(shapes)}); remove a pooling layer or use padding: same")
         return (h, w, c)
+    if kind == "rescaling" and len(shapes) > 1:
+        raise MnistlabError(f"{where}: rescaling sets the pixel scale, so it must be the first layer; "
+                            "move it first or remove it")
     if kind == "global_avg_pool":
         return (shape[2],)
     if kind == "flatten":
