@@ -30,6 +30,8 @@ class Where:
 
     def __init__(self, pos, layer):
         self.pos, self.name, self.cls = pos, layer.get("config", {}).get("name", "?"), layer.get("class_name")
+        self.registered = layer.get("registered_name")
+        self.module = str(layer.get("module") or "keras.layers")  # Keras 2 files have no module
 
     def error(self, what: str) -> MnistlabError:
         return MnistlabError(f"Keras layer {self.pos} '{self.name}' ({self.cls}): {what}")
@@ -140,10 +142,16 @@ def _layer(w: Where, cls, c: dict, first: bool) -> list[dict]:
     if cls in _CONTAINERS:
         raise w.error("a model nested inside the model; rebuild it as one flat Sequential or functional model")
     if c.get("data_format", "channels_last") != "channels_last":
-        raise w.error("data_format channels_first; mnistlab (like Keras' default) is channels_last")
+        raise w.error("data_format channels_first is not supported; mnistlab (like Keras' default) is channels_last")
     if c.get("dtype") not in (None, "float32") and _dtype_name(c.get("dtype")) != "float32":
         raise w.error(f"dtype {_dtype_name(c.get('dtype'))}; mnistlab imports float32 layers")
     handler = _HANDLERS.get(cls)
+    if cls == "Lambda":
+        raise w.error("a Lambda layer holds Python code, which mnistlab never runs from a file; "
+                      f"rewrite it with built-in layers (supported: {SUPPORTED})")
+    if handler is None and (w.registered or not w.module.startswith("keras")):
+        raise w.error(f"a custom class ({w.registered or w.module}), whose code mnistlab never runs from a "
+                      f"file; supported: {SUPPORTED}")
     if handler is None:
         raise w.error(f"this layer type is not supported (it is never executed from a file); "
                       f"supported: {SUPPORTED}")
