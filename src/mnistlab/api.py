@@ -27,6 +27,9 @@ def summary(model, input_shape=None):
     """Keras-style summary of a zoo name, a recipe (file or dict), a spec (a mapping or a
     Keras-style layer list), or any torch nn.Module (class or instance)."""
     from mnistlab.models import summary as _summary
+    if _is_keras(model):  # before the nn.Module test: on the torch backend a keras.Model is one
+        from mnistlab.models.keras import read_keras
+        return _summary(read_keras(model, input_shape=input_shape).spec)
     if isinstance(model, str) and ":" in model and not Path(model).exists():
         model = import_object(model)
     if isinstance(model, dict) and "model" in model and not _is_spec(model):  # a recipe dict: its model
@@ -222,6 +225,12 @@ class Run(RunFolder):
         names = np.array([int(c) if str(c).lstrip("-").isdigit() else c for c in self.classes])
         return names[idx]
 
+    def to_keras(self, path) -> Path:
+        """Write the model as a Keras 3 .keras file (no Keras needed) that keras.saving.load_model
+        loads, its predictions the run's (`mnistlab export RUN --format keras`)."""
+        from mnistlab.serve.export_keras import export_run_keras
+        return export_run_keras(self.path, path, run=self)
+
     def report(self, dataset=None) -> Path:
         """The run's report.html (written when it is missing or `dataset` is given); its path.
         A run trained on an in-memory dataset got its report from fit(); pass the dataset to
@@ -309,6 +318,8 @@ def fit(source=None, x=None, y=None, *, model=None, dataset=None, validation_dat
     dataset = _data_argument(x, y, dataset, validation_data, overrides)
     if resume is not None:
         return _resume(resume, source, model, dataset, callbacks, quiet, report, overrides)
+    if _is_keras(source) or _is_keras(model):
+        return _fit_keras(source, model, dataset, callbacks, out, quiet, report, overrides)
     module = None
     if _is_model(source) or _is_spec(source):
         source, model = None, source
@@ -408,6 +419,43 @@ def _interruptible(train, dataset):
             note = "  (the same data again)" if again else ""
             print(f"In Python: mnistlab.fit(resume={str(run_dir)!r}{again}){note}", file=sys.stderr)
         raise
+
+
+def _is_keras(obj) -> bool:
+    from mnistlab.models.keras import is_keras_file, is_keras_model
+    return is_keras_model(obj) or is_keras_file(obj)
+
+
+def _fit_keras(source, model, dataset, callbacks, out, quiet: bool, report: bool, overrides: dict) -> Run:
+    """fit(keras_model_or_file, ...): the run records the imported spec (config.yaml trains it
+    again without Keras) and starts from the Keras weights when the model has them."""
+    from mnistlab.train import fit as train_fit
+    keras_model, base = (source, None) if _is_keras(source) else (model, source)
+    if isinstance(dataset, (str, Path)):
+        from mnistlab.data import load_dataset
+        dataset = load_dataset(dataset, allow_pickle=bool(overrides.get("allow_pickle")))
+    module = keras_recipe(keras_model, dataset, overrides)
+    recipe = make_recipe(base, overrides)
+    run_dir = _interruptible(lambda: train_fit(recipe, dataset=dataset, out=out, quiet=quiet,
+                                               callbacks=callbacks, model=module), dataset)
+    return _finish(run_dir, module, dataset, quiet, report)
+
+
+def keras_recipe(keras_model, dataset, overrides: dict):
+    """A Keras model or file as fit()'s model: its spec becomes the recipe's model and its
+    compile() the optimizer and loss (unless the call sets them), in `overrides`; returns the
+    built network carrying its weights (None when it has none: the spec trains from a fresh
+    Keras-style initialisation)."""
+    from mnistlab.models.keras import read_keras
+    shape = tuple(dataset.image_shape) if dataset is not None and hasattr(dataset, "image_shape") else None
+    imported = read_keras(keras_model, input_shape=shape)
+    settings = imported.recipe_settings()
+    overrides["model"] = imported.spec
+    if "optimizer" in settings and "optimizer" not in overrides:
+        overrides["optimizer"] = settings["optimizer"]
+    if "label_smoothing" in settings and not {"label_smoothing", "loss"} & set(overrides):
+        overrides["label_smoothing"] = settings["label_smoothing"]
+    return imported.build() if imported.has_weights else None
 
 
 def _is_spec(obj) -> bool:
