@@ -363,3 +363,17 @@ def test_a_missing_input_shape_asks_for_one(keras):
         read_keras(model)
     assert "never built" in _one_line(err)
     assert summary(read_keras(model, input_shape=(28, 28, 1)).spec).total == 7850
+
+
+def test_damaged_h5_files_are_one_line_each(keras, tmp_path):
+    model = _keras_models(keras)["seed000"]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(tmp_path / "m.h5")
+    model.save_weights(tmp_path / "only.weights.h5")
+    raw = (tmp_path / "m.h5").read_bytes()
+    (tmp_path / "truncated.h5").write_bytes(raw[: len(raw) // 3])
+    for name, words in {"truncated.h5": "truncated or damaged", "only.weights.h5": "no model_config"}.items():
+        with pytest.raises(MnistlabError) as err:
+            read_keras(tmp_path / name)
+        assert words in _one_line(err), name

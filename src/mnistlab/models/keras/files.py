@@ -65,6 +65,15 @@ def read_source(source) -> KerasSource:
     return KerasSource(_json(path.read_text(errors="replace"), str(path)), None, None, str(path))
 
 
+def h5py():
+    """h5py, or one line saying how to get it (the `keras` extra)."""
+    try:
+        import h5py
+    except ImportError:
+        raise MnistlabError("reading or writing Keras weights needs h5py: pip install 'mnistlab[keras]'") from None
+    return h5py
+
+
 def _json(text: str, where: str) -> dict:
     try:
         data = json.loads(text)
@@ -114,10 +123,8 @@ def _from_zip(path: Path) -> KerasSource:
         raise MnistlabError(f"{path}: not a readable .keras zip ({err}); the file is truncated or damaged, "
                             "save it again") from None
     import io
-
-    import h5py
     try:
-        with h5py.File(io.BytesIO(raw), "r") as f:
+        with h5py().File(io.BytesIO(raw), "r") as f:
             weights = _keras3_weights(f, config)
     except OSError as err:
         raise MnistlabError(f"{path}: model.weights.h5 is not readable HDF5 ({err}); save the model again") from None
@@ -169,33 +176,35 @@ def saving_keys(config: dict) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- legacy HDF5
 
 def _from_h5(path: Path) -> KerasSource:
-    import h5py
     try:
-        f = h5py.File(path, "r")
+        with h5py().File(path, "r") as f:
+            return _read_h5(f, path)
     except OSError as err:
         raise MnistlabError(f"{path}: not a readable HDF5 file ({err}); the file is truncated or damaged") from None
-    with f:
-        raw = f.attrs.get("model_config")
-        if raw is None:
-            raise MnistlabError(f"{path}: no model_config in this HDF5 file (it holds weights only, saved with "
-                                "save_weights); save the whole model with model.save('model.h5' or 'model.keras')")
-        config = _json(raw.decode() if isinstance(raw, bytes) else str(raw), f"{path}: model_config")
-        training = f.attrs.get("training_config")
-        compile_config = None
-        if training is not None:
-            t = _json(training.decode() if isinstance(training, bytes) else str(training), f"{path}: training_config")
-            compile_config = {"optimizer": t.get("optimizer_config"), "loss": t.get("loss"),
-                              "metrics": t.get("metrics")}
-        group = f["model_weights"] if "model_weights" in f else f
-        weights = {}
-        for name in _names(group.attrs.get("layer_names", [])):
-            g = group.get(name)
-            if g is None:
-                raise MnistlabError(f"{path}: the weights of layer '{name}' are missing; save the model again")
-            try:
-                weights[name] = [g[w][()] for w in _names(g.attrs.get("weight_names", []))]
-            except KeyError as err:
-                raise MnistlabError(f"{path}: layer '{name}' lacks a weight it lists ({err}); the file is damaged") from None
+
+
+def _read_h5(f, path: Path) -> KerasSource:
+    raw = f.attrs.get("model_config")
+    if raw is None:
+        raise MnistlabError(f"{path}: no model_config in this HDF5 file (it holds weights only, saved with "
+                            "save_weights); save the whole model with model.save('model.h5' or 'model.keras')")
+    config = _json(raw.decode() if isinstance(raw, bytes) else str(raw), f"{path}: model_config")
+    training = f.attrs.get("training_config")
+    compile_config = None
+    if training is not None:
+        t = _json(training.decode() if isinstance(training, bytes) else str(training), f"{path}: training_config")
+        compile_config = {"optimizer": t.get("optimizer_config"), "loss": t.get("loss"),
+                          "metrics": t.get("metrics")}
+    group = f["model_weights"] if "model_weights" in f else f
+    weights = {}
+    for name in _names(group.attrs.get("layer_names", [])):
+        g = group.get(name)
+        if g is None:
+            raise MnistlabError(f"{path}: the weights of layer '{name}' are missing; save the model again")
+        try:
+            weights[name] = [g[w][()] for w in _names(g.attrs.get("weight_names", []))]
+        except KeyError as err:
+            raise MnistlabError(f"{path}: layer '{name}' lacks a weight it lists ({err}); the file is damaged") from None
     return KerasSource(config, weights, compile_config, str(path))
 
 

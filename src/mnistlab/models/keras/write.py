@@ -223,11 +223,11 @@ def _arrays(module):
 
 def keras_file_bytes(spec, net) -> bytes:
     """The bytes of a .keras file holding this network."""
-    import h5py
+    from mnistlab.models.keras.files import h5py
     config, weights = keras_model_config(spec, net)
     from mnistlab.models.keras.files import saving_keys
     buf = io.BytesIO()
-    with h5py.File(buf, "w") as f:
+    with h5py().File(buf, "w") as f:
         layers = f.create_group("layers")
         for name, key in saving_keys(config):
             group = layers.create_group(key).create_group("vars")
