@@ -111,12 +111,9 @@ def test_export_loads_in_keras_with_equal_predictions(keras, tmp_path, name):
     theirs = _keras_predict(loaded, x.astype(np.float32) if raw else x.astype(np.float32) / 255)
     assert np.abs(_ours(net, x) - theirs).max() <= TOL
     # and back: mnistlab reads its own export to the same spec and weights
-    if name == "residual":
-        return  # TODO branches
     back = read_keras(path)
     assert summary(back.spec).total == summary(spec).total
-    if name in ZOO:
-        assert _our_rows(back.spec) == _rows(loaded)
+    assert _our_rows(back.spec) == _rows(loaded)
     assert np.abs(_ours(back.build(), x) - theirs).max() <= TOL
 
 
@@ -187,13 +184,63 @@ def _keras_models(keras):
                                  L.MaxPooling2D(pool_size=3, strides=2), L.Dropout(0.2), L.Flatten(),
                                  L.Dense(10), L.Softmax()])
 
-    return {"seed000": seed000, "functional_bn": functional_bn, "separable": separable, "rescaling": rescaling,
+    def resnet_layer(inputs, num_filters=16, kernel_size=3, strides=1, activation="relu",
+                     batch_normalization=True, conv_first=False):  # notebook 004's code
+        conv = L.Conv2D(num_filters, kernel_size=kernel_size, strides=strides, padding="same",
+                        kernel_initializer="he_normal", kernel_regularizer=reg.l2(1e-4))
+        x = inputs
+        if conv_first:
+            x = conv(x)
+            if batch_normalization:
+                x = L.BatchNormalization()(x)
+            if activation is not None:
+                x = L.Activation(activation)(x)
+        else:
+            if batch_normalization:
+                x = L.BatchNormalization()(x)
+            if activation is not None:
+                x = L.Activation(activation)(x)
+            x = conv(x)
+        return x
+
+    def resnet_v1(input_shape=(28, 28, 1), depth=8, num_classes=5):  # notebook 004's code
+        num_filters = 16
+        num_res_blocks = int((depth - 2) / 6)
+        inputs = keras.Input(shape=input_shape)
+        x = resnet_layer(inputs=inputs)
+        for stack in range(3):
+            for res_block in range(num_res_blocks):
+                strides = 1
+                if stack > 0 and res_block == 0:
+                    strides = 2
+                y = resnet_layer(inputs=x, num_filters=num_filters, strides=strides)
+                y = resnet_layer(inputs=y, num_filters=num_filters, activation=None)
+                if stack > 0 and res_block == 0:
+                    x = resnet_layer(inputs=x, num_filters=num_filters, kernel_size=1, strides=strides,
+                                     activation=None, batch_normalization=False)
+                x = keras.layers.add([x, y])
+                x = L.Activation("relu")(x)
+            num_filters *= 2
+        y = L.Flatten()(x)
+        outputs = L.Dense(num_classes, activation="softmax", kernel_initializer="he_normal")(y)
+        return keras.Model(inputs=inputs, outputs=outputs)
+
+    def concat():  # two towers concatenated, then a global average pool
+        i = keras.Input((28, 28, 1))
+        a = L.Conv2D(4, 3, padding="same", activation="relu")(i)
+        b = L.SeparableConv2D(6, 5, padding="same")(i)
+        x = L.Concatenate()([a, b])
+        x = L.MaxPooling2D()(x)
+        x = L.add([L.Conv2D(10, 1)(x), x])
+        return keras.Model(i, L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x)))
+
+    return {"resnet_v1_depth8": resnet_v1, "concat": concat, "seed000": seed000, "functional_bn": functional_bn, "separable": separable, "rescaling": rescaling,
             "rescaling_centred": rescaling_centred, "mlp_l2": mlp_l2, "resnet_v1_depth2": resnet_v1_depth2,
             "strided_valid": strided_valid}
 
 
 KERAS_MODELS = ["seed000", "functional_bn", "separable", "rescaling", "rescaling_centred", "mlp_l2",
-                "resnet_v1_depth2", "strided_valid"]
+                "resnet_v1_depth2", "strided_valid", "resnet_v1_depth8", "concat"]
 
 
 def _trained_batchnorm(keras, model):
@@ -234,6 +281,17 @@ def test_notebook_004_resnet_imports_with_its_62889_parameters(keras):
     imported = read_keras(_keras_models(keras)["resnet_v1_depth2"]())
     assert summary(imported.spec).total == 62889
     assert imported.spec["input_shape"] == [28, 28, 1]
+    deeper = _keras_models(keras)["resnet_v1_depth8"]()  # with residual blocks: add, 1x1 projections
+    assert summary(read_keras(deeper).spec).total == deeper.count_params()
+
+
+def test_two_inputs_are_refused(keras):
+    L = keras.layers
+    a, b = keras.Input((28, 28, 1)), keras.Input((28, 28, 1))
+    model = keras.Model([a, b], L.Dense(3)(L.Flatten()(L.add([a, b]))))
+    with pytest.raises(MnistlabError) as err:
+        read_keras(model)
+    assert "has 2 inputs" in _one_line(err)
 
 
 def test_to_json_gives_the_spec_and_no_weights(keras, tmp_path):
@@ -283,7 +341,10 @@ def test_unsupported_layers_are_refused_naming_layer_and_position(keras, tmp_pat
     }
     i = keras.Input((28, 28, 1))
     x = L.Conv2D(2, 3, padding="same")(i)
-    cases["branch"] = (keras.Model(i, L.Dense(3)(L.Flatten()(L.add([x, L.Conv2D(2, 1)(x)])))), "branch")
+    cases["multiply"] = (keras.Model(i, L.Dense(3)(L.Flatten()(L.multiply([x, L.Conv2D(2, 1)(x)])))),
+                         "Keras layer 3 'multiply' (Multiply): this layer type is not supported")
+    shared = L.Conv2D(1, 3, padding="same")
+    cases["shared"] = (keras.Model(i, L.Dense(3)(L.Flatten()(shared(shared(i))))), "more than once (shared weights)")
     for name, (model, expected) in cases.items():
         with pytest.raises(MnistlabError) as err:
             read_keras(model)

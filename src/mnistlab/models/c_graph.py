@@ -37,6 +37,9 @@ def check_spec(spec: dict) -> None:
     for i, layer in expand(spec["layers"]):
         kind = layer.get("type")
         act = layer.get("activation")
+        if kind in ("add", "concatenate") or "inputs" in layer:
+            raise MnistlabError(f"layer {i} ({kind}) reads named inputs; the C export runs a chain of layers "
+                                "(residual_block included), not a graph")
         if kind not in SUPPORTED_LAYERS:
             raise MnistlabError(f"layer {i} ({kind}) has no C kernel; the C export supports "
                                 f"{', '.join(sorted(SUPPORTED_LAYERS))}")

@@ -66,7 +66,7 @@ class KerasImport:
 def read_keras(source, *, input_shape=None) -> KerasImport:
     """A keras.Model, a .keras / .h5 / .json path or model.to_json() text -> KerasImport."""
     src = read_source(source)
-    body, _ = keras_layers(src.config)
+    body, _, _ = keras_layers(src.config)
     spec = resolve_spec(to_spec(src.config, input_shape=input_shape))
     names = [layer.get("config", {}).get("name") for layer in body]
     return KerasImport(spec, names, src)

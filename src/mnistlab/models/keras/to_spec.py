@@ -14,7 +14,7 @@ from mnistlab.errors import MnistlabError
 
 SUPPORTED = ("InputLayer, Conv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
              "Dropout, Flatten, Dense, BatchNormalization, Activation, ReLU, ELU, LeakyReLU(0.3), Softmax, "
-             "Rescaling (first), l2 kernel_regularizer")
+             "Rescaling (first), Add, Concatenate, l2 kernel_regularizer")
 # Keras activation name -> spec activation. Keras 3's "leaky_relu" string has slope 0.2, the
 # spec's leaky_relu is the LeakyReLU layer's 0.3, so that string is refused rather than mapped.
 _ACTS = {"linear": "linear", "relu": "relu", "elu": "elu", "sigmoid": "sigmoid", "tanh": "tanh",
@@ -37,9 +37,10 @@ class Where:
         return MnistlabError(f"Keras layer {self.pos} '{self.name}' ({self.cls}): {what}")
 
 
-def keras_layers(model_config) -> tuple[list[dict], list | None]:
-    """The layers of a Sequential or a single-chain functional model in order, and the input
-    shape the config declares (None when the model was never built)."""
+def keras_layers(model_config) -> tuple[list[dict], list | None, dict | None]:
+    """The layers of a Sequential or functional model in model.layers order (InputLayer left
+    out), the input shape the config declares (None when the model was never built), and for
+    a functional model each layer's inputs by name."""
     if not isinstance(model_config, dict) or "class_name" not in model_config:
         raise MnistlabError("not a Keras model config: expected a JSON object with class_name and config")
     cls = model_config["class_name"]
@@ -50,8 +51,7 @@ def keras_layers(model_config) -> tuple[list[dict], list | None]:
     layers = config.get("layers")
     if not isinstance(layers, list):
         raise MnistlabError(f"the Keras {cls} config has no layers list; the file is damaged")
-    if cls != "Sequential":
-        _check_chain(layers, config)
+    routes = None if cls == "Sequential" else _routes(layers, config)
     shape = None
     body = []
     for layer in layers:
@@ -66,9 +66,9 @@ def keras_layers(model_config) -> tuple[list[dict], list | None]:
             shape = c["batch_input_shape"]
         body.append(layer)
     if shape is None:
-        built = model_config.get("build_config", {}).get("input_shape") or config.get("build_input_shape")
+        built = (model_config.get("build_config") or {}).get("input_shape") or config.get("build_input_shape")
         shape = built
-    return body, (list(shape[1:]) if shape else None)
+    return body, (list(shape[1:]) if shape else None), routes
 
 
 def _inbound(layer) -> list[str]:
@@ -88,23 +88,25 @@ def _inbound(layer) -> list[str]:
     return names
 
 
-def _check_chain(layers: list, config: dict) -> None:
-    """A functional model imports when it is one chain: each layer reads the one before it."""
-    for pos, layer in enumerate(layers):
-        feeds = _inbound(layer)
-        if layer.get("class_name") == "InputLayer":
-            if pos:
-                raise Where(pos, layer).error("a second input; mnistlab models take one image input")
-            continue
-        prev = layers[pos - 1].get("config", {}).get("name") if pos else None
-        if len(feeds) != 1 or feeds[0] != prev:
-            kind = "merges several tensors" if len(feeds) > 1 else "does not read the layer before it"
-            raise Where(pos, layer).error(f"{kind} (a branch); mnistlab imports Sequential models and functional "
-                                          "models that are one chain of layers; branches (add, concatenate) "
-                                          "are not supported")
+def _routes(layers: list, config: dict) -> dict:
+    """Functional models: layer name -> the layer names it reads ("input" for the model's
+    input), from the config's inbound nodes. One input, one output; a layer called twice
+    (shared weights) is refused."""
+    routes = {}
+    inputs = [layer for layer in layers if layer.get("class_name") == "InputLayer"]
+    if len(inputs) != 1:
+        raise MnistlabError(f"the Keras model has {len(inputs)} inputs; mnistlab models take one image input")
     outs = config.get("output_layers") or []
-    if isinstance(outs, list) and outs and isinstance(outs[0], list) and len(outs) > 1:
+    if outs and isinstance(outs[0], list) and len(outs) > 1:
         raise MnistlabError("the Keras model has several outputs; mnistlab models have one")
+    input_name = inputs[0].get("config", {}).get("name") or inputs[0].get("name")
+    for pos, layer in enumerate(layers):
+        if layer.get("class_name") == "InputLayer":
+            continue
+        if len(layer.get("inbound_nodes") or []) > 1:
+            raise Where(pos, layer).error("is called more than once (shared weights), which is not supported")
+        routes[layer.get("config", {}).get("name")] = ["input" if n == input_name else n for n in _inbound(layer)]
+    return routes
 
 
 def _input_shape(shape, where_text: str) -> list[int]:
@@ -122,7 +124,7 @@ def _input_shape(shape, where_text: str) -> list[int]:
 
 def to_spec(model_config, *, input_shape=None, name: str | None = None) -> dict:
     """Keras model config -> (unresolved) mnistlab spec dict."""
-    body, declared = keras_layers(model_config)
+    body, declared, routes = keras_layers(model_config)
     shape = _input_shape(declared if declared is not None else input_shape, "Keras model")
     if input_shape is not None and declared is not None and list(input_shape) != shape:
         shape2 = _input_shape(input_shape, "input_shape")
@@ -131,9 +133,31 @@ def to_spec(model_config, *, input_shape=None, name: str | None = None) -> dict:
                                 "drop input_shape=")
     out = []
     for pos, layer in enumerate(body):
-        out += _layer(Where(pos, layer), layer.get("class_name"), layer.get("config") or {}, first=not out)
+        w = Where(pos + (routes is not None), layer)  # a functional model.layers starts with its InputLayer
+        out += _layer(w, layer.get("class_name"), layer.get("config") or {}, first=not out)
+        if routes is not None:
+            _route(w, out, body, pos, routes)
     spec_name = name or (model_config.get("config") or {}).get("name") or "keras-model"
     return {"name": str(spec_name), "input_shape": shape, "layers": out}
+
+
+def _route(w: Where, out: list, body: list, pos: int, routes: dict) -> None:
+    """Give the spec layer just added the Keras layer's inputs (when it does not simply read
+    the layer before it) and name the layers it reads."""
+    feeds = routes.get(w.name) or []
+    merge = out[-1]["type"] in ("add", "concatenate")
+    if not feeds or (len(feeds) > 1 and not merge):
+        raise w.error(f"reads {len(feeds)} tensors; only Add and Concatenate merge several (supported: {SUPPORTED})")
+    previous = body[pos - 1].get("config", {}).get("name") if pos else "input"
+    if feeds == [previous] and not merge:
+        return
+    out[-1]["inputs"] = feeds
+    names = [b.get("config", {}).get("name") for b in body[:pos]]
+    for name in feeds:
+        if name != "input" and name not in names:
+            raise w.error(f"reads '{name}', which is not an earlier layer; the file is damaged")
+        if name != "input":
+            out[names.index(name)]["name"] = name
 
 
 # ---------------------------------------------------------------- one layer
@@ -338,6 +362,16 @@ def _rescaling(w, c, first):
     return [{"type": "rescaling", "scale": float(scale), "offset": float(offset)}]
 
 
+def _add(w, c, first):
+    return [{"type": "add"}]
+
+
+def _concatenate(w, c, first):
+    if c.get("axis", -1) not in (-1, 3):
+        raise w.error(f"Concatenate axis {c.get('axis')}; mnistlab concatenates channels (axis -1)")
+    return [{"type": "concatenate"}]
+
+
 _HANDLERS = {
     "Conv2D": _conv2d, "Convolution2D": _conv2d, "SeparableConv2D": _separable,
     "SeparableConvolution2D": _separable, "Dense": _dense,
@@ -346,5 +380,5 @@ _HANDLERS = {
     "GlobalAveragePooling2D": _gap, "GlobalAvgPool2D": _gap,
     "Dropout": _dropout, "Flatten": _flatten, "BatchNormalization": _batchnorm,
     "Activation": _activation_layer, "ReLU": _relu, "ELU": _elu, "LeakyReLU": _leaky, "Softmax": _softmax,
-    "Rescaling": _rescaling,
+    "Rescaling": _rescaling, "Add": _add, "Concatenate": _concatenate,
 }

@@ -65,6 +65,12 @@ class _Graph:
         self.last = name
         return name
 
+    def route(self, name: str) -> None:
+        """The next layer reads `name` (a branch when that is not the last layer added)."""
+        if name != self.last:
+            self.chain = False
+            self.last = name
+
     def model_config(self, name: str) -> dict:
         if self.chain:
             layers = [{k: v for k, v in layer.items() if k not in ("name", "inbound_nodes")} for layer in self.layers]
@@ -156,8 +162,11 @@ def keras_model_config(spec, net) -> tuple[dict, dict]:
     spec = resolve_spec(spec)
     g = _Graph(spec["input_shape"])
     modules = iter(weighted_modules(net))
+    step_out: list[str] = []  # the Keras layer that is each step's output
     for step in plan(spec):
         a, kind, out = step.args, step.type, step.out_shape
+        sources = [g.input if s < 0 else step_out[s] for s in step.sources]
+        g.route(sources[0])
         act = a.get("activation", "linear")
         inline = act if act in _INLINE_ACTS else "linear"
         if kind in ("conv2d", "separable_conv2d"):
@@ -191,8 +200,13 @@ def keras_model_config(spec, net) -> tuple[dict, dict]:
             g.add("rescaling", {"scale": a["scale"], "offset": a["offset"]}, out)
         elif kind == "residual_block":
             _residual(g, step, next(modules))
+        elif kind == "add":
+            g.add("add", {}, out, inputs=sources)
+        elif kind == "concatenate":
+            g.add("concatenate", {"axis": -1}, out, inputs=sources)
         else:  # pragma: no cover - every spec layer type is handled above
             raise MnistlabError(f"layer {step.index} ({kind}) has no Keras equivalent")
+        step_out.append(g.last)
     return g.model_config(spec["name"]), g.weights
 
 
