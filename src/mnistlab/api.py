@@ -431,10 +431,12 @@ def _fit_keras(source, model, dataset, callbacks, out, quiet: bool, report: bool
     again without Keras) and starts from the Keras weights when the model has them."""
     from mnistlab.train import fit as train_fit
     keras_model, base = (source, None) if _is_keras(source) else (model, source)
-    if isinstance(dataset, (str, Path)):
+    shaped = dataset
+    if isinstance(dataset, (str, Path)):  # the recipe's data.dataset (config.yaml loads it again by name)
         from mnistlab.data import load_dataset
-        dataset = load_dataset(dataset, allow_pickle=bool(overrides.get("allow_pickle")))
-    module = keras_recipe(keras_model, dataset, overrides)
+        shaped = load_dataset(dataset, allow_pickle=bool(overrides.get("allow_pickle")))
+        overrides["dataset"], dataset = str(dataset), None
+    module = keras_recipe(keras_model, shaped, overrides)
     recipe = make_recipe(base, overrides)
     run_dir = _interruptible(lambda: train_fit(recipe, dataset=dataset, out=out, quiet=quiet,
                                                callbacks=callbacks, model=module), dataset)
