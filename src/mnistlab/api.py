@@ -25,7 +25,9 @@ enable_notebook_figures()  # returned Figures display as images in Jupyter/Colab
 
 def summary(model, input_shape=None):
     """Keras-style summary of a zoo name, a recipe (file or dict), a spec (a mapping or a
-    Keras-style layer list), or any torch nn.Module (class or instance)."""
+    Keras-style layer list), a Keras model or file (.keras, .h5, to_json(); `input_shape`
+    (H, W, C) for one never built), or any torch nn.Module (class or instance; `input_shape`
+    (C, H, W))."""
     from mnistlab.models import summary as _summary
     if _is_keras(model):  # before the nn.Module test: on the torch backend a keras.Model is one
         from mnistlab.models.keras import read_keras

@@ -44,8 +44,13 @@ def is_keras_file(obj) -> bool:
     text = str(obj)
     if text.lstrip().startswith("{") and '"class_name"' in text:
         return True
-    return Path(text).suffix.lower() in (".keras", ".h5", ".hdf5") or (
-        Path(text).suffix.lower() == ".json" and Path(text).is_file())
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".json":  # model.to_json() saved to a file (a spec in JSON has no class_name)
+        try:
+            return path.is_file() and '"class_name"' in path.read_text(errors="replace")[:4096]
+        except OSError:
+            return False
+    return path.suffix.lower() in (".keras", ".h5", ".hdf5")
 
 
 def read_source(source) -> KerasSource:
