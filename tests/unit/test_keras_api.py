@@ -2,6 +2,7 @@
 on Keras models, checked against real Keras 3 (KERAS_BACKEND=torch) on tiny 8x8 data."""
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -93,14 +94,17 @@ def test_an_unbuilt_model_takes_its_input_shape_from_the_data(keras, data, tmp_p
     assert run.config["optimizer"]["name"] == "rmsprop"  # not compiled: the recipe's default
 
 
-def test_to_keras_and_export_cli_load_in_keras_with_the_runs_predictions(keras, data, tmp_path):
+def test_to_keras_and_export_cli_load_in_keras_with_the_runs_predictions(keras, data, tmp_path, monkeypatch):
     x, y = data
     run = _fit(_model(keras, compiled=False), x, y, tmp_path)
     path = run.to_keras(tmp_path / "back.keras")
     loaded = keras.saving.load_model(path)
     ours = run.predict_proba(x[:8])
     assert np.abs(ours - _predict(loaded, x[:8].astype(np.float32) / 255)).max() <= 1e-5
-    assert main(["export", str(run.path), "--format", "keras"]) == 0
+    with monkeypatch.context() as mp:
+        for name in ("onnx", "onnxruntime", "onnxscript"):  # the Keras export needs none of the export extra
+            mp.setitem(sys.modules, name, None)
+        assert main(["export", str(run.path), "--format", "keras"]) == 0
     again = keras.saving.load_model(run.path / "model.keras")
     assert np.abs(ours - _predict(again, x[:8].astype(np.float32) / 255)).max() <= 1e-5
     assert main(["export", str(run.path), "--format", "keras", "--int8"]) == 2
@@ -121,3 +125,10 @@ def test_import_cli_writes_a_recipe_that_validates(keras, tmp_path, capsys):
     assert main(["import", str(tmp_path / "bad.keras"), "--out", str(tmp_path / "bad.yaml")]) == 2
     assert not (tmp_path / "bad.yaml").exists()
     assert "mnistlab: error:" in capsys.readouterr().err
+
+
+def test_without_h5py_reading_a_keras_file_names_the_extra(keras, tmp_path, monkeypatch):
+    _model(keras).save(tmp_path / "m.keras")
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(MnistlabError, match=r"needs h5py: pip install 'mnistlab\[keras\]'$"):
+        mnistlab.summary(tmp_path / "m.keras")
