@@ -439,6 +439,8 @@ def _fit_keras(source, model, dataset, callbacks, out, quiet: bool, report: bool
         shaped = load_dataset(dataset, allow_pickle=bool(overrides.get("allow_pickle")))
         overrides["dataset"], dataset = str(dataset), None
     module = keras_recipe(keras_model, shaped, overrides)
+    if base is None:
+        overrides.setdefault("name", overrides["model"]["name"])  # the Keras model's name names the run
     recipe = make_recipe(base, overrides)
     run_dir = _interruptible(lambda: train_fit(recipe, dataset=dataset, out=out, quiet=quiet,
                                                callbacks=callbacks, model=module), dataset)

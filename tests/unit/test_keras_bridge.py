@@ -343,6 +343,9 @@ def test_unsupported_layers_are_refused_naming_layer_and_position(keras, tmp_pat
     x = L.Conv2D(2, 3, padding="same")(i)
     cases["multiply"] = (keras.Model(i, L.Dense(3)(L.Flatten()(L.multiply([x, L.Conv2D(2, 1)(x)])))),
                          "Keras layer 3 'multiply' (Multiply): this layer type is not supported")
+    frozen = L.Dense(10)
+    frozen.trainable = False
+    cases["frozen"] = (keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), frozen]), "trainable=False")
     shared = L.Conv2D(1, 3, padding="same")
     cases["shared"] = (keras.Model(i, L.Dense(3)(L.Flatten()(shared(shared(i))))), "more than once (shared weights)")
     for name, (model, expected) in cases.items():

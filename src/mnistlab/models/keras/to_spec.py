@@ -48,6 +48,8 @@ def keras_layers(model_config) -> tuple[list[dict], list | None, dict | None]:
         raise MnistlabError(f"the Keras file holds a {cls}, not a model; mnistlab imports Sequential and "
                             "functional (keras.Model) models")
     config = model_config.get("config") or {}
+    if config.get("trainable", True) is False:
+        raise MnistlabError("the Keras model is frozen (trainable=False); mnistlab trains every layer")
     layers = config.get("layers")
     if not isinstance(layers, list):
         raise MnistlabError(f"the Keras {cls} config has no layers list; the file is damaged")
@@ -165,6 +167,8 @@ def _route(w: Where, out: list, body: list, pos: int, routes: dict) -> None:
 def _layer(w: Where, cls, c: dict, first: bool) -> list[dict]:
     if cls in _CONTAINERS:
         raise w.error("a model nested inside the model; rebuild it as one flat Sequential or functional model")
+    if c.get("trainable", True) is False:
+        raise w.error("trainable=False (a frozen layer) is not supported; mnistlab trains every layer")
     if c.get("data_format", "channels_last") != "channels_last":
         raise w.error("data_format channels_first is not supported; mnistlab (like Keras' default) is channels_last")
     if c.get("dtype") not in (None, "float32") and _dtype_name(c.get("dtype")) != "float32":
