@@ -441,3 +441,81 @@ def test_damaged_h5_files_are_one_line_each(keras, tmp_path):
         with pytest.raises(MnistlabError) as err:
             read_keras(tmp_path / name)
         assert words in _one_line(err), name
+
+
+def test_a_layer_missing_from_the_weights_file_is_one_line(keras, tmp_path):
+    import io
+
+    import h5py
+    path = _saved(keras, tmp_path)
+
+    def drop_dense(name, data):
+        if name != "model.weights.h5":
+            return data
+        buf = io.BytesIO(data)
+        with h5py.File(buf, "a") as f:
+            del f["layers/dense_1"]
+        return buf.getvalue()
+    _rezip(path, tmp_path / "lost.keras", drop_dense)
+    with pytest.raises(MnistlabError) as err:
+        read_keras(tmp_path / "lost.keras").build()
+    assert "the weights of layer 'dense_" in _one_line(err) and "are missing" in _one_line(err)
+
+
+def test_a_keras_2_era_h5_reads(tmp_path):
+    """The layout tf.keras 2.x wrote (legacy_h5_format.py): a functional config with Keras 2's
+    inbound_nodes lists and batch_input_shape, L1L2 with l1 = 0, weights named 'kernel:0' under
+    model_weights/<layer>/<layer>/, an optimizer_config with decay. Written here with h5py: no
+    Keras 2 is installed, so this checks the reader against that documented layout."""
+    import h5py
+    rng = np.random.default_rng(0)
+    kernel, bias = rng.normal(size=(3, 3, 1, 4)).astype("f4"), rng.normal(size=4).astype("f4")
+    dense_k, dense_b = rng.normal(size=(26 * 26 * 4, 10)).astype("f4"), rng.normal(size=10).astype("f4")
+    reg = {"class_name": "L1L2", "config": {"l1": 0.0, "l2": 9.999999747378752e-05}}
+    config = {"class_name": "Functional", "config": {"name": "model", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 28, 28, 1], "dtype": "float32",
+                                                "name": "input_1"}, "name": "input_1", "inbound_nodes": []},
+        {"class_name": "Conv2D", "config": {"name": "conv2d", "trainable": True, "dtype": "float32", "filters": 4,
+                                            "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid",
+                                            "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
+                                            "activation": "relu", "use_bias": True,
+                                            "kernel_initializer": {"class_name": "HeNormal", "config": {"seed": None}},
+                                            "bias_initializer": {"class_name": "Zeros", "config": {}},
+                                            "kernel_regularizer": reg},
+         "name": "conv2d", "inbound_nodes": [[["input_1", 0, 0, {}]]]},
+        {"class_name": "Flatten", "config": {"name": "flatten", "trainable": True, "dtype": "float32",
+                                             "data_format": "channels_last"},
+         "name": "flatten", "inbound_nodes": [[["conv2d", 0, 0, {}]]]},
+        {"class_name": "Dense", "config": {"name": "dense", "trainable": True, "dtype": "float32", "units": 10,
+                                           "activation": "softmax", "use_bias": True},
+         "name": "dense", "inbound_nodes": [[["flatten", 0, 0, {}]]]}],
+        "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]},
+        "keras_version": "2.8.0", "backend": "tensorflow"}
+    training = {"loss": "categorical_crossentropy", "metrics": ["accuracy"],
+                "optimizer_config": {"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.009999999776482582,
+                                                                     "decay": 1e-06, "momentum": 0.8999999761581421,
+                                                                     "nesterov": True}}}
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["training_config"] = json.dumps(training)
+        w = f.create_group("model_weights")
+        w.attrs["layer_names"] = [b"input_1", b"conv2d", b"flatten", b"dense"]
+        for name, arrays in {"input_1": {}, "conv2d": {"kernel:0": kernel, "bias:0": bias}, "flatten": {},
+                             "dense": {"kernel:0": dense_k, "bias:0": dense_b}}.items():
+            g = w.create_group(name)
+            g.attrs["weight_names"] = [f"{name}/{k}".encode() for k in arrays]
+            for k, a in arrays.items():
+                g.create_dataset(f"{name}/{k}", data=a)
+    imported = read_keras(tmp_path / "m.h5")
+    assert [layer["type"] for layer in imported.spec["layers"]] == ["conv2d", "flatten", "dense"]
+    assert imported.spec["layers"][0]["l2"] == pytest.approx(1e-4) and imported.spec["layers"][0]["kernel_initializer"] == "he_normal"
+    assert imported.recipe_settings() == {"optimizer": {"name": "sgd", "lr": 0.01, "decay": 1e-6, "momentum": 0.9,
+                                                        "nesterov": True}}
+    x = _images(3)
+    xin = x.astype(np.float64).transpose(0, 3, 1, 2)[:, 0] / 255  # a numpy reference of the Keras model
+    conv = np.stack([sum(xin[:, i:i + 26, j:j + 26, None] * kernel[i, j, 0] for i in range(3) for j in range(3))],
+                    0)[0] + bias
+    logits = np.maximum(conv, 0).reshape(3, -1) @ dense_k + dense_b
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    assert np.abs(_ours(imported.build(), x) - expected).max() <= 1e-5
