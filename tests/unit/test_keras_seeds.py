@@ -25,8 +25,7 @@ def keras():
 
 def seed_models(keras):
     from keras import layers
-    from keras.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPool2D,
-                              MaxPooling2D)
+    from keras.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
     from keras.models import Sequential
     from keras.optimizers import SGD
     regularizers = keras.regularizers

@@ -14,7 +14,7 @@ import json
 import zipfile
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models.spec import expand, is_unit_rescaling, needs_projection, pair, plan, resolve_spec  # noqa: F401
+from mnistlab.models.spec import needs_projection, pair, plan, resolve_spec
 from mnistlab.models.table import KERAS
 
 KERAS_VERSION = "3.15.1"  # the format version written (the one the tests load it with)
