@@ -12,7 +12,7 @@ import yaml
 import mnistlab
 from mnistlab.cli import main
 from mnistlab.errors import MnistlabError
-from tinydata import tiny_arrays
+from tinydata import tiny_arrays, write_tiny_data
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,12 @@ def test_import_cli_writes_a_recipe_that_validates(keras, tmp_path, capsys):
                                    "amsgrad": False}
     assert mnistlab.summary(recipe).total == model.count_params()
     assert "fresh initialisation" in capsys.readouterr().err
+    data = write_tiny_data(tmp_path / "tiny.npz")
+    runs = tmp_path / "runs"
+    assert main(["train", str(out), "--set", f"data.dataset={data}", "--set", "epochs=1", "--set",
+                 "optimizer.lr=0.001", "--out", str(runs), "--quiet"]) == 0  # the recipe trains without Keras
+    run = mnistlab.load_run(next(runs.iterdir()))
+    assert run.metrics["params"] == model.count_params() and run.config["optimizer"]["name"] == "adam"
     assert main(["summary", str(tmp_path / "m.keras")]) == 0
     (tmp_path / "bad.keras").write_bytes(b"PK\x03\x04 truncated")
     assert main(["import", str(tmp_path / "bad.keras"), "--out", str(tmp_path / "bad.yaml")]) == 2
