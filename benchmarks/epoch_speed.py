@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/epoch_speed.py [--epochs 4] [--threads N] [--only nb000-cnn] [--bf16]
                                                [--rounds 3] [--backends tensorflow jax]
     .venv/bin/python benchmarks/epoch_speed.py --precisions [--epochs 2] [--rounds 3] [--train-images N]
+    .venv/bin/python benchmarks/epoch_speed.py --bridge [--epochs 3] [--rounds 2] [--train-images N]
 
 For notebook 000's CNN (RMSprop, batch 512) and notebook 002's (Adam, batch 128), each
 framework trains 4 epochs on MNIST with validation_split=0.2 (48k train + 12k validation,
@@ -25,6 +26,12 @@ and round, `precision: fp32`, `bf16` and `auto` one after the other (the order r
 round), auto each time in an empty cache so it measures afresh. The table gives the median
 epoch time of each and what auto chose in each round, and how far auto's choice is from the
 faster of fp32/bf16 (the issue's target: within 5%).
+
+With --bridge, the Keras bridge's rows: per model, the user's Keras model (built and compiled
+by keras_epoch.py, saved as .keras before training) trained by Keras 3 on the torch backend
+(this venv's keras, the dev extra) and on TensorFlow/JAX where .venv-peers has them, and the
+same saved model handed to mnistlab.fit("model.keras", ...), same data, batch and epochs;
+the order alternates per round, and the table gives medians over the rounds.
 """
 from __future__ import annotations
 
@@ -148,8 +155,11 @@ def _torch_epochs(model: str, opt: str, epochs: int, train_batches, val_batches)
     return times
 
 
-def keras_epochs(model: str, bs: int, opt: str, epochs: int, backend: str, precision="fp32") -> list[float] | None:
+def keras_epochs(model: str, bs: int, opt: str, epochs: int, backend: str, precision="fp32", save=None,
+                 train_images=None) -> list[float] | None:
     python = ROOT / ".venv-peers" / "bin" / "python"
+    if backend == "torch":  # Keras 3 on torch runs from this venv (keras is in the dev extra)
+        python = Path(sys.executable)
     if not python.exists():
         return None
     from mnistlab.models import resolve_spec
@@ -157,6 +167,8 @@ def keras_epochs(model: str, bs: int, opt: str, epochs: int, backend: str, preci
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [str(python), str(ROOT / "benchmarks" / "peers" / "keras_epoch.py"), "--spec",
            json.dumps(resolve_spec(model)), "--batch-size", str(bs), "--optimizer", opt, "--epochs", str(epochs), "--precision", precision]
+    cmd += ["--save", str(save)] if save else []
+    cmd += ["--train-images", str(train_images)] if train_images else []
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         return None  # backend not installed
@@ -175,6 +187,9 @@ def main() -> None:
     ap.add_argument("--precisions", action="store_true",
                     help="mnistlab only: fp32 vs bf16 vs auto per model (nb000-cnn, nb002-cnn, fast)")
     ap.add_argument("--train-images", type=int, metavar="N", help="use the first N training images (default: all)")
+    ap.add_argument("--bridge", action="store_true",
+                    help="the Keras bridge: a Keras model trained by Keras (torch backend, and TensorFlow/JAX "
+                         "from .venv-peers) vs the same saved model handed to mnistlab.fit")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -187,6 +202,8 @@ def main() -> None:
     print(machine_line())
     if args.precisions:
         return precision_table(args, dataset)
+    if args.bridge:
+        return bridge_table(args, dataset)
     print(f"mnistlab runs its per-machine defaults (precision auto: {precision_auto(torch.device('cpu'))} "
           f"here; 'measure': timed per model, the choice printed per round); the peers run fp32")
     rows = []
@@ -235,6 +252,47 @@ def precision_table(args, dataset) -> None:
         tally = ", ".join(f"{c} {chose.count(c)}/{len(chose)}" for c in sorted(set(chose)))
         print(f"| {model} ({bs}) | {med['fp32']:.2f} s | {med['bf16']:.2f} s | {med['auto']:.2f} s | {tally} | "
               f"{cost * 100:+.1f}% |")
+
+
+def bridge_table(args, dataset) -> None:
+    """Keras trains its model; mnistlab.fit trains the same saved .keras file; interleaved."""
+    import mnistlab
+    backends = ["torch"] + [b for b in args.backends if (ROOT / ".venv-peers" / "bin" / "python").exists()]
+    results = {}
+    for model, bs, opt in CASES:
+        if args.only and model != args.only:
+            continue
+        for r in range(args.rounds):
+            with tempfile.TemporaryDirectory() as tmp:
+                saved = Path(tmp) / "model.keras"
+                jobs = [(f"Keras 3 ({b})", b) for b in backends] + [("mnistlab.fit(model.keras)", None)]
+                if r % 2:
+                    jobs.reverse()  # each side goes first in every other round
+                for label, backend in jobs:
+                    if backend is None:
+                        if not saved.exists():  # the first Keras run saves the model
+                            keras_epochs(model, bs, opt, 1, "torch", save=saved, train_images=64)
+                        run = mnistlab.fit(str(saved), dataset=dataset, batch_size=bs, epochs=args.epochs,
+                                           validation_split=0.2, device="cpu", precision="fp32", quiet=True,
+                                           report=False,
+                                           out=Path(tmp) / "runs")
+                        secs = list(run.history["seconds"])
+                    else:
+                        secs = keras_epochs(model, bs, opt, args.epochs, backend, save=saved,
+                                            train_images=args.train_images)
+                    if secs is None:
+                        continue
+                    results.setdefault((model, bs), {}).setdefault(label, []).append(steady(secs))
+                    print(f"{model} round {r + 1} {label}: {steady(secs):.2f} s/epoch", flush=True)
+    print(f"\nThe Keras bridge: median seconds per epoch (epochs 2..{min(args.epochs, 4)}) over {args.rounds} "
+          "rounds, training + validation (validation_split=0.2), fp32:")
+    labels = list(next(iter(results.values())))
+    print("| model (batch) | " + " | ".join(labels) + " | Keras (torch) / mnistlab |")
+    print("|---" * (len(labels) + 2) + "|")
+    for (model, bs), cells in results.items():
+        med = {k: statistics.median(v) for k, v in cells.items()}
+        ratio = med["Keras 3 (torch)"] / med["mnistlab.fit(model.keras)"]
+        print(f"| {model} ({bs}) | " + " | ".join(f"{med[k]:.2f} s" for k in labels) + f" | {ratio:.2f}x |")
 
 
 def measure(model, bs, opt, args, dataset) -> dict:

@@ -58,6 +58,9 @@ def main():
     ap.add_argument("--batch-size", type=int, required=True)
     ap.add_argument("--optimizer", required=True)
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--save", metavar="FILE.keras", help="save the compiled model before training (the Keras "
+                    "bridge rows of epoch_speed.py --bridge hand this file to mnistlab.fit)")
+    ap.add_argument("--train-images", type=int, metavar="N", help="the first N training images (default: all)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: keras.mixed_precision policy mixed_bfloat16 (like mnistlab's bf16 autocast)")
     args = ap.parse_args()
@@ -75,8 +78,12 @@ def main():
     times = []
     keras.utils.set_random_seed(0)
     x, y = load_mnist(Path(os.environ.get("MNISTLAB_DATA", "../shared/data")) / "mnist")
+    if args.train_images:
+        x, y = x[:args.train_images], y[:args.train_images]
     model = build(json.loads(args.spec))
     model.compile(optimizer=args.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if args.save:
+        model.save(args.save)
     model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, validation_split=0.2, verbose=0,
               callbacks=[EpochTimes()])
     print(json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "seconds": times}))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mnistlab.display import enable_notebook_figures
 from mnistlab.errors import MnistlabError
-from mnistlab.fitrequest import fit_keywords, fit_request, is_spec, make_recipe, recipe_keys  # noqa: F401
+from mnistlab.fitrequest import fit_keywords, fit_request, is_keras, is_spec, make_recipe, recipe_keys  # noqa: F401
 from mnistlab.models.own import import_object
 from mnistlab.runs.history import History  # noqa: F401  (mnistlab.History: the runs' one History)
 from mnistlab.runs.run import save_test_split
@@ -30,8 +30,13 @@ enable_notebook_figures()  # returned Figures display as images in Jupyter/Colab
 
 def summary(model, input_shape=None):
     """Keras-style summary of a zoo name, a recipe (file or dict), a spec (a mapping or a
-    Keras-style layer list), or any torch nn.Module (class or instance)."""
+    Keras-style layer list), a Keras model or file (.keras, .h5, to_json(); `input_shape`
+    (H, W, C) for one never built), or any torch nn.Module (class or instance; `input_shape`
+    (C, H, W))."""
     from mnistlab.models import summary as _summary
+    if is_keras(model):  # before the nn.Module test: on the torch backend a keras.Model is one
+        from mnistlab.models.keras import read_keras
+        return _summary(read_keras(model, input_shape=input_shape).spec)
     if isinstance(model, str) and ":" in model and not Path(model).exists():
         model = import_object(model)
     if isinstance(model, dict) and "model" in model and not is_spec(model):  # a recipe dict: its model

@@ -39,6 +39,8 @@ def fit_request(source=None, x=None, y=None, *, model=None, dataset=None, valida
     dataset = _data_argument(x, y, dataset, validation_data, overrides)
     if resume is not None:
         return _resume_request(resume, source, model, dataset, overrides)
+    if is_keras(source) or is_keras(model):  # before the nn.Module test: on torch a keras.Model is one
+        return _keras_request(source, model, dataset, overrides)
     module = None
     if _is_model(source) or is_spec(source):
         source, model = None, source
@@ -60,6 +62,44 @@ def fit_request(source=None, x=None, y=None, *, model=None, dataset=None, valida
     else:
         recipe = make_recipe(source, overrides)
     return FitRequest(recipe=recipe, dataset=dataset, module=module)
+
+
+def is_keras(obj) -> bool:
+    """A Keras model object, or a .keras / .h5 / model.to_json() file (models/keras)."""
+    from mnistlab.models.keras import is_keras_file, is_keras_model
+    return is_keras_model(obj) or is_keras_file(obj)
+
+
+def _keras_request(source, model, dataset, overrides: dict) -> FitRequest:
+    """fit(keras_model_or_file, ...): the run records the imported spec (config.yaml trains it
+    again without Keras) and starts from the Keras weights when the model has them."""
+    keras_model, base = (source, None) if is_keras(source) else (model, source)
+    shaped = dataset
+    if isinstance(dataset, (str, Path)):  # the recipe's data.dataset (config.yaml loads it again by name)
+        from mnistlab.data import load_dataset
+        shaped = load_dataset(dataset, allow_pickle=bool(overrides.get("allow_pickle")))
+        overrides["dataset"], dataset = str(dataset), None
+    module = keras_recipe(keras_model, shaped, overrides)
+    if base is None:
+        overrides.setdefault("name", overrides["model"]["name"])  # the Keras model's name names the run
+    return FitRequest(recipe=make_recipe(base, overrides), dataset=dataset, module=module)
+
+
+def keras_recipe(keras_model, dataset, overrides: dict):
+    """A Keras model or file as fit()'s model: its spec becomes the recipe's model and its
+    compile() the optimizer and loss (unless the call sets them), in `overrides`; returns the
+    built network carrying its weights (None when it has none: the spec trains from a fresh
+    Keras-style initialisation)."""
+    from mnistlab.models.keras import read_keras
+    shape = tuple(dataset.image_shape) if dataset is not None and hasattr(dataset, "image_shape") else None
+    imported = read_keras(keras_model, input_shape=shape)
+    settings = imported.recipe_settings()
+    overrides["model"] = imported.spec
+    if "optimizer" in settings and "optimizer" not in overrides:
+        overrides["optimizer"] = settings["optimizer"]
+    if "label_smoothing" in settings and not {"label_smoothing", "loss"} & set(overrides):
+        overrides["label_smoothing"] = settings["label_smoothing"]
+    return imported.build() if imported.has_weights else None
 
 
 def _resume_request(resume, source, model, dataset, overrides: dict) -> FitRequest:

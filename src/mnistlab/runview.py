@@ -121,6 +121,12 @@ class Run(_RunReader):
         names = np.array([int(c) if str(c).lstrip("-").isdigit() else c for c in self.classes])
         return names[idx]
 
+    def to_keras(self, path) -> Path:
+        """Write the model as a Keras 3 .keras file (no Keras needed) that keras.saving.load_model
+        loads, its predictions the run's (`mnistlab export RUN --format keras`)."""
+        from mnistlab.serve.export_keras import export_run_keras
+        return export_run_keras(self.path, path, run=self)
+
     def report(self, dataset=None) -> Path:
         """The run's report.html (written when it is missing or `dataset` is given); its path.
         A run trained on an in-memory dataset got its report from fit(); pass the dataset to

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models.spec import expand, needs_projection, pair, plan, window
+from mnistlab.models.spec import expand, is_unit_rescaling, needs_projection, pair, plan, window
 
 # spec layer type -> supported; activations the C code has kernels for
 SUPPORTED_LAYERS = {"conv2d", "separable_conv2d", "maxpool2d", "avgpool2d", "batchnorm", "dense", "activation",
-                    "dropout", "flatten", "global_avg_pool", "residual_block", "resnet_v1"}
+                    "dropout", "flatten", "global_avg_pool", "residual_block", "resnet_v1", "rescaling"}
 SUPPORTED_ACTIVATIONS = {"linear", "relu", "elu", "sigmoid", "tanh", "softmax", "leaky_relu"}
 _ACT_OPS = {"relu": "Relu", "elu": "Elu", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyRelu",
             "softmax": "Softmax"}
@@ -37,6 +37,9 @@ def check_spec(spec: dict) -> None:
     for i, layer in expand(spec["layers"]):
         kind = layer.get("type")
         act = layer.get("activation")
+        if kind in ("add", "concatenate") or "inputs" in layer:
+            raise MnistlabError(f"layer {i} ({kind}) reads named inputs; the C export runs a chain of layers "
+                                "(residual_block included), not a graph")
         if kind not in SUPPORTED_LAYERS:
             raise MnistlabError(f"layer {i} ({kind}) has no C kernel; the C export supports "
                                 f"{', '.join(sorted(SUPPORTED_LAYERS))}")
@@ -44,6 +47,10 @@ def check_spec(spec: dict) -> None:
             raise MnistlabError(f"layer {i} ({kind}) uses activation '{act}', which has no C kernel; "
                                 f"the C export supports {', '.join(sorted(SUPPORTED_ACTIVATIONS))}")
     for step in plan(spec):
+        if step.type == "rescaling" and not is_unit_rescaling(step.args):
+            raise MnistlabError(f"layer {step.index} (rescaling) scales pixels by {step.args['scale']:g} "
+                                f"(offset {step.args['offset']:g}), which has no C kernel; the C export "
+                                "takes pixels scaled to [0, 1] (Rescaling(1/255) or none)")
         if step.type == "avgpool2d" and any(_pads(step.in_shape, step.args["pool"], step.args["strides"],
                                                   step.args["padding"])):
             raise MnistlabError(f"layer {step.index} (avgpool2d) pads its {step.in_shape[0]}x{step.in_shape[1]} "
@@ -102,6 +109,8 @@ class _Graph:
                 act = "linear"  # build returns logits; the export appends the softmax
             if step.type == "activation":
                 out += [] if act == "linear" else [("act", act, row, step)]
+            elif step.type == "rescaling":
+                pass  # check_spec admits only Rescaling(1/255), which builds to no module
             elif step.type == "residual_block":
                 out.append(("residual", None, row, step))
             else:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnistlab.models.spec import Step, pair, plan, resolve_spec, window
+from mnistlab.models.spec import Step, is_chain, is_unit_rescaling, pair, plan, resolve_spec, window
 from mnistlab.models.costs import needs_projection
 
 # Keras's truncated normal (cut at 2 std) has a smaller std than asked; it rescales by this
@@ -234,6 +234,17 @@ class ResidualBlock(nn.Module):
         return self.act(self.proj(x) + y)
 
 
+class Rescale(nn.Module):
+    """A first `rescaling` layer on mnistlab's [0, 1] input: pixel * scale + offset, pixel = 255 * x."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.factor, self.offset = 255.0 * a["scale"], a["offset"]
+
+    def forward(self, x):
+        return x * self.factor + self.offset
+
+
 class Linear(nn.Linear):
     def __init__(self, n_in, a):
         super().__init__(n_in, a["units"], bias=a["use_bias"])
@@ -250,6 +261,33 @@ class Net(nn.Sequential):
         super().__init__(*modules)
         self.spec = spec
         self.input_shape = tuple(spec["input_shape"])  # (H, W, C)
+
+
+class GraphNet(Net):
+    """A spec with named inputs (Keras' functional API): the same flat list of modules as Net
+    (so state_dict keys look alike), run step by step, each step reading the steps it names."""
+
+    def __init__(self, modules, spec: dict, routes: list[tuple]):
+        super().__init__(modules, spec)
+        self.routes = routes  # per step: (type, first module, end module, sources)
+
+    def forward(self, x):
+        mods = list(self._modules.values())
+        outs = []
+        for kind, a, b, sources in self.routes:
+            ins = [x if s < 0 else outs[s] for s in sources]
+            if kind == "add":
+                y = ins[0]
+                for t in ins[1:]:
+                    y = y + t
+            elif kind == "concatenate":
+                y = torch.cat(ins, dim=1)  # channels: dim 1 in NCHW and in (N, features)
+            else:
+                y = ins[0]
+                for m in mods[a:b]:
+                    y = m(y)
+            outs.append(y)
+        return outs[-1]
 
 
 def _modules(step: Step, last: bool) -> list[nn.Module]:
@@ -274,6 +312,10 @@ def _modules(step: Step, last: bool) -> list[nn.Module]:
         return [batchnorm(inp, a)]
     elif kind == "global_avg_pool":
         return [GlobalAvgPool()]
+    elif kind == "rescaling":
+        return [] if is_unit_rescaling(a) else [Rescale(a)]
+    elif kind in ("add", "concatenate"):
+        return []  # GraphNet merges its inputs
     elif kind == "residual_block":
         return [ResidualBlock(step)]
     elif kind == "activation":
@@ -290,9 +332,13 @@ def build(spec) -> Net:
     """
     spec = resolve_spec(spec)
     steps = plan(spec)
-    modules = []
+    modules, routes = [], []
     for k, step in enumerate(steps):
-        modules += _modules(step, last=k == len(steps) - 1)
+        group = _modules(step, last=k == len(steps) - 1)
+        routes.append((step.type, len(modules), len(modules) + len(group), step.sources))
+        modules += group
+    if not is_chain(steps):
+        return GraphNet(modules, spec, routes)
     return Net(_pool_before_relu(modules), spec)
 
 

@@ -41,6 +41,13 @@ LAYER_ARGS: dict[str, dict] = {
     "batchnorm": {"momentum": 0.99, "epsilon": 1e-3},
     "activation": {"activation": REQUIRED},
     "global_avg_pool": {},
+    # keras.layers.Rescaling as a model's first layer: the pixel scale the model was written
+    # for, y = pixel * scale + offset with pixel in 0..255 (Rescaling(1/255) is what
+    # mnistlab's [0, 1] input already is). Only first: elsewhere it would scale features.
+    "rescaling": {"scale": REQUIRED, "offset": 0.0},
+    # Keras' merge layers (functional models): they read the layers their `inputs` name
+    "add": {},
+    "concatenate": {},
     # notebook 004's block: BN-ReLU-conv, BN-conv, 1x1 projection when the shape changes, add, ReLU
     "residual_block": {"filters": REQUIRED, "kernel": 3, "strides": 1, "activation": "relu",
                        "l2": 1e-4, "kernel_initializer": "he_normal"},
@@ -49,6 +56,11 @@ LAYER_ARGS: dict[str, dict] = {
 }
 ALIASES = {"kernel_size": "kernel", "pool_size": "pool"}
 TOP_KEYS = ("name", "input_shape", "layers")
+# Any layer may carry these (Keras' functional API): `name` to be read by a later layer's
+# `inputs`, and `inputs`, the names it reads ("input" is the model's input). A layer without
+# `inputs` reads the layer before it, so a list of layers is a chain as it always was.
+GRAPH_KEYS = ("name", "inputs")
+MERGES = ("add", "concatenate")
 
 
 @dataclass
@@ -57,8 +69,9 @@ class Step:
     index: int            # position in the spec's layers list (what error messages name)
     type: str
     args: dict
-    in_shape: tuple       # (H, W, C) or (N,)
+    in_shape: tuple       # (H, W, C) or (N,); a merge's first input
     out_shape: tuple
+    sources: tuple = ()   # the steps it reads (positions in the plan; -1 is the model's input)
 
 
 # ---------------------------------------------------------------- resolving a spec
@@ -88,6 +101,7 @@ def resolve_spec(spec) -> dict:
         raise MnistlabError("model spec needs a non-empty `layers:` list")
     out = {"name": str(spec.get("name", "model")), "input_shape": [int(d) for d in shape],
            "layers": [_normalise_layer(i + offset, layer) for i, layer in enumerate(layers)]}
+    _check_graph(out["layers"], offset)
     plan(out, _offset=offset)  # shape errors surface here, once, with the layer index
     return out
 
@@ -125,6 +139,48 @@ def _from_keras_list(items: list) -> dict:
     return {"input_shape": first.get("shape"), "layers": items[1:]}
 
 
+def _check_graph(layers: list[dict], offset: int) -> None:
+    """Names unique; `inputs` name earlier layers; merges read two or more, others one."""
+    seen = {"input"}
+    for i, layer in enumerate(layers):
+        where = f"layers[{i + offset}] ({layer['type']})"
+        inputs = layer.get("inputs")
+        if inputs is not None:
+            for name in inputs:
+                if name not in seen:
+                    raise MnistlabError(f"{where}: inputs names '{name}', which is no earlier layer's name"
+                                        f"{did_you_mean(name, seen)}; give that layer `name: {name}` first "
+                                        "(`input` is the model's input)")
+        n = 1 if inputs is None else len(inputs)
+        if layer["type"] in MERGES and n < 2:
+            raise MnistlabError(f"{where}: a merge reads two or more layers; give `inputs: [a, b]`")
+        if layer["type"] not in MERGES and n != 1:
+            raise MnistlabError(f"{where}: reads one layer, but inputs names {n}; merge them first with add "
+                                "or concatenate")
+        if "name" in layer:
+            if layer["name"] in seen:
+                raise MnistlabError(f"{where}: the name '{layer['name']}' is taken; layer names must be unique "
+                                    "and `input` is the model's input")
+            seen.add(layer["name"])
+
+
+def _graph_keys(i: int, kind: str, layer: dict) -> dict:
+    out = {}
+    name = layer.get("name")
+    if name is not None:
+        if not isinstance(name, str) or not name:
+            raise MnistlabError(f"layers[{i}] ({kind}): name must be a non-empty string, got {name!r}")
+        out["name"] = name
+    inputs = layer.get("inputs")
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(x, str) for x in inputs):
+            raise MnistlabError(f"layers[{i}] ({kind}): inputs must be a layer name or a list of them, "
+                                f"got {layer.get('inputs')!r}")
+        out["inputs"] = list(inputs)
+    return out
+
+
 def _normalise_layer(i: int, layer) -> dict:
     if not isinstance(layer, dict) or "type" not in layer:
         raise MnistlabError(f"layers[{i}]: each layer must be a mapping with a `type`, got {layer!r}")
@@ -133,9 +189,10 @@ def _normalise_layer(i: int, layer) -> dict:
         raise MnistlabError(f"layers[{i}]: unknown layer type '{kind}'{did_you_mean(kind, LAYER_ARGS)}; "
                             f"known: {', '.join(LAYER_ARGS)}")
     allowed = LAYER_ARGS[kind]
+    graph = _graph_keys(i, kind, layer)
     given = {}
     for key, value in layer.items():
-        if key == "type":
+        if key == "type" or key in GRAPH_KEYS:
             continue
         name = ALIASES.get(key, key) if isinstance(key, str) else str(key)
         if name not in allowed:
@@ -151,7 +208,7 @@ def _normalise_layer(i: int, layer) -> dict:
         args[name] = _check_arg(i, kind, name, given.get(name, default))
     if kind in ("maxpool2d", "avgpool2d") and args["strides"] is None:
         args["strides"] = args["pool"]  # Keras: strides default to pool_size
-    return {"type": kind, **args}
+    return {"type": kind, **graph, **args}
 
 
 def _is_int(v) -> bool:
@@ -195,7 +252,7 @@ def _check_arg(i: int, kind: str, name: str, v):
         if not isinstance(v, bool):
             raise MnistlabError(f"{where} must be true or false, got {v!r}")
         return v
-    # the remaining arguments are floats: l2, rate, momentum, epsilon
+    # the remaining arguments are floats: l2, rate, momentum, epsilon, scale, offset
     v = as_number(v) if as_number(v) is not None else v
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise MnistlabError(f"{where} must be a number, got {v!r}")
@@ -206,6 +263,8 @@ def _check_arg(i: int, kind: str, name: str, v):
         raise MnistlabError(f"{where} is {v}: a dropout rate must be in [0, 1)")
     if name == "momentum" and not 0 <= v < 1:
         raise MnistlabError(f"{where} is {v}: Keras BatchNormalization momentum must be in [0, 1), e.g. 0.99")
+    if name == "scale" and v == 0:
+        raise MnistlabError(f"{where} is 0: a rescaling that zeroes every pixel; use e.g. 0.00392156862745098 (1/255)")
     if name == "epsilon" and v <= 0:
         raise MnistlabError(f"{where} is {v}: epsilon must be > 0")
     return v
@@ -235,6 +294,11 @@ def needs_projection(a: dict, in_shape) -> bool:
     return pair(a["strides"]) != (1, 1) or in_shape[2] != a["filters"]
 
 
+def is_unit_rescaling(a: dict) -> bool:
+    """Rescaling(1/255): exactly mnistlab's own input scaling, so it builds to no module."""
+    return abs(255.0 * a["scale"] - 1.0) < 1e-6 and a["offset"] == 0.0
+
+
 def fmt(shape) -> str:
     return "x".join(str(d) for d in shape)
 
@@ -262,6 +326,8 @@ def expand(layers: list[dict]) -> list[tuple[int, dict]]:
         body += [{"type": "flatten"},
                  {"type": "dense", "units": layer["num_classes"], "activation": "softmax", "use_bias": True,
                   "l2": 0.0, "kernel_initializer": "he_normal"}]
+        body[0].update({k: v for k, v in layer.items() if k == "inputs"})
+        body[-1].update({k: v for k, v in layer.items() if k == "name"})
         out += [(i, b) for b in body]
     return out
 
@@ -270,14 +336,40 @@ def plan(spec: dict, *, _offset: int = 0) -> list[Step]:
     """Shapes through a normalised spec; raises MnistlabError naming the layer that breaks."""
     shape = tuple(spec["input_shape"])
     shapes = [fmt(shape)]
-    steps = []
+    steps: list[Step] = []
+    names = {"input": -1}
     for i, layer in expand(spec["layers"]):
-        args = {k: v for k, v in layer.items() if k != "type"}
-        out = _out_shape(i + _offset, layer["type"], args, shape, shapes)
-        steps.append(Step(i, layer["type"], args, shape, out))
+        args = {k: v for k, v in layer.items() if k != "type" and k not in GRAPH_KEYS}
+        sources = tuple(names[n] for n in layer["inputs"]) if "inputs" in layer else (len(steps) - 1,)
+        ins = [tuple(spec["input_shape"]) if s < 0 else steps[s].out_shape for s in sources]
+        if layer["type"] in MERGES:
+            out = _merge_shape(i + _offset, layer["type"], ins)
+        else:
+            out = _out_shape(i + _offset, layer["type"], args, ins[0], shapes)
+        steps.append(Step(i, layer["type"], args, ins[0], out, sources))
+        if "name" in layer:
+            names[layer["name"]] = len(steps) - 1
         shape = out
         shapes.append(fmt(shape))
     return steps
+
+
+def is_chain(steps: list[Step]) -> bool:
+    """Every step reads the one before it (a Keras Sequential)."""
+    return all(s.sources == (k - 1,) for k, s in enumerate(steps))
+
+
+def _merge_shape(i: int, kind: str, ins: list[tuple]) -> tuple:
+    where = f"layers[{i}] ({kind})"
+    if kind == "add":
+        if len(set(ins)) != 1:
+            raise MnistlabError(f"{where}: adds tensors of different shapes {', '.join(fmt(s) for s in ins)}; "
+                                "they must be equal (a 1x1 conv2d on the shortcut matches widths)")
+        return ins[0]
+    if len({s[:-1] for s in ins}) != 1 or len({len(s) for s in ins}) != 1:
+        raise MnistlabError(f"{where}: concatenates {', '.join(fmt(s) for s in ins)} along the channels; all "
+                            "but the last dimension must be equal")
+    return (*ins[0][:-1], sum(s[-1] for s in ins))
 
 
 def _out_shape(i: int, kind: str, a: dict, shape: tuple, shapes: list[str]) -> tuple:
@@ -301,6 +393,9 @@ def _out_shape(i: int, kind: str, a: dict, shape: tuple, shapes: list[str]) -> t
             raise MnistlabError(f"{where}: the feature map shrinks below 1x1: {fmt(shape)} -> {h}x{w}x{c} "
                                 f"(shapes: {' -> '.join(shapes)}); remove a pooling layer or use padding: same")
         return (h, w, c)
+    if kind == "rescaling" and len(shapes) > 1:
+        raise MnistlabError(f"{where}: rescaling sets the pixel scale, so it must be the first layer; "
+                            "move it first or remove it")
     if kind == "global_avg_pool":
         return (shape[2],)
     if kind == "flatten":

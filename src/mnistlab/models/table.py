@@ -14,6 +14,7 @@ KERAS = {
     "dropout": ("Dropout", "dropout"), "flatten": ("Flatten", "flatten"), "dense": ("Dense", "dense"),
     "batchnorm": ("BatchNormalization", "batch_normalization"), "activation": ("Activation", "activation"),
     "global_avg_pool": ("GlobalAveragePooling2D", "global_average_pooling2d"), "add": ("Add", "add"),
+    "rescaling": ("Rescaling", "rescaling"), "concatenate": ("Concatenate", "concatenate"),
 }
 
 

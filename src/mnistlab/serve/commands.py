@@ -9,16 +9,17 @@ def register(sub, common) -> None:
     p = sub.add_parser("export", parents=[common],
                        help="export a run's model to ONNX (checked with onnxruntime), optionally int8")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--format", choices=["onnx", "c"], default="onnx",
-                   help="onnx (default), or c: DIR/model.h + DIR/model.c, portable C99 for a microcontroller, "
-                        "compiled and checked on the test set")
-    p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
+    p.add_argument("--format", choices=["onnx", "c", "keras"], default="onnx",
+                   help="onnx (default); c: DIR/model.h + DIR/model.c, portable C99 for a microcontroller, "
+                        "compiled and checked on the test set; keras: a Keras 3 .keras file "
+                        "(keras.saving.load_model reads it)")
+    p.add_argument("--precision", choices=["int8", "fp32"], default=None,
                    help="with --format c: int8 weights and activations (default) or float")
     p.add_argument("--int8", action="store_true",
                    help="also write FILE.int8.onnx (static quantisation calibrated on training "
                         "images) and compare accuracy, size and latency with fp32")
-    p.add_argument("--out", metavar="FILE", help="where to write the model (default: RUN_DIR/model.onnx; "
-                                                  "with --format c a folder, default RUN_DIR/c)")
+    p.add_argument("--out", metavar="FILE", help="where to write the model (default: RUN_DIR/model.onnx, "
+                                                  "RUN_DIR/model.keras; with --format c a folder, default RUN_DIR/c)")
     p.set_defaults(func=export_cmd)
 
     p = sub.add_parser("predict", parents=[common],
@@ -38,11 +39,19 @@ def register(sub, common) -> None:
 
 
 def export_cmd(args) -> int:
+    from mnistlab.errors import MnistlabError
+    if args.format == "keras":
+        if args.int8 or args.precision is not None:
+            raise MnistlabError("--int8 and --precision do not apply to --format keras (a float32 Keras model); "
+                                "drop them")
+        from mnistlab.serve.export_keras import export_run_keras
+        print(f"Keras model: {export_run_keras(args.run_dir, args.out)}")
+        return 0
     from mnistlab.serve.export import require_export_extra
     require_export_extra()  # both formats translate the ONNX graph: say so before any work
     if args.format == "c":
         from mnistlab.serve.export_c import export_run_c
-        return 0 if export_run_c(args.run_dir, args.out, precision=args.precision).ok else 1
+        return 0 if export_run_c(args.run_dir, args.out, precision=args.precision or "int8").ok else 1
     from mnistlab.serve.export import export_run
     result = export_run(args.run_dir, args.out, int8=args.int8)
     if not result.parity.ok:
