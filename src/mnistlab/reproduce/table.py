@@ -53,7 +53,7 @@ def summary(res) -> dict:
     nb_loss = exp.loss if exp.compare_loss else None
     return {
         "experiment": exp.key, "recipe": exp.recipe, "evaluated_on": exp.evaluated_on,
-        "params_notebook": exp.params, "params_ours": res.params,
+        "params_notebook": exp.params, "params_ours": res.params, "params_printed": exp.params_printed,
         "params_equal": res.params == exp.params, "n": n,
         "notebook_accuracy": exp.accuracy, "accuracies": accs, "mean": mean, "std": std,
         "diff_pp": None if mean is None or exp.accuracy is None else 100 * (mean - exp.accuracy),
@@ -78,8 +78,19 @@ def _mean_pm(mean, std, n, fmt) -> str:
     return text + (f" (n={n})" if n is not None else "")
 
 
+FROM_CODE = "counted from the seed's code"  # the marker of a count the notebook never printed
+
+
+def _params(s: dict) -> str:
+    """'notebook / ours'; a count the notebook never printed is marked as counted from its code."""
+    if not s["params_ours"]:
+        return "-"
+    mark = "" if s.get("params_printed", True) else f" ({FROM_CODE})"
+    return f"{s['params_notebook']:,}{mark} / {s['params_ours']:,}"
+
+
 def row(s: dict) -> str:
-    params = f"{s['params_notebook']:,} / {s['params_ours']:,}" if s["params_ours"] else "-"
+    params = _params(s)
     if not s["params_equal"]:
         params += " **MISMATCH**"
     n = s.get("n", len(s["accuracies"]))
@@ -101,7 +112,7 @@ def row(s: dict) -> str:
 
 
 def quick_row(s: dict) -> str:
-    params = f"{s['params_notebook']:,} / {s['params_ours']:,}" if s["params_ours"] else "-"
+    params = _params(s)
     ok = s["params_equal"] and s["mean"] is not None
     check = "ok: built, trained and evaluated" if ok else (
         "params MISMATCH" if not s["params_equal"] else "no result")
