@@ -330,9 +330,9 @@ def _one_line(err) -> str:
 def test_unsupported_layers_are_refused_naming_layer_and_position(keras, tmp_path):
     L = keras.layers
     cases = {
-        "lambda": (keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), L.Lambda(lambda t: t * 2),
+        "lambda": (keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), L.Lambda(lambda t: t * 2, name="lambda"),
                                      L.Dense(10)]), "Keras layer 1 'lambda' (Lambda): a Lambda layer holds Python code"),
-        "lstm": (keras.Sequential([keras.Input((28, 28)), L.LSTM(4), L.Dense(10)]),
+        "lstm": (keras.Sequential([keras.Input((28, 28)), L.LSTM(4, name="lstm"), L.Dense(10)]),
                  "Keras layer 0 'lstm' (LSTM): this layer type is not supported"),
         "channels_first": (keras.Sequential([keras.Input((1, 28, 28)), L.Conv2D(2, 3, data_format="channels_first"),
                                              L.Flatten(), L.Dense(10)]), "channels_first"),
@@ -341,7 +341,7 @@ def test_unsupported_layers_are_refused_naming_layer_and_position(keras, tmp_pat
     }
     i = keras.Input((28, 28, 1))
     x = L.Conv2D(2, 3, padding="same")(i)
-    cases["multiply"] = (keras.Model(i, L.Dense(3)(L.Flatten()(L.multiply([x, L.Conv2D(2, 1)(x)])))),
+    cases["multiply"] = (keras.Model(i, L.Dense(3)(L.Flatten()(L.Multiply(name="multiply")([x, L.Conv2D(2, 1)(x)])))),
                          "Keras layer 3 'multiply' (Multiply): this layer type is not supported")
     frozen = L.Dense(10)
     frozen.trainable = False
