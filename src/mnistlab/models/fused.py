@@ -26,6 +26,7 @@ without a C compiler they run with one `mnistlab: warning:` line. `active_path()
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ import torch
 from mnistlab.errors import warn
 
 MAX_WINDOW = 16  # the code byte holds the window position in 4 bits
+MAX_ROW = 1 << 15  # W * C elements: the kernels keep a few rows on the thread's stack
 
 
 class _Args(ctypes.Structure):
@@ -42,7 +44,7 @@ class _Args(ctypes.Structure):
                 ("oh", ctypes.c_int64), ("ow", ctypes.c_int64),
                 ("kh", ctypes.c_int32), ("kw", ctypes.c_int32), ("sh", ctypes.c_int32), ("sw", ctypes.c_int32),
                 ("pt", ctypes.c_int32), ("pl", ctypes.c_int32), ("relu", ctypes.c_int32), ("dropout", ctypes.c_int32),
-                ("rate", ctypes.c_float), ("scale", ctypes.c_float), ("key", ctypes.c_uint64),
+                ("cut", ctypes.c_uint32), ("scale", ctypes.c_float), ("key", ctypes.c_uint64),
                 ("threads", ctypes.c_int32)]
 
 
@@ -147,8 +149,10 @@ def _args(t: Tail, n, h, w, c, key: int) -> _Args:
     left, _, top, _ = t.pads
     # batch split sets torch's threads to 1 (each worker thread owns a core), and so do we
     threads = torch.get_num_threads()
+    # keep when the draw's top 24 bits u * 2^24 >= cut: u >= rate, with u in [0, 1) as torch's draws
+    cut = math.ceil(t.rate * (1 << 24))
     return _Args(n, h, w, c, oh, ow, t.kh, t.kw, t.sh, t.sw, top, left, int(t.relu), int(t.rate > 0),
-                 t.rate, 0.0, key, max(1, threads))
+                 cut, 0.0, key, max(1, threads))
 
 
 def _scale(t: Tail, dtype) -> float:
@@ -215,6 +219,11 @@ def tail(x: torch.Tensor, t: Tail, *, training: bool, generator: torch.Generator
         t = Tail(t.kh, t.kw, t.sh, t.sw, t.pads, t.relu, 0.0)
     if t.kh * t.kw == 1 and not t.relu and t.rate == 0:
         return x  # an identity: eval-mode dropout
+    row = x.shape[1] * x.shape[3] if x.dim() == 4 else x.shape[1]  # W * C (at most, in either layout)
+    if row * max(t.kw, 2) > MAX_ROW:
+        warn_once(f"a {tuple(x.shape)} tensor is wider than the fused kernels take ({MAX_ROW} values per "
+                  "row); its max pooling / dropout run on torch's ops, which are slower on CPU")
+        return None
     key = _key(generator) if t.rate > 0 else 0
     with torch.profiler.record_function("mnistlab::pool_tail"):
         if torch.is_grad_enabled() and x.requires_grad:
