@@ -239,3 +239,15 @@ def test_hooked_layers_run_as_modules_so_their_hooks_fire():
     pool.register_forward_hook(lambda m, i, o: seen.append(o.shape))
     net(torch.rand(2, 1, 28, 28))
     assert seen == [torch.Size([2, 10, 13, 13])]
+
+
+def test_doctor_says_which_path_the_tail_takes(monkeypatch, capsys, tmp_path, fresh_library):
+    from mnistlab.cli import main
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("MNISTLAB_KERNELS", "torch")
+    assert main(["doctor"]) == 0
+    assert "CPU max-pool / ReLU / dropout tail: torch ops (MNISTLAB_KERNELS=torch)" in capsys.readouterr().out
+    monkeypatch.setenv("MNISTLAB_KERNELS", "auto")
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    assert main(["doctor"]) == 0
+    assert "tail: torch ops: the C compiler CC=/nonexistent/cc is not found" in capsys.readouterr().out
