@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import struct
 import threading
 from dataclasses import dataclass
 
@@ -156,21 +157,29 @@ def _args(t: Tail, n, h, w, c, key: int) -> _Args:
 
 
 def _scale(t: Tail, dtype) -> float:
-    # the reference multiplies by a mask of the tensor's type: 1 / (1 - rate) rounded to it
-    return float(torch.tensor(1.0 / (1.0 - t.rate), dtype=dtype)) if t.rate > 0 else 1.0
+    """1 / (1 - rate) rounded to the tensor's type, as the reference's mask of that type is
+    (computed here in Python: a tensor read would count as a host read)."""
+    if t.rate == 0:
+        return 1.0
+    bits = struct.unpack("<I", struct.pack("<f", 1.0 / (1.0 - t.rate)))[0]
+    if dtype == torch.bfloat16:  # round to nearest even on the top 16 bits
+        bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return struct.unpack("<f", struct.pack("<I", bits))[0]
 
 
 def _ptr(x: torch.Tensor):
     return ctypes.c_void_p(x.data_ptr())
 
 
-def _forward(lib, t: Tail, x: torch.Tensor, key: int, save: bool):
+def _forward(lib, t: Tail, x: torch.Tensor, key, save: bool):
+    """key: an int, or a 0-d int64 tensor the kernel reads it from."""
     stored = _nhwc(x)
     if stored is None:
         x = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x.contiguous()
         stored = _nhwc(x)
     x, n, h, w, c, fmt = stored
-    a = _args(t, n, h, w, c, key)
+    key_tensor = key if isinstance(key, torch.Tensor) else None
+    a = _args(t, n, h, w, c, 0 if key_tensor is not None else key)
     a.scale = _scale(t, x.dtype)
     if x.dim() == 2:
         y = torch.empty_like(x)
@@ -179,7 +188,10 @@ def _forward(lib, t: Tail, x: torch.Tensor, key: int, save: bool):
     code = torch.empty(y.shape, dtype=torch.uint8, memory_format=fmt if x.dim() == 4 else torch.contiguous_format) \
         if save else None
     fn = lib.tail_forward_bf16 if x.dtype == torch.bfloat16 else lib.tail_forward_f32
-    fn(ctypes.byref(a), _ptr(x), _ptr(y), _ptr(code) if save else None)
+    fn(ctypes.byref(a), _ptr(x), _ptr(y), _ptr(code) if save else None,
+       _ptr(key_tensor) if key_tensor is not None else None)
+    if key_tensor is not None:
+        a.key = 0  # backward does not draw
     return y, code, a, fmt
 
 
@@ -205,8 +217,9 @@ class _TailFn(torch.autograd.Function):
         return gx, None, None, None
 
 
-def _key(generator: torch.Generator | None) -> int:
-    return int(torch.empty((), dtype=torch.int64).random_(generator=generator))
+def _key(generator: torch.Generator | None) -> torch.Tensor:
+    """One draw of the generator (63 bits) as a tensor: the kernel reads it from its storage."""
+    return torch.empty((), dtype=torch.int64).random_(generator=generator)
 
 
 def tail(x: torch.Tensor, t: Tail, *, training: bool, generator: torch.Generator | None = None):

@@ -80,8 +80,10 @@ typedef struct {
 /* Forward, one output row (n, oh) at a time: the window maxima into row buffers (m, id),
  * then one long loop over the row for ReLU, dropout and the stores. */
 #define FORWARD(NAME, T, LOAD, STORE)                                                        \
-int NAME(const tail_args *args, const T *restrict x, T *restrict y, uint8_t *restrict code) { \
-    const tail_args a = *args; /* a copy: stores through code could alias *args */           \
+int NAME(const tail_args *args, const T *restrict x, T *restrict y, uint8_t *restrict code, \
+         const int64_t *key) {                                                               \
+    tail_args a = *args; /* a copy: stores through code could alias *args */                 \
+    if (key) a.key = (uint64_t)*key; /* the key as drawn into a tensor (no host read in Python) */ \
     const int64_t C = a.c, OW = a.ow, OH = a.oh, H = a.h, W = a.w, row = OW * C;             \
     /* where window column j of output element o reads in a row: W * C is a -inf cell */   \
     int32_t off[a.kw][row];                                                                  \
