@@ -9,7 +9,8 @@ optimiser (rmsprop for nb000, adam otherwise, or --optimizer), one batch of rand
 and labels (the op times do not depend on the pixel values), the plain step (no batch
 split): forward under autocast for bf16, Keras loss, backward, optimiser step.
 
-ms/step is wall time of --steps steps without the profiler (median of --repeats); the
+ms/step is wall time of --steps steps without the profiler (median of --repeats), with the
+process's CPU time beside it (a shared machine's load inflates wall time); the
 shares are each group's self CPU time in the profiled steps (ops run on the calling
 thread, intra-op workers included in their op's time). Ops under `Optimizer.step` count
 as "optimiser" whatever they are; the fused tail (mnistlab.models.fused) shows as its own
@@ -58,7 +59,7 @@ def group_of(name: str) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("model")
+    p.add_argument("model", help="a zoo model, or a recipe whose model to build (e.g. fast)")
     p.add_argument("--batch", type=int)
     p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     p.add_argument("--optimizer")
@@ -82,7 +83,12 @@ def main(argv=None) -> None:
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     batch = a.batch or DEFAULT_BATCH.get(a.model, 256)
-    model = build(a.model).to(memory_format=torch.channels_last).train()
+    from mnistlab.models import ZOO
+    spec = a.model
+    if a.model not in ZOO:  # a recipe (packaged name or path): its model
+        from mnistlab.train import load_recipe
+        spec = load_recipe(a.model).to_dict()["model"]
+    model = build(spec).to(memory_format=torch.channels_last).train()
     opt = make_optimizer(model.parameters(), check_optimizer({"name": a.optimizer or DEFAULT_OPT.get(a.model, "adam")}))
     h, w, c = model.input_shape
     x = torch.rand(batch, c, h, w).contiguous(memory_format=torch.channels_last)
@@ -99,12 +105,13 @@ def main(argv=None) -> None:
 
     for _ in range(a.warmup):
         step()
-    walls = []
+    walls, cpus = [], []
     for _ in range(a.repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(a.steps):
             step()
         walls.append((time.perf_counter() - t) / a.steps * 1e3)
+        cpus.append((time.process_time() - c) / a.steps * 1e3)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(a.steps):
             step()
@@ -127,7 +134,9 @@ def main(argv=None) -> None:
     print(f"{a.model}, batch {batch}, {a.precision}, channels_last, kernels {a.kernels}"
           f" ({tail_path()}), {a.threads} threads: "
           f"{ms:.2f} ms/step (median of {a.repeats} x {a.steps} steps; all: "
-          f"{', '.join(f'{v:.2f}' for v in walls)}); profiled {profiled / 1e3 / a.steps:.2f} ms/step")
+          f"{', '.join(f'{v:.2f}' for v in walls)}); process CPU {statistics.median(cpus):.2f} ms/step "
+          f"(all threads; on a loaded machine closer to the work than wall time); "
+          f"profiled {profiled / 1e3 / a.steps:.2f} ms/step")
     print(f"{'group':<20} {'ms/step':>8} {'share':>6}")
     for g, v in sorted(totals.items(), key=lambda kv: -kv[1]):
         print(f"{g:<20} {v / 1e3 / a.steps:8.2f} {v / profiled:6.1%}")

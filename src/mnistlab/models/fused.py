@@ -25,6 +25,7 @@ without a C compiler they run with one `mnistlab: warning:` line. `active_path()
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -238,8 +239,9 @@ def tail(x: torch.Tensor, t: Tail, *, training: bool, generator: torch.Generator
                   "row); its max pooling / dropout run on torch's ops, which are slower on CPU")
         return None
     key = _key(generator) if t.rate > 0 else 0
-    with torch.profiler.record_function("mnistlab::pool_tail"):
+    # named for benchmarks/profile_step.py; the label costs tens of microseconds, so only then
+    with torch.profiler.record_function("mnistlab::pool_tail") if torch.autograd._profiler_enabled() \
+            else contextlib.nullcontext():
         if torch.is_grad_enabled() and x.requires_grad:
             return _TailFn.apply(x, lib, t, key)
-        out = _forward(lib, t, x, key, save=False)
-        return None if out is None else out[0]
+        return _forward(lib, t, x, key, save=False)[0]

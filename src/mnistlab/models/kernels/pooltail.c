@@ -65,6 +65,10 @@ static inline uint32_t lowbias32(uint32_t x) {
 
 static inline uint32_t hash32(uint32_t x, uint32_t k) { return lowbias32(lowbias32(x) ^ k); }
 
+/* from this many channels on, loops run over the channels of each pixel (contiguous, whole
+ * vectors); below it, over whole rows through gathers (a pixel fills less than a vector) */
+#define WIDE 16
+
 typedef struct {
     int64_t n, h, w, c;      /* input N, H, W, C */
     int64_t oh, ow;          /* output H, W */
@@ -105,6 +109,26 @@ int NAME(const tail_args *args, const T *restrict x, T *restrict y, uint8_t *res
                 const int64_t h = oh * a.sh - a.pt + i;                                      \
                 if (h < 0 || h >= H) continue;                                               \
                 const T *restrict xr = x + (n * H + h) * W * C;                              \
+                if (C >= WIDE) { /* whole vectors per pixel: contiguous loads */             \
+                    for (int j = 0; j < a.kw; j++) {                                         \
+                        const int32_t k = i * a.kw + j;                                      \
+                        for (int64_t ow = 0; ow < OW; ow++) {                                \
+                            const int64_t w = ow * a.sw - a.pl + j;                          \
+                            if (w < 0 || w >= W) continue;                                   \
+                            const T *restrict src = xr + w * C;                              \
+                            float *restrict mm = m + ow * C;                                 \
+                            int32_t *restrict ii = id + ow * C;                              \
+                            for (int64_t c = 0; c < C; c++) {                                \
+                                const float v = LOAD(src[c]);                                \
+                                const int take = (v > mm[c]) | (v != v);                     \
+                                mm[c] = take ? v : mm[c];                                    \
+                                ii[c] = take ? k : ii[c];                                    \
+                            }                                                                \
+                        }                                                                    \
+                    }                                                                        \
+                    continue;                                                                \
+                }                                                                            \
+                /* few channels: gather each window column over the whole row */             \
                 for (int64_t e = 0; e < W * C; e++) xf[e] = LOAD(xr[e]);                     \
                 for (int j = 0; j < a.kw; j++) {                                             \
                     const int32_t k = i * a.kw + j;                                          \
@@ -170,7 +194,7 @@ int NAME(const tail_args *args, const T *restrict gy, const uint8_t *restrict co
     const float scale = a.scale;                                                             \
     const int dropout = a.dropout;                                                           \
     int64_t n;                                                                               \
-    if (a.sh >= a.kh && a.sw >= a.kw) { /* windows do not overlap: one window per element */ \
+    if (a.sh >= a.kh && a.sw >= a.kw && C < WIDE) { /* no overlap, few channels: gather */  \
         int32_t om[W * C], kj[W * C];  /* per row element: its window's offset, and j */     \
         for (int64_t w = 0; w < W; w++) {                                                    \
             const int64_t ow = (w + a.pl) / a.sw, j = w + a.pl - ow * a.sw;                  \
