@@ -251,3 +251,12 @@ def test_doctor_says_which_path_the_tail_takes(monkeypatch, capsys, tmp_path, fr
     monkeypatch.setenv("CC", "/nonexistent/cc")
     assert main(["doctor"]) == 0
     assert "tail: torch ops: the C compiler CC=/nonexistent/cc is not found" in capsys.readouterr().out
+
+
+@needs_kernels
+@pytest.mark.parametrize("strides", [1, 2, 3])
+def test_a_one_cell_pool_with_strides_subsamples(strides):
+    """pool 1 with strides > 1 is a subsampling, not an identity (a hypothesis case)."""
+    x = torch.randn(2, 3, 7, 7).contiguous(memory_format=torch.channels_last)
+    pool = Pool2d("max", (7, 7, 3), 1, strides, "valid")
+    assert torch.equal(fused.tail(x, _tail_of(pool, False, 0.0), training=False), pool(x))

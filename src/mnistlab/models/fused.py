@@ -231,8 +231,8 @@ def tail(x: torch.Tensor, t: Tail, *, training: bool, generator: torch.Generator
         return None
     if not training and t.rate > 0:
         t = Tail(t.kh, t.kw, t.sh, t.sw, t.pads, t.relu, 0.0)
-    if t.kh * t.kw == 1 and not t.relu and t.rate == 0:
-        return x  # an identity: eval-mode dropout
+    if t == Tail():
+        return x  # an identity: eval-mode dropout alone
     row = x.shape[1] * x.shape[3] if x.dim() == 4 else x.shape[1]  # W * C (at most, in either layout)
     if row * max(t.kw, 2) > MAX_ROW:
         warn_once(f"a {tuple(x.shape)} tensor is wider than the fused kernels take ({MAX_ROW} values per "
