@@ -29,7 +29,7 @@ DEFAULT_BATCH = {"nb000-cnn": 512, "nb002-cnn": 128}
 # first matching group wins; names are aten op names without the "aten::" prefix, and a
 # trailing * matches any name that starts so
 GROUPS = [
-    ("fused tail", ("mnistlab::*",)),
+    ("fused tail", ("mnistlab::*", "_TailFn*")),  # the label, and the autograd Function (backward)
     ("max-pool", ("max_pool2d*", "constant_pad_nd")),
     ("dropout RNG + mask", ("uniform_", "rand_like", "rand", "bernoulli*", "ge")),
     ("convolution", ("convolution*", "conv2d", "_convolution", "mkldnn_convolution*", "_slow_conv2d*")),
@@ -120,10 +120,10 @@ def main(argv=None) -> None:
     by_name: dict[str, float] = {}
     for e in prof.events():
         anc, under_opt = e.cpu_parent, e.name.startswith("Optimizer.step")
-        fused = e.name.startswith("mnistlab::")
+        fused = e.name.startswith(("mnistlab::", "_TailFn"))
         while anc is not None:
             under_opt |= anc.name.startswith("Optimizer.step")
-            fused |= anc.name.startswith("mnistlab::")
+            fused |= anc.name.startswith(("mnistlab::", "_TailFn"))
             anc = anc.cpu_parent
         g = "optimiser" if under_opt else "fused tail" if fused else group_of(e.name)
         totals[g] = totals.get(g, 0.0) + e.self_cpu_time_total
