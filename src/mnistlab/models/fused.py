@@ -117,6 +117,14 @@ def active_path() -> str:
     return f"fused native kernels ({how})" if lib is not None else f"torch ops: {how}"
 
 
+def step_path() -> str:
+    """"fused" or "torch": which tail a CPU step runs here (no warning; for cache keys)."""
+    if _mode() != "auto":
+        return "torch"
+    from mnistlab.models.native import library
+    return "fused" if library("pooltail")[0] is not None else "torch"
+
+
 def enabled() -> bool:
     """MNISTLAB_KERNELS is not `torch` (whether the kernels build is tail()'s question)."""
     return _mode() == "auto"
