@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
-from mnistlab.errors import warn
+from mnistlab.errors import MnistlabError, warn
+from mnistlab.models.native import library
 
 MAX_WINDOW = 16  # the code byte holds the window position in 4 bits
 MAX_ROW = 1 << 15  # W * C elements: the kernels keep a few rows on the thread's stack
@@ -74,7 +75,6 @@ _warned: set = set()
 def _mode() -> str:
     mode = os.environ.get("MNISTLAB_KERNELS", "auto").strip().lower() or "auto"
     if mode not in ("auto", "torch"):
-        from mnistlab.errors import MnistlabError
         raise MnistlabError(f"MNISTLAB_KERNELS={mode!r} is not a choice; use auto (the fused native kernels "
                             "where they apply) or torch (torch's ops)")
     return mode
@@ -82,7 +82,6 @@ def _mode() -> str:
 
 def _lib():
     """The loaded kernels, or None (with one warning per process saying why it is slower)."""
-    from mnistlab.models.native import library
     lib, how = library("pooltail")
     if lib is None:
         warn_once(f"the fused max-pool/ReLU/dropout kernels are not available ({how}); training uses "
@@ -112,7 +111,6 @@ def active_path() -> str:
     """Which path the CPU training tail takes here, in words (`mnistlab doctor`)."""
     if _mode() == "torch":
         return "torch ops (MNISTLAB_KERNELS=torch)"
-    from mnistlab.models.native import library
     lib, how = library("pooltail")
     return f"fused native kernels ({how})" if lib is not None else f"torch ops: {how}"
 
@@ -121,7 +119,6 @@ def step_path() -> str:
     """"fused" or "torch": which tail a CPU step runs here (no warning; for cache keys)."""
     if _mode() != "auto":
         return "torch"
-    from mnistlab.models.native import library
     return "fused" if library("pooltail")[0] is not None else "torch"
 
 
@@ -132,8 +129,8 @@ def enabled() -> bool:
 
 def usable(x: torch.Tensor) -> bool:
     """The fused kernels can take this tensor in this context."""
-    return (type(x) is torch.Tensor and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and x.dim() in (2, 4)
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting() and not torch.onnx.is_in_onnx_export()
+    return (type(x) is torch.Tensor and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+            and x.dim() in (2, 4) and not torch.jit.is_tracing() and not torch.jit.is_scripting() and not torch.onnx.is_in_onnx_export()
             and not torch.compiler.is_compiling() and not _has_global_hooks())
 
 

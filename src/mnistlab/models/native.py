@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from mnistlab import settings
-from mnistlab.hardware import machine
+from mnistlab.hardware import _cpuinfo, machine
 
 # no FMA contraction: torch rounds the product before the sum, and the results must be its bits
 FLAGS = ["-O3", "-march=native", "-std=gnu11", "-fPIC", "-shared", "-fno-math-errno", "-ffp-contract=off"]
@@ -87,8 +87,7 @@ def library(name: str) -> tuple[ctypes.CDLL | None, str]:
 
 
 def _all_flags() -> set:
-    from mnistlab.hardware import _cpuinfo
-    return _cpuinfo()[1]
+    return _cpuinfo()[1]  # every flag: -march=native code depends on all of them
 
 
 def _build(cc: str, flags: list[str], src: bytes, path: Path) -> str | None:
