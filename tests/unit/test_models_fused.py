@@ -102,14 +102,14 @@ def test_dropout_alone_and_after_relu_match_on_2d(dtype):
 def test_nan_wins_the_window_like_torch():
     x = torch.tensor([[[[1.0, float("nan")], [5.0, 2.0]]]])
     pool = Pool2d("max", (2, 2, 1), 2, 2, "valid")
-    y = fused.tail(x, _tail_of(pool, False, 0.0), training=False)
+    y = fused.apply(x, _tail_of(pool, False, 0.0), training=False)
     assert torch.isnan(y).all() and torch.isnan(pool(x)).all()
 
 
 @needs_kernels
 def test_dropout_keep_rate_and_scale():
     x = torch.ones(64, 16, 32, 32)
-    y = fused.tail(x, fused.Tail(rate=0.3), training=True, generator=torch.Generator().manual_seed(0))
+    y = fused.apply(x, fused.Tail(rate=0.3), training=True, generator=torch.Generator().manual_seed(0))
     kept = (y != 0).double().mean().item()
     n = x.numel()
     assert abs(kept - 0.7) < 5 * (0.3 * 0.7 / n) ** 0.5  # binomial: within 5 standard deviations
@@ -128,15 +128,15 @@ def test_masks_repeat_with_the_seed_and_not_with_the_thread_count(monkeypatch):
     try:
         for threads in (1, 2, 1):
             torch.set_num_threads(threads)
-            outs.append(fused.tail(x, t, training=True, generator=torch.Generator().manual_seed(3)))
+            outs.append(fused.apply(x, t, training=True, generator=torch.Generator().manual_seed(3)))
     finally:
         torch.set_num_threads(before)
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
-    other = fused.tail(x, t, training=True, generator=torch.Generator().manual_seed(4))
+    other = fused.apply(x, t, training=True, generator=torch.Generator().manual_seed(4))
     assert not torch.equal(outs[0], other)
     # the next step draws a new key from the same generator: a new mask
     gen = torch.Generator().manual_seed(3)
-    first, second = (fused.tail(x, t, training=True, generator=gen) for _ in range(2))
+    first, second = (fused.apply(x, t, training=True, generator=gen) for _ in range(2))
     assert torch.equal(first, outs[0]) and not torch.equal(first, second)
 
 
@@ -259,4 +259,16 @@ def test_a_one_cell_pool_with_strides_subsamples(strides):
     """pool 1 with strides > 1 is a subsampling, not an identity (a hypothesis case)."""
     x = torch.randn(2, 3, 7, 7).contiguous(memory_format=torch.channels_last)
     pool = Pool2d("max", (7, 7, 3), 1, strides, "valid")
-    assert torch.equal(fused.tail(x, _tail_of(pool, False, 0.0), training=False), pool(x))
+    assert torch.equal(fused.apply(x, _tail_of(pool, False, 0.0), training=False), pool(x))
+
+
+@needs_kernels
+def test_inference_runs_torchs_modules_and_training_the_kernel():
+    net = build("nb000-cnn").to(memory_format=torch.channels_last)
+    x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    for mode, grad, fused_expected in (("eval", False, False), ("train", True, True), ("eval", True, True)):
+        getattr(net, mode)()
+        with torch.set_grad_enabled(grad), torch.profiler.profile() as prof:
+            net(x)
+        names = {e.name for e in prof.events()}
+        assert ("mnistlab::pool_tail" in names) == fused_expected, (mode, grad)

@@ -17,7 +17,8 @@ only: the same mask for any thread count, and a resumed run (whose checkpoint re
 generators) continues identically. It is a different mask from torch's, so a run's numbers
 differ from the reference path's within the run-to-run spread (docs/speed.md).
 
-Where it runs: training and evaluation on a CPU, float32 and bfloat16, NHWC
+Where it runs: training steps (a forward that will run backward) on a CPU; inference is
+left to torch's ops, which are as fast without backward. Float32 and bfloat16, NHWC
 (channels_last) or NCHW tensors, windows up to 16 cells (pool 4x4), any strides and Keras
 padding. Everything else (a GPU, tracing, ONNX export, torch.compile, hooks on the layers,
 float64) runs the modules themselves. MNISTLAB_KERNELS=torch forces torch's ops (to compare);
@@ -229,7 +230,17 @@ def _key(generator: torch.Generator | None) -> torch.Tensor:
 
 
 def tail(x: torch.Tensor, t: Tail, *, training: bool, generator: torch.Generator | None = None):
-    """The span's output, or None when the kernels do not take x (the caller runs the modules).
+    """What Net.forward calls: the span's output through the kernels in a step that will run
+    backward, or None (the caller runs the modules). Inference is left to torch: its max_pool2d
+    without indices and in-place ReLU were faster than the fused forward alone (fast.yaml's
+    evaluation: 158 vs 184 ms CPU, docs/speed.md), and the fusion pays off in backward."""
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return None
+    return apply(x, t, training=training, generator=generator)
+
+
+def apply(x: torch.Tensor, t: Tail, *, training: bool, generator: torch.Generator | None = None):
+    """The span's output through the kernels, or None when they do not take x.
     Dropout applies only when `training`."""
     lib = _lib()
     if lib is None or x.numel() == 0:
