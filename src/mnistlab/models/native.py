@@ -12,7 +12,7 @@ toolchain of the right ABI; Numba is a large dependency; inductor compiles the w
 and does not combine with batch split.
 
 Cache: $XDG_CACHE_HOME/mnistlab/kernels/<name>-<key>.so, the key a hash of the source, the
-compiler's path and version, the flags and the CPU (-march=native code runs on this CPU
+compiler binary (resolved path, size, mtime), the flags and the CPU (-march=native code runs on this CPU
 kind only). Written to a temporary name and renamed, so two processes building at once
 both end with a whole file. `CC` picks the compiler (default: cc, then gcc, then clang).
 """
@@ -47,11 +47,15 @@ def compiler() -> str | None:
     return None
 
 
-def _version(cc: str) -> str:
+def _identity(cc: str) -> str:
+    """The compiler binary as the cache key sees it: its resolved path, size and mtime (an
+    upgrade changes them; cheaper than running `cc --version` in every process)."""
+    real = os.path.realpath(cc)
     try:
-        return subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
+        st = os.stat(real)
+    except OSError:
+        return real
+    return f"{real} {st.st_size} {st.st_mtime_ns}"
 
 
 def source(name: str) -> bytes:
@@ -69,7 +73,7 @@ def library(name: str) -> tuple[ctypes.CDLL | None, str]:
     m = machine()
     for extra in (OPENMP, []):  # OpenMP when the compiler has it
         flags = FLAGS + extra
-        key = hashlib.sha256(b"\0".join([src, cc.encode(), _version(cc).encode(), " ".join(flags).encode(),
+        key = hashlib.sha256(b"\0".join([src, _identity(cc).encode(), " ".join(flags).encode(),
                                          m.cpu.encode(), " ".join(sorted(_all_flags())).encode()])).hexdigest()[:16]
         path = settings.cache_dir() / "kernels" / f"{name}-{key}.so"
         how = f"cached {path}"
