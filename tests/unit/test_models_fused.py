@@ -270,3 +270,24 @@ def test_inference_runs_torchs_modules_and_training_the_kernel():
             net(x)
         names = {e.name for e in prof.events()}
         assert ("mnistlab::pool_tail" in names) == fused_expected, (mode, grad)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_outputs_and_gradients_do_not_depend_on_the_thread_count(dtype):
+    x0 = torch.randn(16, 10, 26, 26).to(dtype).contiguous(memory_format=torch.channels_last)
+    t = fused.Tail(3, 3, 2, 2, (0, 1, 0, 1), True, 0.3)  # overlapping windows, padding
+    gy = None
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            x = x0.clone().requires_grad_()
+            y = fused._TailFn.apply(x, lib, t, 99)
+            gy = torch.randn(y.shape, generator=torch.Generator().manual_seed(0)).to(dtype) if gy is None else gy
+            y.backward(gy)
+            results.append((y.detach(), x.grad))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
