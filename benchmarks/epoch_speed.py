@@ -190,6 +190,9 @@ def main() -> None:
     ap.add_argument("--bridge", action="store_true",
                     help="the Keras bridge: a Keras model trained by Keras (torch backend, and TensorFlow/JAX "
                          "from .venv-peers) vs the same saved model handed to mnistlab.fit")
+    ap.add_argument("--kernels", action="store_true",
+                    help="mnistlab only: the fused CPU tail (MNISTLAB_KERNELS=fused) vs torch's ops, interleaved")
+    ap.add_argument("--precision", default="auto", help="with --kernels: the precision both paths run")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -204,6 +207,8 @@ def main() -> None:
         return precision_table(args, dataset)
     if args.bridge:
         return bridge_table(args, dataset)
+    if args.kernels:
+        return kernels_table(args, dataset)
     print(f"mnistlab runs its per-machine defaults (precision auto: {precision_auto(torch.device('cpu'))} "
           f"here; 'measure': timed per model, the choice printed per round); the peers run fp32")
     rows = []
@@ -223,6 +228,32 @@ def main() -> None:
             cells = {k: statistics.median(r[k] for r in mine) for k in mine[0]}
             summary.append((model, bs, cells, statistics.median(fp32_ratio(r) for r in mine)))
         print_table([(m, b, c) for m, b, c, _ in summary], ratios=[r for *_, r in summary])
+
+
+def kernels_table(args, dataset) -> None:
+    """The fused tail (models/fused.py) against torch's ops, per model, in rounds whose order
+    alternates (A B, B A, ...); both paths in one process, the same precision setting."""
+    from mnistlab.models.fused import active_path
+    print(f"fused path: {active_path()}")
+    results = {}
+    for model, bs, opt in PRECISION_CASES:
+        if args.only and model != args.only:
+            continue
+        for r in range(args.rounds):
+            for k in (["fused", "torch"] if r % 2 == 0 else ["torch", "fused"]):
+                os.environ["MNISTLAB_KERNELS"] = k
+                secs, used, how = mnistlab_run(model, bs, opt, args.epochs, dataset, args.precision)
+                results.setdefault(model, {}).setdefault(k, []).append(steady(secs))
+                print(f"{model} round {r + 1} kernels {k}: {steady(secs):.2f} s/epoch ({used}; "
+                      f"all epochs {', '.join(f'{x:.2f}' for x in secs)})", flush=True)
+    os.environ.pop("MNISTLAB_KERNELS", None)
+    print(f"\nSeconds per epoch (median of epochs 2..{min(args.epochs, 4)}), medians over {args.rounds} rounds:")
+    print("| model | fused | torch ops | torch / fused (median of rounds; min..max) |")
+    print("|---|---|---|---|")
+    for model, cells in results.items():
+        ratios = [t / f for t, f in zip(cells["torch"], cells["fused"])]
+        print(f"| {model} | {statistics.median(cells['fused']):.2f} | {statistics.median(cells['torch']):.2f} | "
+              f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}) |")
 
 
 def precision_table(args, dataset) -> None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnistlab.models import fused
 from mnistlab.models.spec import Step, is_chain, is_unit_rescaling, pair, plan, resolve_spec, window
 from mnistlab.models.costs import needs_projection
 
@@ -255,12 +256,83 @@ class Linear(nn.Linear):
 
 
 class Net(nn.Sequential):
-    """The built network: NCHW float in [0, 1] -> logits. `.spec` is the resolved spec."""
+    """The built network: NCHW float in [0, 1] -> logits. `.spec` is the resolved spec.
+
+    On a CPU, each max pooling with the ReLU and dropout after it (and each dropout after a
+    ReLU, or alone) runs as one fused native kernel (models/fused.py) where it can; the
+    modules, parameters and state_dict are the same either way."""
 
     def __init__(self, modules, spec: dict):
         super().__init__(*modules)
         self.spec = spec
         self.input_shape = tuple(spec["input_shape"])  # (H, W, C)
+
+    def forward(self, x):
+        plan = _fused_plan(self)
+        if not plan or x.device.type != "cpu" or not fused.enabled():
+            return super().forward(x)
+        mods = list(self._modules.values())
+        for start, stop, t in plan_steps(self, plan):
+            y = None
+            if t is not None and fused.usable(x):
+                training = mods[stop - 1].training if t.rate > 0 else False
+                y = fused.tail(x, t, training=training, generator=getattr(_dropout_rng, "generator", None))
+            if y is None:
+                for m in mods[start:stop]:
+                    x = m(x)
+            else:
+                x = y
+        return x
+
+
+def _hooked(m: nn.Module) -> bool:
+    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                or getattr(m, "_backward_pre_hooks", None))
+
+
+def _fused_plan(net: Net) -> list:
+    """[(start, stop, fused.Tail)] for the fusable spans of net: max pool -> ReLU -> dropout,
+    or a part of it that has the pool or the dropout. Cached per set of modules."""
+    mods = list(net)
+    key = tuple(map(id, mods)) + tuple(m.training for m in mods)
+    cached = net.__dict__.get("_fused_cache")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    spans, i = [], 0
+    while i < len(mods):
+        j, kw = i, {}
+        m = mods[j]
+        if isinstance(m, Pool2d) and m.kind == "max" and not _hooked(m):
+            (kh, kwid), (sh, sw) = m.pool, m.strides
+            if kh * kwid <= fused.MAX_WINDOW:
+                kw.update(kh=kh, kw=kwid, sh=sh, sw=sw, pads=m.pads or (0, 0, 0, 0))
+                j += 1
+            elif fused.enabled():
+                fused.warn_once(f"max pooling {kh}x{kwid} is larger than the fused kernels take "
+                                f"({fused.MAX_WINDOW} cells); it runs on torch's ops, which are slower on CPU")
+        if j < len(mods) and type(mods[j]) is nn.ReLU and not _hooked(mods[j]):
+            kw["relu"], j = True, j + 1
+        if j < len(mods) and type(mods[j]) is Dropout and 0 < mods[j].p < 1 and not _hooked(mods[j]):
+            kw["rate"], j = float(mods[j].p), j + 1
+        if "kh" in kw or "rate" in kw:
+            spans.append((i, j, fused.Tail(**kw)))
+            i = j
+        else:
+            i += 1
+    net.__dict__["_fused_cache"] = (key, spans)
+    return spans
+
+
+def plan_steps(net: Net, spans: list):
+    """(start, stop, Tail or None) covering every module of net in order."""
+    at = 0
+    for start, stop, t in spans:
+        if start > at:
+            yield at, start, None
+        yield start, stop, t
+        at = stop
+    if at < len(net):
+        yield at, len(net), None
 
 
 class GraphNet(Net):

@@ -101,6 +101,8 @@ def _doctor(args) -> int:
     print("precision auto on this CPU: " + {
         "measure": "timed per model and batch (native bfloat16), fp32 unless bf16 is clearly faster",
         "fp32": "fp32 (no native bfloat16, or an ISA limit below it; not measured)"}.get(auto, auto))
+    from mnistlab.models.fused import active_path
+    print(f"CPU max-pool / ReLU / dropout tail: {active_path()}")
     if torch.cuda.is_available():
         print(f"precision auto on {torch.cuda.get_device_name(0)}: {precision_auto(torch.device('cuda'))} "
               "(bf16 where the GPU runs it natively; not measured)")

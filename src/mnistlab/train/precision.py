@@ -42,6 +42,7 @@ import torch
 from mnistlab import hardware, settings
 from mnistlab.errors import warn
 from mnistlab.io import write_cache
+from mnistlab.models import fused
 from mnistlab.train.loop import train_epoch
 from mnistlab.train.optim import make_optimizer
 from mnistlab.train.parallel import BatchSplit
@@ -106,14 +107,15 @@ def _timed(step, precision: str, n: int) -> float:
 def signature(cfg: dict, model: torch.nn.Module, input_shape) -> tuple[str, str]:
     """(cache key, a line saying what it is) for the step being timed: the machine (CPU
     model, ISA flags and limits), torch's version, the model's structure and parameter
-    shapes, the input shape and everything in the recipe that changes the step's cost."""
+    shapes, the input shape and everything in the recipe that changes the step's cost,
+    and whether the pool/dropout tail runs fused (models/fused.py)."""
     m = hardware.machine()
     layout = [(n, tuple(t.shape), str(t.dtype)) for n, t in
               list(model.named_parameters()) + list(model.named_buffers())]
     limits = {k: v for k, v in m.isa_limits.items() if k != "OMP_NUM_THREADS"}  # threads: below
     parts = [m.cpu, sorted(m.flags), limits, torch.__version__, repr(model), layout, list(input_shape),
              cfg["batch_size"], bool(cfg["channels_last"]), int(cfg["threads"]), int(cfg["batch_split"]),
-             cfg["optimizer"]["name"], bool(cfg.get("quantize_aware"))]
+             cfg["optimizer"]["name"], bool(cfg.get("quantize_aware")), fused.step_path()]
     key = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
     split = f", batch split {cfg['batch_split']}" if cfg["batch_split"] > 1 else ""
     what = (f"{cfg.get('name') or 'model'} ({sum(p.numel() for p in model.parameters()):,} params), batch "
