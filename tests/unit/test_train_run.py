@@ -71,7 +71,9 @@ def test_same_seed_same_history_different_seed_differs(tmp_path):
     assert strip(runs[0].history.rows) != strip(runs[2].history.rows)
 
 
-def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kernels", ["torch", "fused"])  # fused: its counter-based dropout resumes too
+def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkeypatch, kernels):
+    monkeypatch.setenv("MNISTLAB_KERNELS", kernels)
     ds = tiny_dataset()
     full = open_run(train_run(recipe(), dataset=ds, out=tmp_path / "a", quiet=True))
 
