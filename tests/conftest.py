@@ -108,3 +108,17 @@ def pytest_terminal_summary(terminalreporter, config):
     if seed is not None and not isinstance(seed, str) and config.pluginmanager.has_plugin("randomly"):
         terminalreporter.write_line(f"Tests ran in random order: replay it with "
                                     f"pytest -p randomly --randomly-seed={seed}")
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras 3 on the torch backend, for the tests that check the Keras bridge against the real
+    thing (the environment and warnings filters put back after the import)."""
+    import warnings
+
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        mp.setenv("KERAS_BACKEND", "torch")
+        keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("keras was imported with another backend")
+    return keras

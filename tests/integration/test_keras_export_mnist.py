@@ -15,14 +15,6 @@ from mnistlab.models import ZOO, build
 from mnistlab.models.keras import write_keras
 
 
-@pytest.fixture(scope="module")
-def keras():
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        mp.setenv("KERAS_BACKEND", "torch")
-        keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("keras was imported with another backend")
-    return keras
 
 
 @pytest.mark.parametrize("name", list(ZOO))

@@ -15,14 +15,6 @@ from mnistlab.errors import MnistlabError
 from tinydata import tiny_arrays, write_tiny_data
 
 
-@pytest.fixture(scope="module")
-def keras():
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        mp.setenv("KERAS_BACKEND", "torch")
-        keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("keras was imported with another backend")
-    return keras
 
 
 @pytest.fixture

@@ -24,15 +24,6 @@ from mnistlab.models.keras import read_keras, write_keras
 TOL = 1e-5
 
 
-@pytest.fixture(scope="module")
-def keras():
-    """keras 3 on the torch backend (the environment and warnings filters put back after import)."""
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        mp.setenv("KERAS_BACKEND", "torch")
-        keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("keras was imported with another backend")
-    return keras
 
 
 def _images(n=6, seed=0):

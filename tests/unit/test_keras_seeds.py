@@ -4,7 +4,6 @@ spec is the zoo's transcription, and mnistlab.fit(model, x, y) trains it (one ep
 random images). Keras 3 differences from the seeds' Keras 2 code are noted where made."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -13,14 +12,6 @@ import mnistlab
 from mnistlab.models import ZOO, resolve_spec, summary
 
 
-@pytest.fixture(scope="module")
-def keras():
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        mp.setenv("KERAS_BACKEND", "torch")
-        keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("keras was imported with another backend")
-    return keras
 
 
 def seed_models(keras):
