@@ -25,7 +25,9 @@ def _recipe(tmp_path):
     best = tmp_path / "best"
     best.mkdir(parents=True, exist_ok=True)
     # ModelCheckpoint writes through io too: one more write site of a run
-    return recipe(epochs=EPOCHS, callbacks={"model_checkpoint": {
+    # precision fp32: `auto` would time the step and write its cache on a first run only, which
+    # shifts the write sites with test order (and may choose another precision than the baseline)
+    return recipe(epochs=EPOCHS, precision="fp32", callbacks={"model_checkpoint": {
         "filepath": str(best / "best.safetensors"), "save_best_only": True}})
 
 
@@ -36,6 +38,7 @@ def baseline(tmp_path_factory):
     mp = _p.MonkeyPatch()
     try:
         tmp = tmp_path_factory.mktemp("baseline")
+        mp.setenv("XDG_CACHE_HOME", str(tmp / "xdg-cache"))  # module scope: before the per-test isolation
         faults = inject(mp)
         run_dir = fit(_recipe(tmp), dataset=tiny_dataset(), out=tmp / "out", quiet=True)
     finally:
