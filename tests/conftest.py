@@ -122,3 +122,17 @@ def keras():
     if keras.backend.backend() != "torch":
         pytest.skip("keras was imported with another backend")
     return keras
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """mnistlab.fit's call of train.train_run, recorded instead of run: which recipe and data
+    it got (the call ends with SystemExit("captured"))."""
+    import mnistlab.train as train
+    calls = []
+
+    def fake(recipe=None, **kw):
+        calls.append((recipe, kw))
+        raise SystemExit("captured")
+    monkeypatch.setattr(train, "train_run", fake)
+    return calls

@@ -14,17 +14,6 @@ LAYER_LIST = [{"type": "input", "shape": [8, 8, 1]}, {"type": "flatten"}, {"type
 TRAIN = dict(epochs=1, batch_size=32, optimizer="sgd", lr=0.1, seed=0, device="cpu", quiet=True, report=False)
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """fit's call of train.train_run, recorded instead of run: which recipe and data it got."""
-    import mnistlab.train as train
-    calls = []
-
-    def fake(recipe=None, **kw):
-        calls.append((recipe, kw))
-        raise SystemExit("captured")
-    monkeypatch.setattr(train, "train_run", fake)
-    return calls
 
 
 @pytest.mark.parametrize("call", [

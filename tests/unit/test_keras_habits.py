@@ -44,17 +44,6 @@ def _packaged_recipes():
     return [n for n in names() if "model" in (yaml.safe_load((DIR / f"{n}.yaml").read_text()) or {})]
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """mnistlab.fit's call of train.train_run, recorded instead of run."""
-    import mnistlab.train as train
-    calls = []
-
-    def fake(recipe=None, **kw):
-        calls.append((recipe, kw))
-        raise SystemExit("captured")
-    monkeypatch.setattr(train, "train_run", fake)
-    return calls
 
 
 @pytest.mark.parametrize("name", _packaged_recipes())
