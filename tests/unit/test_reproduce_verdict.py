@@ -132,3 +132,18 @@ def test_unknown_grouping_refused_by_the_runner_too(tmp_path):
         runner.run_notebook("004", out=tmp_path, grouping="nope")
     with pytest.raises(MnistlabError, match="notebook 002 has none"):
         runner.run_notebook("002", out=tmp_path, grouping="k+5")
+
+
+def test_a_range_in_words_is_judged_against_the_range():
+    """Notebook 002's prose: its batch-normalised CNN scored "around 50-60%" on the test set."""
+    from mnistlab.reproduce import verdict as V
+
+    assert V.range_verdict(0.55, 0.50, 0.60, 0.01, 3) == "within"
+    assert V.range_verdict(0.601, 0.50, 0.60, None, 1) == "within (n=1)"     # the 0.3 pp floor
+    assert V.range_verdict(0.99, 0.50, 0.60, 0.001, 3) == "OUTSIDE"
+    assert V.range_verdict(0.40, 0.50, 0.60, 0.01, 3) == "OUTSIDE"
+    assert V.range_diff_pp(0.55, 0.50, 0.60) == 0.0
+    assert abs(V.range_diff_pp(0.99, 0.50, 0.60) - 39.0) < 1e-9
+    assert abs(V.range_diff_pp(0.45, 0.50, 0.60) + 5.0) < 1e-9
+    bn = next(e for e in NOTEBOOKS["002"] if e.key == "bn-cnn")
+    assert bn.accuracy is None and bn.accuracy_range == (0.50, 0.60)

@@ -78,6 +78,17 @@ _ENTRIES = [
         _dense(10, "softmax"),
     ]}, 6722, "002: CNN under a 7,000-parameter budget (Adam, EarlyStopping patience 5)"),
 
+    ZooEntry("nb002-bn-cnn", "002", {"input_shape": MNIST, "layers": [
+        _conv(8), {"type": "batchnorm"}, _conv(8), {"type": "batchnorm"},
+        {"type": "maxpool2d", "pool": 2},
+        _conv(16), {"type": "batchnorm"}, _conv(16), {"type": "batchnorm"},
+        {"type": "maxpool2d", "pool": 2},
+        {"type": "flatten"},
+        {"type": "dropout", "rate": 0.3},
+        _dense(10, "softmax"),
+    ]}, None, "002: the prose's variant, batch normalisation after each hidden (convolution) "
+              "layer of nb002-cnn; no code or summary in the seed, 6,914 counted (6,818 trainable)"),
+
     ZooEntry("nb003-mlp-64-64", "003", {"input_shape": MNIST, "layers": [
         {"type": "flatten"}, _dense(64), _dense(64), _dense(10, "softmax"),
     ]}, 55050, "003: MLP 64-64 (SGD lr 0.1)"),

@@ -27,7 +27,7 @@ RULE = "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 QUICK_HEADER = "| experiment | params notebook / ours | wiring check | epochs | wall time |"
 QUICK_RULE = "|---|---|---|---|---|"
 CSV_COLUMNS = ["experiment", "evaluated_on", "params_notebook", "params_ours", "n",
-               "notebook_accuracy", "mean", "std", "diff_pp", "verdict",
+               "notebook_accuracy", "notebook_accuracy_range", "mean", "std", "diff_pp", "verdict",
                "notebook_loss", "loss_from", "loss_mean", "loss_std", "loss_diff", "loss_verdict",
                "epochs", "seconds"]
 LOSS_FROM = {None: "same images as the accuracy", "history": "last epoch's training loss"}
@@ -51,13 +51,18 @@ def summary(res) -> dict:
     mean, std = _mean_std(accs)
     loss_mean, loss_std = _mean_std(losses)
     nb_loss = exp.loss if exp.compare_loss else None
+    if exp.accuracy_range is not None:
+        low, high = exp.accuracy_range
+        diff_pp, verdict = V.range_diff_pp(mean, low, high), V.range_verdict(mean, low, high, std, n)
+    else:
+        diff_pp = None if mean is None or exp.accuracy is None else 100 * (mean - exp.accuracy)
+        verdict = V.accuracy_verdict(mean, exp.accuracy, std, n)
     return {
         "experiment": exp.key, "recipe": exp.recipe, "evaluated_on": exp.evaluated_on,
         "params_notebook": exp.params, "params_ours": res.params, "params_printed": exp.params_printed,
         "params_equal": res.params == exp.params, "n": n,
-        "notebook_accuracy": exp.accuracy, "accuracies": accs, "mean": mean, "std": std,
-        "diff_pp": None if mean is None or exp.accuracy is None else 100 * (mean - exp.accuracy),
-        "verdict": V.accuracy_verdict(mean, exp.accuracy, std, n),
+        "notebook_accuracy": exp.accuracy, "notebook_accuracy_range": exp.accuracy_range,
+        "accuracies": accs, "mean": mean, "std": std, "diff_pp": diff_pp, "verdict": verdict,
         "notebook_loss": exp.loss, "loss_compared": exp.compare_loss and exp.loss is not None,
         "loss_from": exp.loss_from, "losses": losses, "loss_mean": loss_mean, "loss_std": loss_std,
         "loss_diff": None if loss_mean is None or nb_loss is None else loss_mean - nb_loss,
@@ -98,6 +103,9 @@ def row(s: dict) -> str:
     where = {"test": "test", "train": "all 60k train"}[s["evaluated_on"]]
     diff = "-" if s["diff_pp"] is None else f"{s['diff_pp']:+.2f}"
     nb_acc = "-" if s["notebook_accuracy"] is None else _pct(s["notebook_accuracy"])
+    if s.get("notebook_accuracy_range"):
+        low, high = s["notebook_accuracy_range"]
+        nb_acc = f"{100 * low:.0f}-{100 * high:.0f}% (prose)"
     loss_fmt = "{:.4f}".format
     if s.get("notebook_loss") is None:
         nb_loss = "-"
@@ -184,6 +192,8 @@ def to_csv(summaries: list[dict], *, machine: str, command: str, quick: bool) ->
         out = {k: s.get(k) for k in CSV_COLUMNS}
         out["epochs"] = " ".join(str(e) for e in s.get("epochs", []))
         out["loss_from"] = LOSS_FROM.get(s.get("loss_from"), s.get("loss_from"))
+        if s.get("notebook_accuracy_range"):
+            out["notebook_accuracy_range"] = "-".join(str(v) for v in s["notebook_accuracy_range"])
         if not s.get("loss_compared", True):
             out["loss_verdict"] = "not compared"
         writer.writerow({k: "" if v is None else v for k, v in out.items()})

@@ -34,6 +34,22 @@ def accuracy_verdict(mean: float | None, notebook: float | None, std: float | No
     return _word(ok, n)
 
 
+def range_verdict(mean: float | None, low: float, high: float, std: float | None, n: int) -> str | None:
+    """A notebook that gives a range in words ("around 50-60%"): within when ours lies in it,
+    widened by the same tolerance as a single number."""
+    if mean is None:
+        return None
+    tol = tolerance(None if std is None else 100 * std, ACC_FLOOR_PP)
+    return _word(100 * low - tol - 1e-12 <= 100 * mean <= 100 * high + tol + 1e-12, n)
+
+
+def range_diff_pp(mean: float | None, low: float, high: float) -> float | None:
+    """Percentage points from the range's nearer end (0 inside it)."""
+    if mean is None:
+        return None
+    return 100 * (min(0.0, mean - low) + max(0.0, mean - high))
+
+
 def loss_verdict(mean: float | None, notebook: float | None, std: float | None, n: int) -> str | None:
     if mean is None or notebook is None:
         return None
