@@ -9,7 +9,7 @@ import pytest
 import sklearn  # noqa: F401  (imported here, not first inside a test: its import sets KMP_* variables)
 
 from mnistlab.cli import main
-from mnistlab.reproduce import fashion5
+from mnistlab.data import fashion5
 from mnistlab.reproduce.notebooks import NOTEBOOKS
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,8 @@ import pytest
 import sklearn  # noqa: F401  (imported here, not first inside a test: its import sets KMP_* variables)
 
 from mnistlab.errors import MnistlabError
-from mnistlab.reproduce import fashion5, groupings, probe
+from mnistlab.data import fashion5
+from mnistlab.reproduce import groupings, probe
 
 
 def ten_class_arrays(per_class: int = 12):
@@ -174,24 +175,89 @@ def test_the_probe_reads_no_file_and_never_unpickles(tmp_path, monkeypatch):
                               "binary": True, "limit": 200}
 
 
-def test_an_nb004_recipe_trains_on_its_own_from_a_fresh_folder(tmp_path, monkeypatch, capsys):
+NB004_FILE = "reproduce/004/full/fashion-mnist-5class-probe-hardest.npy"   # what recipes/nb004-*.yaml name
+BUILT = f"built notebook 004's 5-class file {NB004_FILE}"
+
+
+@pytest.fixture
+def tiny_fashion(monkeypatch):
+    """Fashion-MNIST's training images replaced by 300 synthetic ones (the 5-class file is built
+    from them instead of the 60,000); counts the builds."""
+    images, labels = ten_class_arrays(per_class=30)
+    calls = []
+
+    def fashion_train(limit=None):
+        calls.append(limit)
+        return images[:limit], labels[:limit]
+    monkeypatch.setattr(fashion5, "fashion_train", fashion_train)
+    return calls
+
+
+def test_an_nb004_recipe_trains_on_its_own_from_a_fresh_folder(tmp_path, monkeypatch, capsys, tiny_fashion):
     """`mnistlab train nb004-bn-cnn --epochs 1` where no `reproduce 004` ran: the recipe's file
-    is built first (on 300 synthetic images here, instead of Fashion-MNIST's 60,000)."""
+    is built first, once, with one line."""
     from mnistlab.cli import main
     from mnistlab.errors import MnistlabWarning
 
-    images, labels = ten_class_arrays(per_class=30)
-    monkeypatch.setattr(fashion5, "fashion_train", lambda limit=None: (images[:limit], labels[:limit]))
     monkeypatch.chdir(tmp_path)
     with pytest.warns(MnistlabWarning, match="unpickled"):
         assert main(["train", "nb004-bn-cnn", "--epochs", "1", "--device", "cpu", "--no-report"]) == 0
-    made = tmp_path / "reproduce/004/full/fashion-mnist-5class-probe-hardest.npy"
+    made = tmp_path / NB004_FILE
     assert made.is_file()
-    assert "built notebook 004's 5-class file reproduce/004/full/fashion-mnist-5class-probe-hardest.npy" \
-        in capsys.readouterr().out
+    assert capsys.readouterr().out.count(BUILT) == 1 and len(tiny_fashion) == 1
     run, = (tmp_path / "runs").glob("*/metrics.json")
     assert run.parent.name.endswith("nb004-bn-cnn")
     before = made.stat().st_mtime_ns    # a second run reuses the file
     with pytest.warns(MnistlabWarning, match="unpickled"):
         assert main(["train", "nb004-resnet", "--epochs", "1", "--device", "cpu", "--no-report", "--quiet"]) == 0
-    assert made.stat().st_mtime_ns == before
+    assert made.stat().st_mtime_ns == before and len(tiny_fashion) == 1
+
+
+def test_an_nb004_recipe_fits_from_python_in_a_fresh_folder(tmp_path, monkeypatch, capsys, tiny_fashion):
+    """mnistlab.fit on an nb004 recipe, by name or by its repository path, from a folder where no
+    `reproduce 004` ran: the file is built by the step every recipe's data goes through
+    (runs.load_run_dataset), not by the command line; quiet=True builds it without the line."""
+    import mnistlab
+    from mnistlab.errors import MnistlabWarning
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(MnistlabWarning, match="unpickled"):
+        run = mnistlab.fit("nb004-bn-cnn", epochs=1, device="cpu", report=False)
+    assert (tmp_path / NB004_FILE).is_file()
+    assert capsys.readouterr().out.count(BUILT) == 1 and len(tiny_fashion) == 1
+    assert run.config["data"]["dataset"] == NB004_FILE and run.metrics["epochs_run"] == 1
+    assert run.classes == ["1", "2", "3", "4", "5"]
+
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    with pytest.warns(MnistlabWarning, match="unpickled"):
+        mnistlab.fit("recipes/nb004-resnet.yaml", epochs=1, device="cpu", report=False, quiet=True)
+    assert (other / NB004_FILE).is_file() and len(tiny_fashion) == 2
+    assert BUILT not in capsys.readouterr().out
+
+
+def test_a_sweep_of_an_nb004_recipe_runs_from_a_fresh_folder(tmp_path, monkeypatch, tiny_fashion):
+    """mnistlab.sweep reads each trial's data (its identity) before training anything, through
+    the same step as training, so a sweep of an nb004 recipe from a fresh folder runs too."""
+    import mnistlab
+    from mnistlab.errors import MnistlabWarning
+    from mnistlab.runs import load_run_dataset
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(MnistlabWarning, match="unpickled"):
+        result = mnistlab.sweep("nb004-resnet", grid={"optimizer.lr": [0.001]}, epochs=1, device="cpu",
+                                quiet=True)
+    assert (tmp_path / NB004_FILE).is_file() and len(tiny_fashion) == 1
+    assert [r["status"] for r in result.results] == ["done"]
+    with pytest.warns(MnistlabWarning, match="unpickled"):   # there now: loaded, not built again
+        ds = load_run_dataset({"dataset": NB004_FILE, "allow_pickle": True})
+    assert ds.classes == ["1", "2", "3", "4", "5"] and len(tiny_fashion) == 1
+
+
+def test_the_old_import_path_is_the_same_module():
+    """examples/004-fashion-5-classes.ipynb imports mnistlab.reproduce.fashion5: the module that
+    moved to mnistlab.data, the same object (a value set on one is seen through the other)."""
+    from mnistlab.reproduce import fashion5 as old
+
+    assert old is fashion5

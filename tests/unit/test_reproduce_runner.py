@@ -12,7 +12,8 @@ import sklearn  # noqa: F401  (imported here, not first inside a test: its impor
 import yaml
 
 from mnistlab.errors import MnistlabWarning
-from mnistlab.reproduce import fashion5, runner, table
+from mnistlab.data import fashion5
+from mnistlab.reproduce import runner, table
 from mnistlab.reproduce.notebooks import NOTEBOOKS, Experiment
 from mnistlab.train import train_run
 from tinydata import tiny_recipe, write_tiny_data

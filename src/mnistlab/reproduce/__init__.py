@@ -3,8 +3,9 @@
 notebooks.py holds what each notebook did and reported, runner.py runs it through
 mnistlab.train / mnistlab.sweep, table.py writes the notebook-vs-ours table (verdict.py: the
 within-the-spread rule), epochs.py the seeds' printed per-epoch logs (seedlogs.py,
-seed_epochs.json) beside ours, epoch by epoch and as figures, fashion5.py rebuilds notebook 004's 5-class data file under each
-candidate grouping, groupings.py and probe.py compare those candidates.
+seed_epochs.json) beside ours, epoch by epoch and as figures, groupings.py and probe.py compare
+the candidate groupings of notebook 004's 5-class data file (mnistlab/data/fashion5.py
+rebuilds it under each; reproduce/fashion5.py is its old import path).
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def _check(args, nb: str) -> None:
     if args.groupings and not args.compare_groupings:
         raise MnistlabError("--groupings names the candidates --compare-groupings trains; add "
                             "--compare-groupings, or use --grouping NAME for one")
-    from mnistlab.reproduce import fashion5
+    from mnistlab.data import fashion5
     for name in [args.grouping] if args.grouping else args.groupings or []:
         fashion5.target_of_label(name)
 

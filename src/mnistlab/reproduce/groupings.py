@@ -18,7 +18,8 @@ from pathlib import Path
 
 
 from mnistlab.io import write_cache
-from mnistlab.reproduce import fashion5, runner
+from mnistlab.data import fashion5
+from mnistlab.reproduce import runner
 from mnistlab.reproduce.notebooks import NB004
 
 HEADER = ("| grouping | classes 1..5 | BN-CNN test acc (mean ± std, n) | Δ to 85.13 (pp) "

@@ -54,7 +54,7 @@ def linear_probe(features: np.ndarray, target: np.ndarray, *, l2: float = 1e-4,
 
 def probe_grouping(grouping: str, images: np.ndarray, labels: np.ndarray, **kw) -> dict:
     """linear_probe on the 5-class file `grouping` makes from (images uint8, labels 0..9)."""
-    from mnistlab.reproduce import fashion5
+    from mnistlab.data import fashion5
 
     obj = fashion5.build_arrays(images, labels, grouping)
     return linear_probe(obj["features"], obj["target"], **kw)

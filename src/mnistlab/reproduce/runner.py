@@ -26,7 +26,7 @@ from pathlib import Path
 from mnistlab.errors import MnistlabError, option
 from mnistlab.runs.fork import fork_run, merge
 from mnistlab.io import load_yaml, make_dirs, write_cache
-from mnistlab.reproduce import fashion5
+from mnistlab.data import fashion5
 from mnistlab.reproduce.notebooks import L2_MAX_VAL, NOTEBOOKS, Experiment
 
 QUICK_TRAIN, QUICK_TEST = 512, 256    # images per split in --quick

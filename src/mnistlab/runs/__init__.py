@@ -22,6 +22,7 @@ from mnistlab.lazy import lazy_names
 _API = {
     "Run": "mnistlab.runs.run", "open_run": "mnistlab.runs.run", "History": "mnistlab.runs.history",
     "build_model": "mnistlab.runs.run", "make_run_splits": "mnistlab.runs.run",
+    "load_run_dataset": "mnistlab.runs.run",
     "RunFolder": "mnistlab.runs.run",  # the old name of Run, kept for code written against it
     "find_runs": "mnistlab.runs.layout", "is_run_dir": "mnistlab.runs.layout", "fork_run": "mnistlab.runs.fork",
 }

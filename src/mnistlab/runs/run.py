@@ -2,6 +2,7 @@
 
 `build_model` and `make_run_splits` turn a run's (validated) config into its model and its
 data split; training uses the same two, so a run reads back exactly as it was trained.
+`load_run_dataset` is the one step from a config's data section to its Dataset.
 """
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ from mnistlab.runs.history import History
 from mnistlab.runs.layout import is_finished, require_run
 
 
-def make_run_splits(data: dict, dataset=None):
-    """The recipe's splits of `dataset` (or of the dataset the recipe names)."""
-    from mnistlab.data import load_dataset
+def load_run_dataset(data: dict, *, quiet: bool = False):
+    """The Dataset a (validated) recipe's data section names: the one step from a recipe to its
+    data, which training (`mnistlab train`, mnistlab.fit), sweeps and tuning all take. A data
+    file that a recipe names and mnistlab knows how to make is made first when it is missing:
+    notebook 004's 5-class file (recipes/nb004-*.yaml, data/fashion5.py), with one line unless
+    `quiet`, so that every recipe runs on its own from any folder."""
+    from mnistlab.data import fashion5, load_dataset
+    fashion5.ensure(data["dataset"], quiet=quiet)
+    return load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
+
+
+def make_run_splits(data: dict, dataset=None, *, quiet: bool = False):
+    """The recipe's splits of `dataset` (or of the dataset the recipe names, load_run_dataset)."""
     from mnistlab.data.splits import SplitSpec, make_splits
     if dataset is None:
-        dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
+        dataset = load_run_dataset(data, quiet=quiet)
     return make_splits(dataset, SplitSpec.of(data))  # validated with the recipe, not again
 
 

@@ -48,7 +48,7 @@ def run_sweep(source, *, out: str | os.PathLike | None = None, workers: int = 1,
         raise MnistlabError(f"{option('workers', cli='--workers', python='workers=')} must be at least 1, got {workers}")
     sweep_dir = Path(out) if out is not None else Path("sweeps") / sweep.name
     writable_dir(sweep_dir, option("out", str(sweep_dir)))  # before any data loads
-    data = bind_data(sweep, dataset)
+    data = bind_data(sweep, dataset, quiet=quiet)
     say = (lambda *a: None) if quiet else print
 
     with _go_on_when_there_is_space(), \

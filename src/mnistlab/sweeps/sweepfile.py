@@ -76,11 +76,12 @@ class Sweep:
         return self._trials
 
 
-def bind_data(sweep: Sweep, dataset=None) -> list:
+def bind_data(sweep: Sweep, dataset=None, *, quiet: bool = False) -> list:
     """Give every trial its DataIdentity (the data it trains on: `dataset`, else the one its
-    recipe names, each loaded once); returns the distinct ones. With `dataset`, the recipes
-    name it too (its reference), so trial.json and sweep.yaml say which data it was."""
-    from mnistlab.data import load_dataset
+    recipe names, each loaded once through runs.load_run_dataset, as training loads it);
+    returns the distinct ones. With `dataset`, the recipes name it too (its reference), so
+    trial.json and sweep.yaml say which data it was."""
+    from mnistlab.runs import load_run_dataset
 
     if dataset is not None:
         ident = dataset.identity
@@ -93,7 +94,7 @@ def bind_data(sweep: Sweep, dataset=None) -> list:
         data = t.checked.to_dict()["data"]
         key = (data["dataset"], data["allow_pickle"])
         if key not in seen:
-            seen[key] = load_dataset(key[0], allow_pickle=key[1]).identity
+            seen[key] = load_run_dataset(data, quiet=quiet).identity
         t.data = seen[key]
     return list(dict.fromkeys(seen.values()))
 

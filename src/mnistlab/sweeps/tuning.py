@@ -153,7 +153,7 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
     Returns the study directory."""
     import optuna
 
-    from mnistlab.data import load_dataset
+    from mnistlab.runs import load_run_dataset
     from mnistlab.train import train_run
 
     if metric not in OBJECTIVES:
@@ -183,7 +183,7 @@ def run_tune(recipe, space, *, trials: int, storage: str | None = None, study: s
         writable_dir(out, option("out", str(out)))
     if dataset is None:  # loaded once here: its identity is the study's, and no trial reloads it
         data = check_recipe(K.apply(base, {}), {}).to_dict()["data"]
-        dataset = load_dataset(data["dataset"], allow_pickle=data["allow_pickle"])
+        dataset = load_run_dataset(data, quiet=quiet)
     data = dataset.identity
     base["data"] = {**(base.get("data") or {}), "dataset": data.ref}  # best_recipe.yaml names it
 

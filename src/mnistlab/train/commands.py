@@ -144,21 +144,7 @@ def _train(args) -> int:
         source = args.recipe
     recipe = load_recipe(source, args.overrides, epochs=args.epochs, seed=args.seed, device=args.device,
                          threads=args.threads, precision=args.precision)
-    _notebook_004_file(recipe.data["dataset"], args.quiet)
     return _report(lambda: train_run(recipe, out=args.out, quiet=args.quiet), args)
-
-
-def _notebook_004_file(dataset: str, quiet: bool) -> None:
-    """recipes/nb004-*.yaml name notebook 004's 5-class file, which `mnistlab reproduce 004`
-    writes; from a fresh folder the recipe builds it first (reproduce.fashion5), so that every
-    recipe runs on its own."""
-    from mnistlab.reproduce import fashion5
-
-    built = fashion5.ensure(dataset)
-    if built is not None and not quiet:
-        grouping = fashion5.grouping_of_file(built)
-        print(f"built notebook 004's 5-class file {built} from Fashion-MNIST's training images "
-              f"(grouping {grouping}: {fashion5.describe(grouping)})")
 
 
 def _report(train, args) -> int:

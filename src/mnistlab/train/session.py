@@ -37,7 +37,7 @@ def pick_device(name: str) -> torch.device:
 
 
 class Session:
-    def __init__(self, recipe, dataset, cleanup, *, model=None, remeasure=False, callbacks=None):
+    def __init__(self, recipe, dataset, cleanup, *, model=None, remeasure=False, callbacks=None, quiet=False):
         cfg = recipe.to_dict()
         if dataset is not None:
             cfg["data"]["dataset"] = dataset.reference  # loadable again: `mnist[:2000]`, a path, or memory:NAME
@@ -49,7 +49,8 @@ class Session:
                  f"slower than fp32; use {option('precision', 'auto', cli='--set precision=auto')}")
         seed = cfg["seed"]
         torch.manual_seed(seed)  # weights and dropout; the batch order has its own generator
-        self.splits = splits = make_run_splits(cfg["data"], dataset)
+        # the recipe's data (runs.load_run_dataset: notebook 004's file is built first when missing)
+        self.splits = splits = make_run_splits(cfg["data"], dataset, quiet=quiet)
         if model is None:
             self.model, self.spec = model, _ = build_model(cfg, splits)
         else:  # the user's own module (mnistlab.fit(model=...))

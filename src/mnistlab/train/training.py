@@ -86,7 +86,7 @@ def _fit(lock: RunLock, recipe, *, dataset, out, quiet, resume, callbacks, epoch
     try:
         with contextlib.ExitStack() as cleanup, _sigterm_as_interrupt():
             # ---- set-up: data, model, optimiser, callbacks, all from the recipe
-            s = Session(recipe, dataset, cleanup, model=model, callbacks=own)
+            s = Session(recipe, dataset, cleanup, model=model, callbacks=own, quiet=quiet)
             guard, diverged = DivergenceGuard(len(s.splits.classes)), None
             progress = Progress()
             # One list, every hook in this order (Keras'): the recipe's callbacks, the epoch's
