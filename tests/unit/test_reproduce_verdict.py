@@ -147,3 +147,11 @@ def test_a_range_in_words_is_judged_against_the_range():
     assert abs(V.range_diff_pp(0.45, 0.50, 0.60) + 5.0) < 1e-9
     bn = next(e for e in NOTEBOOKS["002"] if e.key == "bn-cnn")
     assert bn.accuracy is None and bn.accuracy_range == (0.50, 0.60)
+
+
+def test_rows_outside_for_one_reason_share_one_line():
+    """A chain's steps share their reason: it is written once, naming the rows, not once per row."""
+    rows = [{"experiment": k, "reason": r} for k, r in
+            [("a", "same cause"), ("b", "same cause"), ("c", ""), ("d", "other")]]
+    assert table.outside_lines(rows) == ["- a, b: same cause", "- c: not investigated yet",
+                                         "- d: other"]

@@ -151,6 +151,14 @@ def preamble(summaries: list[dict], *, machine: str, command: str, quick: bool) 
     return lines
 
 
+def outside_lines(outside: list[dict]) -> list[str]:
+    """One line per distinct reason, naming its rows (a chain's steps share one reason)."""
+    by_reason: dict[str, list[str]] = {}
+    for s in outside:
+        by_reason.setdefault(s.get("reason") or "not investigated yet", []).append(s["experiment"])
+    return [f"- {', '.join(rows)}: {reason}" for reason, rows in by_reason.items()]
+
+
 def markdown(nb: str, summaries: list[dict], *, quick: bool, total_seconds: float,
              machine: str = "not recorded", command: str | None = None,
              wall_line: str | None = None) -> str:
@@ -171,7 +179,7 @@ def markdown(nb: str, summaries: list[dict], *, quick: bool, total_seconds: floa
         outside = [s for s in summaries if "OUTSIDE" in (s.get("verdict") or "") + (s.get("loss_verdict") or "")]
         if outside:
             lines += ["", "Outside the notebook's number:"]
-            lines += [f"- {s['experiment']}: {s.get('reason') or 'not investigated yet'}" for s in outside]
+            lines += outside_lines(outside)
         skipped = [s for s in summaries if s.get("notebook_loss") is not None and not s.get("loss_compared", True)]
         lines += [""] + [f"- {s['experiment']}: notebook loss not compared: {s['note']}" for s in skipped]
         hist = [s["experiment"] for s in summaries if s.get("loss_from") == "history"]
