@@ -254,10 +254,3 @@ def test_a_sweep_of_an_nb004_recipe_runs_from_a_fresh_folder(tmp_path, monkeypat
         ds = load_run_dataset({"dataset": NB004_FILE, "allow_pickle": True})
     assert ds.classes == ["1", "2", "3", "4", "5"] and len(tiny_fashion) == 1
 
-
-def test_the_old_import_path_is_the_same_module():
-    """examples/004-fashion-5-classes.ipynb imports mnistlab.reproduce.fashion5: the module that
-    moved to mnistlab.data, the same object (a value set on one is seen through the other)."""
-    from mnistlab.reproduce import fashion5 as old
-
-    assert old is fashion5

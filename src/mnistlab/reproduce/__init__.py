@@ -5,7 +5,7 @@ mnistlab.train / mnistlab.sweep, table.py writes the notebook-vs-ours table (ver
 within-the-spread rule), epochs.py the seeds' printed per-epoch logs (seedlogs.py,
 seed_epochs.json) beside ours, epoch by epoch and as figures, groupings.py and probe.py compare
 the candidate groupings of notebook 004's 5-class data file (mnistlab/data/fashion5.py
-rebuilds it under each; reproduce/fashion5.py is its old import path).
+rebuilds it under each).
 """
 from __future__ import annotations
 
