@@ -26,7 +26,6 @@ _spec.loader.exec_module(execute)
 _IMPORT = ("code cell 1's import became `from mnistlab.reproduction import Reproduction` "
            "(0c3ca96, Reproduction moved) after the full execution committed in {}")
 AWAITING = {
-    "000-cnn-under-6000-params": _IMPORT.format("ea67373"),
     "002-cnn-under-7000-params": _IMPORT.format("ea67373"),
     "003-mlp-and-l2-sweep": _IMPORT.format("3de5827"),
     "004-fashion-5-classes": _IMPORT.format("cc50754"),
