@@ -21,13 +21,21 @@ execute = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(execute)
 
 # Edited after their last full execution (checked in git on 2026-12-07: their code cells at the
-# commit that executed them in full against now); run `python examples/execute.py NB` and
-# remove the entry.
+# commit that executed them in full against now; 001 and 003 were edited again that day); run
+# `python examples/execute.py NB` and remove the entry.
 _IMPORT = ("code cell 1's import became `from mnistlab.reproduction import Reproduction` "
            "(0c3ca96, Reproduction moved) after the full execution committed in {}")
+_CURVES = ("seed-curve cells added ({}), the per-epoch verdict table from Reproduction.epochs(), "
+           "and Reproduction.run(precision=\"fp32\") (issue 30 item 2)")
 AWAITING = {
+    "001-keras-cnn-and-sweeps": (
+        _CURVES.format('rep.curves("keras-cnn") and rep.curves("elu-cnn")')
+        + "; the chain table and figure show the validation-split steps at batch 210 too (issue 30 "
+          "item 4); after the full execution committed in ecf8ae3 (stamped from git in 93afb1b)"),
     "002-cnn-under-7000-params": _IMPORT.format("ea67373"),
-    "003-mlp-and-l2-sweep": _IMPORT.format("3de5827"),
+    "003-mlp-and-l2-sweep": (
+        _IMPORT.format("3de5827") + "; then "
+        + _CURVES.format('rep.curves("mlp-64-64") and rep.curves("cnn")')),
     "004-fashion-5-classes": _IMPORT.format("cc50754"),
 }
 
