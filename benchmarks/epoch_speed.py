@@ -68,16 +68,18 @@ def mnistlab_epochs(model: str, bs: int, opt: str | None, epochs: int, dataset, 
 
 
 def mnistlab_run(model: str, bs: int, opt: str | None, epochs: int, dataset, precision="auto",
-                 fresh_cache=False) -> tuple[list[float], str, str]:
+                 fresh_cache=False, kernels=None) -> tuple[list[float], str, str]:
     """(seconds per epoch, the precision the run used, how config.yaml says it was chosen).
     `opt` None: the packaged recipe `model` as it is (data and all), at `epochs`.
-    `fresh_cache`: precision auto measures in an empty cache instead of reusing a choice."""
+    `fresh_cache`: precision auto measures in an empty cache instead of reusing a choice.
+    `kernels`: the recipe's `kernels` setting (None: the recipe's own, auto)."""
     from mnistlab.train import train_run, load_recipe, open_run
     if opt is None:
-        recipe = load_recipe(model, epochs=epochs, device="cpu", precision=precision)
+        recipe = load_recipe(model, epochs=epochs, device="cpu", precision=precision, kernels=kernels)
     else:
         recipe = {"model": model, "data": {"validation_split": 0.2}, "optimizer": {"name": opt},
-                  "batch_size": bs, "epochs": epochs, "device": "cpu", "precision": precision}
+                  "batch_size": bs, "epochs": epochs, "device": "cpu", "precision": precision,
+                  **({"kernels": kernels} if kernels else {})}
     with tempfile.TemporaryDirectory() as out:
         old = os.environ.get("XDG_CACHE_HOME")
         if fresh_cache:
@@ -191,7 +193,8 @@ def main() -> None:
                     help="the Keras bridge: a Keras model trained by Keras (torch backend, and TensorFlow/JAX "
                          "from .venv-peers) vs the same saved model handed to mnistlab.fit")
     ap.add_argument("--kernels", action="store_true",
-                    help="mnistlab only: the fused CPU tail (MNISTLAB_KERNELS=fused) vs torch's ops, interleaved")
+                    help="mnistlab only: the fused CPU tail (kernels: fused) vs torch's ops (kernels: torch), "
+                         "interleaved")
     ap.add_argument("--precision", default="auto", help="with --kernels: the precision both paths run")
     args = ap.parse_args()
     if args.threads:
@@ -233,20 +236,18 @@ def main() -> None:
 def kernels_table(args, dataset) -> None:
     """The fused tail (models/fused.py) against torch's ops, per model, in rounds whose order
     alternates (A B, B A, ...); both paths in one process, the same precision setting."""
-    from mnistlab.models.fused import active_path
-    print(f"fused path: {active_path()}")
+    from mnistlab.models.fused import status
+    print(f"fused kernels: {status()[1]}")
     results = {}
     for model, bs, opt in PRECISION_CASES:
         if args.only and model != args.only:
             continue
         for r in range(args.rounds):
             for k in (["fused", "torch"] if r % 2 == 0 else ["torch", "fused"]):
-                os.environ["MNISTLAB_KERNELS"] = k
-                secs, used, how = mnistlab_run(model, bs, opt, args.epochs, dataset, args.precision)
+                secs, used, how = mnistlab_run(model, bs, opt, args.epochs, dataset, args.precision, kernels=k)
                 results.setdefault(model, {}).setdefault(k, []).append(steady(secs))
                 print(f"{model} round {r + 1} kernels {k}: {steady(secs):.2f} s/epoch ({used}; "
                       f"all epochs {', '.join(f'{x:.2f}' for x in secs)})", flush=True)
-    os.environ.pop("MNISTLAB_KERNELS", None)
     print(f"\nSeconds per epoch (median of epochs 2..{min(args.epochs, 4)}), medians over {args.rounds} rounds:")
     print("| model | fused | torch ops | torch / fused (median of rounds; min..max) |")
     print("|---|---|---|---|")

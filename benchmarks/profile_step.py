@@ -14,12 +14,11 @@ process's CPU time beside it (a shared machine's load inflates wall time); the
 shares are each group's self CPU time in the profiled steps (ops run on the calling
 thread, intra-op workers included in their op's time). Ops under `Optimizer.step` count
 as "optimiser" whatever they are; the fused tail (mnistlab.models.fused) shows as its own
-group. --kernels torch runs the reference ops (MNISTLAB_KERNELS=torch) for a before/after.
+group. --kernels torch runs the reference ops (the `kernels: torch` path) for a before/after.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -70,13 +69,13 @@ def main(argv=None) -> None:
     p.add_argument("--kernels", choices=["fused", "torch"], default="fused")
     p.add_argument("--top", type=int, default=0, help="also print the N slowest ops by name")
     a = p.parse_args(argv)
-    os.environ["MNISTLAB_KERNELS"] = a.kernels
 
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     from mnistlab.hardware import machine_line
     from mnistlab.models import build
+    from mnistlab.models.layers import use_kernels
     from mnistlab.models.infer import keras_loss
     from mnistlab.train.optim import check_optimizer, make_optimizer
 
@@ -89,6 +88,7 @@ def main(argv=None) -> None:
         from mnistlab.train import load_recipe
         spec = load_recipe(a.model).to_dict()["model"]
     model = build(spec).to(memory_format=torch.channels_last).train()
+    use_kernels(model, a.kernels)  # the recipe's `kernels`, as a training run sets it
     opt = make_optimizer(model.parameters(), check_optimizer({"name": a.optimizer or DEFAULT_OPT.get(a.model, "adam")}))
     h, w, c = model.input_shape
     x = torch.rand(batch, c, h, w).contiguous(memory_format=torch.channels_last)
@@ -148,10 +148,11 @@ def main(argv=None) -> None:
 
 def tail_path() -> str:
     try:
-        from mnistlab.models.fused import active_path
+        from mnistlab.models.fused import status
     except ImportError:  # before the fused tail existed
         return "torch ops"
-    return active_path()
+    built, how = status()
+    return f"fused kernels {how}" if built else f"no fused kernels: {how}"
 
 
 if __name__ == "__main__":

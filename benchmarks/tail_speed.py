@@ -43,7 +43,7 @@ def main(argv=None):
     relu = not a.no_relu
     t = fused.Tail(a.pool, a.pool, a.pool, a.pool, pool.pads or (0, 0, 0, 0), relu, a.rate)
     lib = fused._lib()
-    assert lib is not None, fused.active_path()
+    assert lib is not None, fused.status()[1]
 
     def ref():
         y = pool(x)

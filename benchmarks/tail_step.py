@@ -13,7 +13,6 @@ instead (inference: the fused tail leaves it to torch since 2026-12-07, so it sh
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -78,7 +77,7 @@ def main(argv=None):
     try:
         for r in range(a.rounds):
             for k in (list(res) if r % 2 == 0 else list(res)[::-1]):
-                os.environ["MNISTLAB_KERNELS"] = "torch" if k == "torch ops" else "fused"
+                layers.use_kernels(net, "torch" if k == "torch ops" else "fused")
                 layers._fused_plan = dropout_spans_only if k.endswith("only") else plan
                 net.__dict__.pop("_fused_cache", None)
                 for _ in range(3):

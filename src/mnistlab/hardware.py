@@ -5,7 +5,7 @@ Two jobs, both cheap (no torch import until a choice needs it):
   avx512_bf16, amx), cores, torch's version and the ISA limits in force. Benchmarks print it
   above every table, so a number always says where it was measured.
 - `resolve_speed(...)`: the recipe's `auto` speed settings (precision, threads, channels_last,
-  eval_batch) as concrete values for this machine and device. fit() writes them into
+  eval_batch, kernels) as concrete values for this machine and device. fit() writes them into
   config.yaml and the start line, so a run records what it actually ran with.
 
 Most choices come from a capability table: each rule is a measured step-time difference
@@ -13,7 +13,9 @@ several times larger than this shared machine's noise (docs/training.md, "Speed 
 kind"). One does not: whether bf16 beats fp32 on a CPU that runs bfloat16 natively depends
 on the model and batch (slower for some CNNs, faster for others on the same CPU), so there
 `precision_auto` answers "measure" and mnistlab.train.precision times the run's own step
-and caches the answer per machine, model and batch.
+and caches the answer per machine, model and batch. The same holds for the fused CPU tail
+(models/fused.py): faster for some zoo models, slower for others on the same CPU, so
+`kernels_auto` answers "measure" on a CPU and mnistlab.train.kernels times it.
 
 bfloat16 is considered only where the hardware runs it natively (AVX512-BF16 or AMX on a
 CPU, a bf16-capable GPU). Elsewhere it is emulated and much slower than fp32. The limits that
@@ -137,28 +139,39 @@ def precision_auto(device) -> str:
     return "measure" if device.type == "cpu" else "bf16"
 
 
+def kernels_auto(device) -> str:
+    """What `kernels: auto` is on `device`: "measure" on a CPU (mnistlab.train.kernels times the
+    fused tail against torch's ops where the model has a span the kernels take and they
+    build, else torch's ops), "torch" elsewhere (the kernels are CPU code)."""
+    return "measure" if device.type == "cpu" else "torch"
+
+
 @dataclass(frozen=True)
 class Speed:
     """A run's speed settings as resolved on this machine, one frozen value: what config.yaml
     records in place of each `auto` (so the file reruns the same way), and what the training
-    loop reads. `note` says how precision auto was decided (a config.yaml comment)."""
+    loop reads. `note` says how precision auto was decided and `kernels_note` how kernels
+    auto was (config.yaml comments)."""
     precision: str          # fp32 | bf16
     threads: int
     batch_split: int
     channels_last: bool
     eval_batch: int
+    kernels: str            # torch | fused: the CPU max-pool/ReLU/dropout tail (models/fused.py)
     note: str | None = None
+    kernels_note: str | None = None
 
     def config(self) -> dict:
         return {"precision": self.precision, "threads": self.threads, "batch_split": self.batch_split,
-                "channels_last": self.channels_last, "eval_batch": self.eval_batch}
+                "channels_last": self.channels_last, "eval_batch": self.eval_batch, "kernels": self.kernels}
 
 
 def resolve_speed(cfg: dict, model, device) -> dict:
     """The recipe's speed keys with every `auto` (or None) replaced by this machine's choice.
 
     precision auto: precision_auto(device), i.e. possibly "measure", which the caller
-    resolves by timing (mnistlab.train.precision). threads None: torch's count (all
+    resolves by timing (mnistlab.train.precision); kernels auto likewise (kernels_auto,
+    mnistlab.train.kernels). threads None: torch's count (all
     cores, or OMP_NUM_THREADS). channels_last auto: conv models on CPU and CUDA (oneDNN's
     convolutions are slower in NCHW, docs/training.md; cuDNN's tensor cores want NHWC too). eval_batch
     auto: 512 on a CPU (bigger batches overflow its caches), 4096 elsewhere.
@@ -175,4 +188,6 @@ def resolve_speed(cfg: dict, model, device) -> dict:
     out["channels_last"] = (device.type in ("cpu", "cuda") and has_conv(model)) if cl == "auto" else bool(cl)
     eb = cfg.get("eval_batch", "auto")
     out["eval_batch"] = (512 if device.type == "cpu" else 4096) if eb == "auto" else int(eb)
+    kernels = cfg.get("kernels", "auto")
+    out["kernels"] = kernels_auto(device) if kernels == "auto" else kernels
     return out

@@ -25,9 +25,9 @@ def _recipe(tmp_path):
     best = tmp_path / "best"
     best.mkdir(parents=True, exist_ok=True)
     # ModelCheckpoint writes through io too: one more write site of a run
-    # precision fp32: `auto` would time the step and write its cache on a first run only, which
-    # shifts the write sites with test order (and may choose another precision than the baseline)
-    return recipe(epochs=EPOCHS, precision="fp32", callbacks={"model_checkpoint": {
+    # precision fp32, kernels torch: `auto` would time the step and write its cache on a first run
+    # only, which shifts the write sites with test order (and may choose another setting than the baseline)
+    return recipe(epochs=EPOCHS, precision="fp32", kernels="torch", callbacks={"model_checkpoint": {
         "filepath": str(best / "best.safetensors"), "save_best_only": True}})
 
 
@@ -88,7 +88,7 @@ def test_a_failure_at_every_write_is_one_line_and_the_run_resumes_to_the_same_hi
             assert n <= 2, (n, msg)
         elif op == "mkdir":  # the run's hidden work folder
             assert msg.startswith(f"cannot create a folder in {out}"), (n, msg)
-        else:  # the file that failed first, unless it was a cache (precision auto's) or the lock's
+        else:  # the file that failed first, unless it was a cache (an auto choice's) or the lock's
             # owner note: those never fail a command
             named = [p for p in faults.raised if "cannot write " + p + ":" in msg]
             assert named and all("/xdg-cache/" in p or p.endswith(".lock.owner")

@@ -46,7 +46,7 @@ def test_precision_auto_trusts_onednn_when_it_says_no_bf16(monkeypatch):
 
 def test_explicit_settings_are_kept(monkeypatch):
     fake(monkeypatch, LAPTOP)
-    cfg = {"precision": "bf16", "threads": 1, "channels_last": False, "eval_batch": 64}
+    cfg = {"precision": "bf16", "threads": 1, "channels_last": False, "eval_batch": 64, "kernels": "fused"}
     assert hardware.resolve_speed(cfg, conv_model(), CPU) == cfg
 
 
@@ -54,10 +54,12 @@ def test_auto_layout_and_eval_batch_follow_model_and_device(monkeypatch):
     fake(monkeypatch, LAPTOP)
     cfg = {"precision": "auto", "threads": None, "channels_last": "auto", "eval_batch": "auto"}
     conv = hardware.resolve_speed(cfg, conv_model(), CPU)
-    assert conv == {"precision": "fp32", "threads": torch.get_num_threads(), "channels_last": True, "eval_batch": 512}
+    assert conv == {"precision": "fp32", "threads": torch.get_num_threads(), "channels_last": True, "eval_batch": 512,
+                    "kernels": "measure"}  # kernels auto on a CPU: train/kernels.py decides
     mlp = hardware.resolve_speed(cfg, torch.nn.Linear(4, 2), CPU)
     assert mlp["channels_last"] is False
     assert hardware.resolve_speed(cfg, conv_model(), torch.device("meta"))["eval_batch"] == 4096
+    assert hardware.resolve_speed(cfg, conv_model(), torch.device("meta"))["kernels"] == "torch"  # CPU code only
 
 
 def test_the_real_env_limits_are_read(monkeypatch):
@@ -87,3 +89,4 @@ def test_fit_records_the_resolved_settings(monkeypatch, tmp_path):
     run = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=tmp_path, quiet=True))
     assert run.config["precision"] == "fp32" and run.config["channels_last"] is True
     assert run.config["eval_batch"] == 512 and isinstance(run.config["threads"], int)
+    assert run.config["kernels"] in ("torch", "fused")  # auto, resolved (train/kernels.py)

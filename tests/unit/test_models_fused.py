@@ -12,17 +12,20 @@ import torch
 import torch.nn.functional as F
 
 from mnistlab.errors import MnistlabWarning
-from mnistlab.models import build, fused, native
-from mnistlab.models.layers import Dropout, Pool2d
+from mnistlab.models import fused, native
+from mnistlab.models import build as build_model
+from mnistlab.models.layers import Dropout, Pool2d, use_kernels
 
 lib = fused._lib()
 needs_kernels = pytest.mark.skipif(lib is None, reason="the fused kernels did not build here (no C compiler?)")
 
 
-@pytest.fixture(autouse=True)
-def _opted_in(monkeypatch):
-    """The fused kernels are opt-in (MNISTLAB_KERNELS=fused); a test that compares sets its own."""
-    monkeypatch.setenv("MNISTLAB_KERNELS", "fused")
+def build(spec, kernels="fused"):
+    """A built model on the fused path, as a run with `kernels: fused` trains it (a built
+    model's default is torch's ops); a test that compares switches it with use_kernels."""
+    net = build_model(spec)
+    use_kernels(net, kernels)
+    return net
 
 
 def _case(rng: random.Random):
@@ -148,7 +151,7 @@ def test_masks_repeat_with_the_seed_and_not_with_the_thread_count(monkeypatch):
 
 @needs_kernels
 @pytest.mark.parametrize("model", ["nb000-cnn", "nb002-cnn", "nb003-cnn"])
-def test_built_models_give_the_same_logits_and_gradients_as_torch_ops(model, monkeypatch):
+def test_built_models_give_the_same_logits_and_gradients_as_torch_ops(model):
     """A training step with dropout off (its masks differ by design): the fused path and
     torch's modules give the same logits and parameter gradients."""
     torch.manual_seed(0)
@@ -159,7 +162,7 @@ def test_built_models_give_the_same_logits_and_gradients_as_torch_ops(model, mon
     x = torch.rand(8, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     outs = {}
     for mode in ("fused", "torch"):
-        monkeypatch.setenv("MNISTLAB_KERNELS", mode)
+        use_kernels(net, mode)
         net.zero_grad()
         net.train()
         logits = net(x)
@@ -209,13 +212,25 @@ def test_without_a_compiler_the_model_runs_on_torch_ops_with_one_warning(monkeyp
     ours = [w for w in caught if issubclass(w.category, MnistlabWarning)]
     assert len(ours) == 1, [str(w.message) for w in ours]
     assert "CC=/nonexistent/cc is not found" in str(ours[0].message) and "slower" in str(ours[0].message)
-    assert fused.active_path().startswith("torch ops: the C compiler")
+    assert fused.status() == (False, "the C compiler CC=/nonexistent/cc is not found")
     # the same numbers as torch's modules (eval: no dropout)
     net.eval()
-    monkeypatch.setenv("MNISTLAB_KERNELS", "torch")
+    use_kernels(net, "torch")
     ref = net(x)
-    monkeypatch.setenv("MNISTLAB_KERNELS", "fused")
+    use_kernels(net, "fused")
     assert torch.equal(net(x), ref)
+
+
+def test_a_model_on_torchs_path_never_asks_for_the_kernels(monkeypatch, tmp_path, fresh_library):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    net = build("nb000-cnn", kernels="torch").train()
+    assert build_model("nb000-cnn").kernels == "torch"  # a built model's default
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MnistlabWarning)
+        net(torch.rand(4, 1, 28, 28)).sum().backward()
+    with pytest.raises(ValueError, match="kernels path 'fast'"):
+        use_kernels(net, "fast")
 
 
 def test_a_failed_build_is_one_line_and_the_next_process_builds_again(monkeypatch, tmp_path, fresh_library):
@@ -229,13 +244,6 @@ def test_a_failed_build_is_one_line_and_the_next_process_builds_again(monkeypatc
     assert not list((tmp_path / "cache").rglob("*.so"))
 
 
-def test_unknown_kernels_setting_is_one_clear_error(monkeypatch):
-    from mnistlab.errors import MnistlabError
-    monkeypatch.setenv("MNISTLAB_KERNELS", "fast")
-    with pytest.raises(MnistlabError, match="MNISTLAB_KERNELS='fast' is not a choice"):
-        build("nb000-cnn")(torch.rand(1, 1, 28, 28))
-
-
 def test_hooked_layers_run_as_modules_so_their_hooks_fire():
     net = build("nb000-cnn").eval()
     seen = []
@@ -247,14 +255,17 @@ def test_hooked_layers_run_as_modules_so_their_hooks_fire():
 
 def test_doctor_says_which_path_the_tail_takes(monkeypatch, capsys, tmp_path, fresh_library):
     from mnistlab.cli import main
+    if lib is not None:  # the session's cache holds the library built above
+        assert main(["doctor"]) == 0
+        out = capsys.readouterr().out
+        assert "CPU max-pool / ReLU / dropout tail (kernels auto): fused native kernels (cached " in out
+        assert "timed against torch's ops per model and batch" in out and "kernels choices" in out
+        native.library.cache_clear()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setenv("MNISTLAB_KERNELS", "torch")
-    assert main(["doctor"]) == 0
-    assert "CPU max-pool / ReLU / dropout tail: torch ops (the default; MNISTLAB_KERNELS=fused opts in" in capsys.readouterr().out
-    monkeypatch.setenv("MNISTLAB_KERNELS", "fused")
     monkeypatch.setenv("CC", "/nonexistent/cc")
     assert main(["doctor"]) == 0
-    assert "tail: torch ops: the C compiler CC=/nonexistent/cc is not found" in capsys.readouterr().out
+    assert ("tail (kernels auto): torch ops: the C compiler CC=/nonexistent/cc is not found (nothing to time"
+            in capsys.readouterr().out)
 
 
 @needs_kernels

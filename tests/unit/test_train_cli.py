@@ -16,6 +16,8 @@ def test_help_states_the_model_defaults(capsys):
     (["train", "--model", "nb000-cnn", "--set", "optimiser.lr=1"], "did you mean 'optimizer'"),
     (["train", "missing.yaml"], "recipe file not found"),
     (["train", "--resume", "nowhere"], "not a run directory"),
+    (["train", "--model", "nb000-cnn", "--set", "kernels=fast"], "'kernels' must be one of auto, torch, fused, got 'fast'"),
+    (["train", "--resume", "nowhere", "--kernels", "fused"], "drop --kernels"),
 ])
 def test_user_mistakes_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

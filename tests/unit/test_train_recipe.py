@@ -43,6 +43,7 @@ def test_set_overrides_nested_keys_parsed_as_yaml(tmp_path):
     (["device=gpu"], "'device' must be one of"),
     (["epochs"], "--set expects key=value"),
     (["precision=fp16"], "'precision' must be one of auto, fp32, bf16"),
+    (["kernels=fuse"], r"'kernels' must be one of auto, torch, fused \(did you mean 'fused'\?\), got 'fuse'"),
     (["threads=0"], "'threads' must be an integer"),
 ])
 def test_mistakes_are_one_line_errors(overrides, message):

@@ -73,9 +73,8 @@ def test_same_seed_same_history_different_seed_differs(tmp_path):
 
 @pytest.mark.parametrize("kernels", ["torch", "fused"])  # fused: its counter-based dropout resumes too
 def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkeypatch, kernels):
-    monkeypatch.setenv("MNISTLAB_KERNELS", kernels)
     ds = tiny_dataset()
-    full = open_run(train_run(recipe(), dataset=ds, out=tmp_path / "a", quiet=True))
+    full = open_run(train_run(recipe(kernels=kernels), dataset=ds, out=tmp_path / "a", quiet=True))
 
     real, calls = run_mod.train_epoch, []
 
@@ -87,7 +86,7 @@ def test_resume_after_interrupt_gives_the_uninterrupted_history(tmp_path, monkey
 
     monkeypatch.setattr(run_mod, "train_epoch", interrupt_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
-        train_run(recipe(), dataset=ds, out=tmp_path / "b", quiet=True)
+        train_run(recipe(kernels=kernels), dataset=ds, out=tmp_path / "b", quiet=True)
     monkeypatch.setattr(run_mod, "train_epoch", real)
     (partial,) = list((tmp_path / "b").iterdir())
     assert not (partial / "metrics.json").exists()

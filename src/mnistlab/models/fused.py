@@ -21,23 +21,25 @@ Where it runs: training steps (a forward that will run backward) on a CPU; infer
 left to torch's ops, which are as fast without backward. Float32 and bfloat16, NHWC
 (channels_last) or NCHW tensors, windows up to 16 cells (pool 4x4), any strides and Keras
 padding. Everything else (a GPU, tracing, ONNX export, torch.compile, hooks on the layers,
-float64) runs the modules themselves. Opt in with MNISTLAB_KERNELS=fused (torch's ops are the
-default: docs/speed.md says why);
-without a C compiler they run with one `mnistlab: warning:` line. `active_path()` says which.
+float64) runs the modules themselves. Which path a run's steps take is its recipe's
+`kernels` setting (auto | torch | fused; layers.use_kernels sets it on the built model):
+`auto` times both on the run's own step and keeps the fused tail only where it is clearly
+faster (train/kernels.py; docs/speed.md says why it is not simply on). Without a C
+compiler they run with one `mnistlab: warning:` line; `status()` says which (`mnistlab doctor`).
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import math
-import os
 import struct
+from pathlib import Path
 import threading
 from dataclasses import dataclass
 
 import torch
 
-from mnistlab.errors import MnistlabError, warn
+from mnistlab.errors import warn
 from mnistlab.models.native import library
 
 MAX_WINDOW = 16  # the code byte holds the window position in 4 bits
@@ -74,17 +76,6 @@ _lock = threading.Lock()
 _warned: set = set()
 
 
-def _mode() -> str:
-    # Opt-in: measured on the 2-core AVX512-BF16 EPYC (docs/speed.md), the fused tail made nb000-cnn
-    # 1.5x faster per epoch but nb002-cnn and recipes/fast.yaml slower, and no zoo model may get
-    # slower by default; choosing it per model from a timing (as precision auto does) is the next step.
-    mode = os.environ.get("MNISTLAB_KERNELS", "torch").strip().lower() or "torch"
-    if mode not in ("fused", "torch"):
-        raise MnistlabError(f"MNISTLAB_KERNELS={mode!r} is not a choice; use fused (the fused native kernels "
-                            "where they apply) or torch (torch's ops, the default)")
-    return mode
-
-
 def _lib():
     """The loaded kernels, or None (with one warning per process saying why it is slower)."""
     lib, how = library("pooltail")
@@ -112,24 +103,31 @@ def warn_once(message: str) -> None:
     warn(message)
 
 
-def active_path() -> str:
-    """Which path the CPU training tail takes here, in words (`mnistlab doctor`)."""
-    if _mode() == "torch":
-        return "torch ops (the default; MNISTLAB_KERNELS=fused opts in to the fused kernels)"
+def available() -> bool:
+    """The kernels build and load here; when they do not, the one warning line says why
+    (once per process). Asked only where they would run: `kernels: fused`, or `kernels: auto`
+    on a model it would time."""
+    return _lib() is not None
+
+
+def status() -> tuple[bool, str]:
+    """(whether the kernels load here, the cached library or why not), without a warning
+    (`mnistlab doctor`)."""
     lib, how = library("pooltail")
-    return f"fused native kernels ({how})" if lib is not None else f"torch ops: {how}"
+    return lib is not None, how
 
 
-def step_path() -> str:
-    """"fused" or "torch": which tail a CPU step runs here (no warning; for cache keys)."""
-    if _mode() != "fused":
-        return "torch"
-    return "fused" if library("pooltail")[0] is not None else "torch"
+def build_id() -> str | None:
+    """The loaded library's file name (its name holds the hash of the source, compiler, flags
+    and CPU: models/native.py), or None: part of the key of a cached timing of it."""
+    lib = library("pooltail")[0]
+    return Path(lib._name).name if lib is not None else None
 
 
-def enabled() -> bool:
-    """MNISTLAB_KERNELS=fused (whether the kernels build is tail()'s question)."""
-    return _mode() == "fused"
+def fits(shape, t: Tail) -> bool:
+    """A tensor of `shape` (N, C, H, W or N, F) fits the kernels' row buffers for span `t`."""
+    row = shape[1] * shape[3] if len(shape) == 4 else shape[1]  # W * C (at most, in either layout)
+    return row * max(t.kw, 2) <= MAX_ROW
 
 
 def usable(x: torch.Tensor) -> bool:
@@ -253,8 +251,7 @@ def apply(x: torch.Tensor, t: Tail, *, training: bool, generator: torch.Generato
         t = Tail(t.kh, t.kw, t.sh, t.sw, t.pads, t.relu, 0.0)
     if t == Tail():
         return x  # an identity: eval-mode dropout alone
-    row = x.shape[1] * x.shape[3] if x.dim() == 4 else x.shape[1]  # W * C (at most, in either layout)
-    if row * max(t.kw, 2) > MAX_ROW:
+    if not fits(x.shape, t):
         warn_once(f"a {tuple(x.shape)} tensor is wider than the fused kernels take ({MAX_ROW} values per "
                   "row); its max pooling / dropout run on torch's ops, which are slower on CPU")
         return None

@@ -13,6 +13,7 @@ Tensors are NCHW inside; shapes in specs and summaries are (H, W, C) like Keras 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import threading
 
@@ -258,9 +259,13 @@ class Linear(nn.Linear):
 class Net(nn.Sequential):
     """The built network: NCHW float in [0, 1] -> logits. `.spec` is the resolved spec.
 
-    On a CPU, each max pooling with the ReLU and dropout after it (and each dropout after a
-    ReLU, or alone) runs as one fused native kernel (models/fused.py) where it can; the
-    modules, parameters and state_dict are the same either way."""
+    With `kernels` "fused" (`use_kernels`: the run's `kernels` setting), each max pooling with
+    the ReLU and dropout after it (and each dropout after a ReLU, or alone) runs as one fused
+    native kernel (models/fused.py) in a CPU training step where it can; with "torch" (a
+    built model's default) the modules run. The modules, parameters and state_dict are the
+    same either way."""
+
+    kernels = "torch"
 
     def __init__(self, modules, spec: dict):
         super().__init__(*modules)
@@ -268,8 +273,10 @@ class Net(nn.Sequential):
         self.input_shape = tuple(spec["input_shape"])  # (H, W, C)
 
     def forward(self, x):
+        if self.kernels != "fused" or x.device.type != "cpu":
+            return super().forward(x)
         plan = _fused_plan(self)
-        if not plan or x.device.type != "cpu" or not fused.enabled():
+        if not plan:
             return super().forward(x)
         mods = list(self._modules.values())
         for start, stop, t in plan_steps(self, plan):
@@ -283,6 +290,43 @@ class Net(nn.Sequential):
             else:
                 x = y
         return x
+
+
+KERNEL_PATHS = ("torch", "fused")
+
+
+def use_kernels(model: nn.Module, path: str) -> None:
+    """Which path `model`'s CPU training steps take through its max-pool/ReLU/dropout spans:
+    "fused" (the native kernels) or "torch" (the modules). A module other than a built chain
+    has no such spans and is left alone (a GraphNet runs its steps itself)."""
+    if path not in KERNEL_PATHS:
+        raise ValueError(f"kernels path {path!r}: one of {KERNEL_PATHS}")
+    if isinstance(model, Net) and not isinstance(model, GraphNet):
+        model.kernels = path
+
+
+def fusable(model: nn.Module) -> bool:
+    """Whether a CPU training step of `model` has a span the fused kernels take: a built chain
+    with a max pool (window up to fused.MAX_WINDOW cells) or a dropout span whose input fits
+    the kernels' rows (fused.fits). The shapes come from one image of zeros through a copy
+    in eval mode, so the model, its statistics and the RNG are untouched."""
+    if not isinstance(model, Net) or isinstance(model, GraphNet):
+        return False
+    net = copy.deepcopy(model).eval()
+    spans = _fused_plan(net)
+    if not spans:
+        return False
+    h, w, c = net.input_shape
+    p = next(net.parameters(), None)
+    x = torch.zeros(1, c, h, w, device=p.device if p is not None else "cpu")
+    mods = list(net)
+    with torch.no_grad():
+        for start, stop, t in plan_steps(net, spans):
+            if t is not None and fused.fits(x.shape, t):
+                return True
+            for m in mods[start:stop]:
+                x = m(x)
+    return False
 
 
 def _hooked(m: nn.Module) -> bool:
@@ -307,7 +351,7 @@ def _fused_plan(net: Net) -> list:
             if kh * kwid <= fused.MAX_WINDOW:
                 kw.update(kh=kh, kw=kwid, sh=sh, sw=sw, pads=m.pads or (0, 0, 0, 0))
                 j += 1
-            elif fused.enabled():
+            elif net.kernels == "fused":
                 fused.warn_once(f"max pooling {kh}x{kwid} is larger than the fused kernels take "
                                 f"({fused.MAX_WINDOW} cells); it runs on torch's ops, which are slower on CPU")
         if j < len(mods) and type(mods[j]) is nn.ReLU and not _hooked(mods[j]):

@@ -40,6 +40,10 @@ def register(sub, common) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                    help="auto (default): on a CPU with native bf16 (AVX512-BF16/AMX) the faster of the two for "
                         "this model and batch, timed once and cached (mnistlab doctor); bf16 on a bf16 GPU; else fp32")
+    p.add_argument("--kernels", choices=["auto", "torch", "fused"],
+                   help="the CPU max-pool/ReLU/dropout tail: auto (default): the fused native kernels where they "
+                        "time clearly faster for this model and batch, timed once and cached (mnistlab doctor), "
+                        "else torch's ops; torch: torch's ops; fused: the kernels wherever they apply")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint; with --epochs N, train a "
@@ -48,11 +52,12 @@ def register(sub, common) -> None:
     p.add_argument("--no-report", action="store_true", help="skip report.html and plots/ at the end")
     p.set_defaults(func=_train)
 
-    d = sub.add_parser("doctor", parents=[common], help="this machine's speed facts and cached precision choices",
+    d = sub.add_parser("doctor", parents=[common], help="this machine's speed facts and cached auto choices",
                        description="Print the machine line (CPU model, the ISA flags that matter for speed, "
-                                   "torch's version and threads) and the `precision: auto` choices cached for it. "
-                                   "With --measure, time fp32 against bf16 for a recipe's training step now "
-                                   "and replace its cached choice.")
+                                   "torch's version and threads), the CPU tail path, and the `precision: auto` "
+                                   "and `kernels: auto` choices cached for it. With --measure, time a recipe's "
+                                   "training step now (fp32 against bf16, torch's ops against the fused tail, "
+                                   "where auto would) and replace its cached choices.")
     d.add_argument("--measure", metavar="RECIPE",
                    help="a recipe file or packaged recipe name (e.g. nb000-cnn, fast) to re-measure")
     d.add_argument("--batch-size", type=int, metavar="N", help="with --measure: the batch size (default: the recipe's)")
@@ -89,8 +94,8 @@ def _doctor(args) -> int:
 
     from mnistlab.errors import MnistlabError
     from mnistlab.hardware import machine_line, precision_auto
-    from mnistlab.train import load_recipe
-    from mnistlab.train.precision import cache_lines
+    from mnistlab.models import fused
+    from mnistlab.train import kernels, load_recipe, precision
     from mnistlab.train.session import Session
 
     if args.measure is None and (args.batch_size is not None or args.threads is not None):
@@ -101,21 +106,28 @@ def _doctor(args) -> int:
     print("precision auto on this CPU: " + {
         "measure": "timed per model and batch (native bfloat16), fp32 unless bf16 is clearly faster",
         "fp32": "fp32 (no native bfloat16, or an ISA limit below it; not measured)"}.get(auto, auto))
-    from mnistlab.models.fused import active_path
-    print(f"CPU max-pool / ReLU / dropout tail: {active_path()}")
+    built, how = fused.status()
+    print("CPU max-pool / ReLU / dropout tail (kernels auto): " + (
+        f"fused native kernels ({how}), timed against torch's ops per model and batch; the fused tail "
+        "where clearly faster" if built else
+        f"torch ops: {how} (nothing to time; kernels: fused runs torch's ops too)"))
     if torch.cuda.is_available():
         print(f"precision auto on {torch.cuda.get_device_name(0)}: {precision_auto(torch.device('cuda'))} "
-              "(bf16 where the GPU runs it natively; not measured)")
+              "(bf16 where the GPU runs it natively; not measured); kernels auto: torch (the kernels are CPU code)")
     if args.measure is not None:
-        if auto != "measure":
+        if auto != "measure" and not built:
             raise MnistlabError("nothing to measure: this CPU has no native bfloat16, so precision auto is "
-                                "fp32 (force bf16 with --set precision=bf16 to time it yourself)")
+                                "fp32 (force bf16 with --set precision=bf16 to time it yourself), and the fused "
+                                f"kernels do not build here ({how}), so kernels auto is torch")
         recipe = load_recipe(args.measure, batch_size=args.batch_size, threads=args.threads,
-                             precision="auto", device="cpu", compile=False)
+                             precision="auto", kernels="auto", device="cpu", compile=False)
         with contextlib.ExitStack() as cleanup:
             s = Session(recipe, None, cleanup, remeasure=True)
-            print(f"{s.cfg['name']}, batch {s.cfg['batch_size']}: {s.cfg['precision']} ({s.notes['precision']})")
-    for line in cache_lines():
+            where = f"{s.cfg['name']}, batch {s.cfg['batch_size']}"
+            if "precision" in s.notes:
+                print(f"{where}: {s.cfg['precision']} ({s.notes['precision']})")
+            print(f"{where}: {s.cfg['kernels']} tail ({s.notes['kernels']})")
+    for line in precision.cache_lines() + kernels.cache_lines():
         print(line)
     return 0
 
@@ -127,7 +139,8 @@ def _train(args) -> int:
     if args.resume:
         recipe_options = [name for name, given in (
             ("RECIPE", args.recipe), ("--model", args.model), ("--set", args.overrides),
-            ("--dataset", args.dataset), ("--precision", args.precision), ("--seed", args.seed is not None)) if given]
+            ("--dataset", args.dataset), ("--precision", args.precision), ("--kernels", args.kernels),
+            ("--seed", args.seed is not None)) if given]
         if recipe_options:
             raise MnistlabError(f"--resume continues a run with its own config.yaml; drop {', '.join(recipe_options)} "
                                 "(--epochs N extends it; --threads, --device, --quiet, --no-report apply)")
@@ -143,7 +156,7 @@ def _train(args) -> int:
             args.overrides = [f"data.dataset={args.dataset}", *args.overrides]
         source = args.recipe
     recipe = load_recipe(source, args.overrides, epochs=args.epochs, seed=args.seed, device=args.device,
-                         threads=args.threads, precision=args.precision)
+                         threads=args.threads, precision=args.precision, kernels=args.kernels)
     return _report(lambda: train_run(recipe, out=args.out, quiet=args.quiet), args)
 
 

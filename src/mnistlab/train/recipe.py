@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     # Speed settings: `auto` is resolved per machine by mnistlab.hardware.resolve_speed, and
     # config.yaml records the resolved value. Shipped recipes leave them at auto.
     "precision": "auto",          # auto | fp32 | bf16 (autocast: bfloat16 matmuls/convs, fp32 weights)
+    "kernels": "auto",            # auto | torch | fused: the CPU max-pool/ReLU/dropout tail (models/fused.py)
     "threads": None,              # torch intra-op threads for this run (None: torch's default)
     "batch_split": "auto",        # CPU: N chunks per batch on N threads at once; auto: one per thread, 1: off
     "channels_last": "auto",      # auto | true | false: NHWC memory format for conv models
@@ -61,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+KERNELS = ("auto", "torch", "fused")
 
 
 class Recipe:
@@ -241,6 +243,9 @@ def validate(config: dict) -> dict:
     flag(cfg["compile"], "compile")
     if cfg["precision"] not in PRECISIONS:
         raise MnistlabError(f"'precision' must be one of {', '.join(PRECISIONS)}, got {cfg['precision']!r}")
+    if cfg["kernels"] not in KERNELS:
+        raise MnistlabError(f"'kernels' must be one of {', '.join(KERNELS)}{did_you_mean(cfg['kernels'], KERNELS)}, "
+                            f"got {cfg['kernels']!r}")
     cfg["threads"] = number(cfg["threads"], "threads", lo=1, integer=True, allow_none=True)
     if cfg["batch_split"] != "auto":
         if isinstance(cfg["batch_split"], bool) or not isinstance(cfg["batch_split"], int) or cfg["batch_split"] < 1:

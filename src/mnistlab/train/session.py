@@ -14,6 +14,7 @@ from mnistlab.errors import MnistlabError, option, warn
 from mnistlab.hardware import Speed, resolve_speed
 from mnistlab.models import count_params
 from mnistlab.models.infer import l2_of
+from mnistlab.models.layers import use_kernels
 from mnistlab.runs import build_model, make_run_splits
 from mnistlab.train.callbacks import build_callbacks
 from mnistlab.train.loop import evaluate
@@ -60,7 +61,7 @@ class Session:
             from mnistlab.train.qat import enable
             enable(model)
         model.to(device)
-        speed = resolve_speed(cfg, model, device)  # every `auto` made concrete (precision may be "measure")
+        speed = resolve_speed(cfg, model, device)  # every `auto` made concrete (precision, kernels may be "measure")
         if speed["channels_last"]:  # the saved weights are made contiguous again
             model.to(memory_format=torch.channels_last)
         self.net = torch.compile(model) if cfg["compile"] else model
@@ -96,13 +97,20 @@ class Session:
         self.steps = (len(self.y_tr) + cfg["batch_size"] - 1) // cfg["batch_size"]
         self.penalty = l2_of(model)
         self.smoothing = cfg["loss"]["label_smoothing"]
-        note = None
+        note = kernels_note = None
         if speed["precision"] == "measure":  # auto on a CPU with native bf16: time this run's step
             speed["precision"], note = self._measure_precision({**cfg, **speed}, remeasure)
+        if speed["kernels"] == "measure":  # auto on a CPU: the fused tail timed at that precision
+            from mnistlab.train.kernels import resolve
+            speed["kernels"], kernels_note = resolve(model, {**cfg, **speed}, self.x_tr, self.y_tr,
+                                                     penalty=self.penalty, label_smoothing=self.smoothing,
+                                                     remeasure=remeasure)
+        use_kernels(model, speed["kernels"])
         # the resolved speed settings, one frozen value; cfg is config.yaml's copy of the recipe with them
-        self.speed = Speed(**speed, note=note)
+        self.speed = Speed(**speed, note=note, kernels_note=kernels_note)
         self.cfg = {**cfg, **self.speed.config()}
-        self.notes = {"precision": note} if note else {}  # config.yaml comments: how an `auto` was decided
+        # config.yaml comments: how an `auto` was decided
+        self.notes = {k: v for k, v in (("precision", note), ("kernels", kernels_note)) if v}
 
     def _measure_precision(self, cfg: dict, remeasure: bool) -> tuple[str, str]:
         """(precision, how it was decided) for precision auto on a CPU with native bf16."""
@@ -114,6 +122,7 @@ class Session:
         return choice.precision, f"auto, {choice.source}"
 
     def start_line(self) -> str:
+        from mnistlab.train.kernels import timed_note
         cfg, device, speed = self.cfg, self.device, self.speed
         sizes = f"{len(self.y_tr)} train, {len(self.y_va) if self.has_val else 0} val"
         where = str(device)
@@ -124,6 +133,8 @@ class Session:
         where += (f", {speed.precision}" + (f" ({speed.note})" if speed.note else "")
                   + (", channels_last" if speed.channels_last else "")
                   + f", eval batch {speed.eval_batch}")
+        if device.type == "cpu" and (speed.kernels == "fused" or timed_note(speed.kernels_note)):
+            where += f", {speed.kernels} tail" + (f" ({speed.kernels_note})" if speed.kernels_note else "")
         return (f"Training {cfg['name']} ({self.params():,} params) on {where}: {sizes} samples, "
                 f"{cfg['epochs']} epochs, batch {cfg['batch_size']}")
 

@@ -204,6 +204,9 @@ def _recipe_and_place(recipe, resume, out, epochs, lock: RunLock, *, threads=Non
     if not (run_dir / layout.CHECKPOINT).is_file():
         raise MnistlabError(f"{run_dir} has no checkpoint.pt to resume from")
     config = files.read_config(run_dir)
+    # the recorded tail path is kept; a run written before the `kernels` setting trained on
+    # torch's ops (the default then), so it continues on them rather than timing a choice
+    config.setdefault("kernels", "torch")
     if layout.is_finished(run_dir):
         done = int(files.read_metrics(run_dir).get("epochs_run") or config.get("epochs") or 0)
         if epochs is None or int(epochs) <= done:
