@@ -101,6 +101,31 @@ def seed_models(keras):
         model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
         return model
 
+    def nb002_bn():  # the prose's variant ("batch normalization in each hidden layer"; no code shown)
+        model = keras.Sequential(
+            [
+                keras.Input(shape=input_shape),
+
+                layers.Conv2D(8, kernel_size=(3, 3), activation='relu'),
+                layers.BatchNormalization(),
+                layers.Conv2D(8, kernel_size=(3, 3), activation='relu'),
+                layers.BatchNormalization(),
+                layers.MaxPool2D(pool_size=(2, 2)),
+
+                layers.Conv2D(16, kernel_size=(3, 3), activation='relu'),
+                layers.BatchNormalization(),
+                layers.Conv2D(16, kernel_size=(3, 3), activation='relu'),
+                layers.BatchNormalization(),
+                layers.MaxPool2D(pool_size=(2, 2)),
+
+                layers.Flatten(),
+                layers.Dropout(0.3),
+                layers.Dense(num_classes, activation='softmax'),
+            ]
+        )
+        model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
+        return model
+
     def nb003_mlp_64_64():  # never given an input shape: built by fit on the data
         model = Sequential()
         model.add(Flatten())
@@ -159,7 +184,7 @@ def seed_models(keras):
 
     return {"nb000-cnn": (nb000, "rmsprop"), "nb001-keras-cnn": (nb001_keras_cnn, "adadelta"),
             "nb001-elu-cnn": (nb001_elu_cnn, "sgd"), "nb002-cnn": (nb002, "adam"),
-            "nb003-mlp-64-64": (nb003_mlp_64_64, "sgd"), "nb003-mlp-500-300": (nb003_mlp_500_300, "sgd"),
+            "nb002-bn-cnn": (nb002_bn, "adam"), "nb003-mlp-64-64": (nb003_mlp_64_64, "sgd"), "nb003-mlp-500-300": (nb003_mlp_500_300, "sgd"),
             "nb003-cnn": (nb003_cnn, "sgd"), "nb004-bn-cnn": (nb004_bn_cnn, "sgd"),
             "nb004-resnet": (nb004_resnet, "adam")}
 
