@@ -36,7 +36,6 @@ AWAITING = {
     "003-mlp-and-l2-sweep": (
         _IMPORT.format("3de5827") + "; then "
         + _CURVES.format('rep.curves("mlp-64-64") and rep.curves("cnn")')),
-    "004-fashion-5-classes": _IMPORT.format("cc50754"),
 }
 
 
