@@ -155,3 +155,11 @@ def test_rows_outside_for_one_reason_share_one_line():
             [("a", "same cause"), ("b", "same cause"), ("c", ""), ("d", "other")]]
     assert table.outside_lines(rows) == ["- a, b: same cause", "- c: not investigated yet",
                                          "- d: other"]
+
+
+def test_a_count_from_the_prose_says_so():
+    """002's BN variant has no code in the seed: its count is marked as read from the prose."""
+    bn = next(e for e in NOTEBOOKS["002"] if e.key == "bn-cnn")
+    line = table.row(table.summary(_result(bn, [0.99, 0.991, 0.992], [0.02, 0.02, 0.02])))
+    assert "6,914 (counted from the prose's description) / " in line and "seed's code" not in line
+    assert "50-60% (prose)" in line and "OUTSIDE" in line

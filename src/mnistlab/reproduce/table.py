@@ -60,6 +60,7 @@ def summary(res) -> dict:
     return {
         "experiment": exp.key, "recipe": exp.recipe, "evaluated_on": exp.evaluated_on,
         "params_notebook": exp.params, "params_ours": res.params, "params_printed": exp.params_printed,
+        "params_from": exp.params_from,
         "params_equal": res.params == exp.params, "n": n,
         "notebook_accuracy": exp.accuracy, "notebook_accuracy_range": exp.accuracy_range,
         "accuracies": accs, "mean": mean, "std": std, "diff_pp": diff_pp, "verdict": verdict,
@@ -90,7 +91,7 @@ def _params(s: dict) -> str:
     """'notebook / ours'; a count the notebook never printed is marked as counted from its code."""
     if not s["params_ours"]:
         return "-"
-    mark = "" if s.get("params_printed", True) else f" ({FROM_CODE})"
+    mark = "" if s.get("params_printed", True) else f" ({s.get('params_from') or FROM_CODE})"
     return f"{s['params_notebook']:,}{mark} / {s['params_ours']:,}"
 
 
