@@ -32,7 +32,6 @@ AWAITING = {
         _CURVES.format('rep.curves("keras-cnn") and rep.curves("elu-cnn")')
         + "; the chain table and figure show the validation-split steps at batch 210 too (issue 30 "
           "item 4); after the full execution committed in ecf8ae3 (stamped from git in 93afb1b)"),
-    "002-cnn-under-7000-params": _IMPORT.format("ea67373"),
     "003-mlp-and-l2-sweep": (
         _IMPORT.format("3de5827") + "; then "
         + _CURVES.format('rep.curves("mlp-64-64") and rep.curves("cnn")')),
