@@ -73,15 +73,13 @@ NB001 = [
          seeds=3, note="3 epochs, Adadelta lr 1.0, batch 256, validation_split 0.3"),
 ]
 _prev = "keras-cnn"
-# Why the chain's later steps lie outside (2026-12-03, n=3): checked, not explained.
-_CHAIN_REASON = ("our losses are lower from the first step on, and from the first validation-split "
-                 "step our accuracy is ahead by 0.3-0.5 pp with 3-seed std <= 0.04 pp (a "
-                 "training-set measure after 9-13 epochs): our chains keep improving where the "
-                 "notebook's one run stalls (98.97% -> 98.83% at its first validation-split step). "
-                 "Checked: the same settings, Keras 2 Adadelta (lr 1.0), the same steps and order, "
-                 "and training curves that match its logged first 3 epochs. Not yet ruled out: "
-                 "bf16 (fp32 costs 2.4x here) and the notebook's unprinted batch size for these "
-                 "steps (its PDF shows '210')")
+# Why the chain's later steps lie outside: docs/reproduce.md, "001's chain: what was ruled out
+# and what remains" (the one place; the numbers are there, with their commands).
+_CHAIN_REASON = ("our losses are lower from the first step on and, from the first validation-split step, "
+                 "our accuracy is 0.3-0.5 pp ahead where the seed's one run stalls, in fp32 as in bf16 "
+                 "and at batch 210 as at 1024 (neither explains it). Not ruled out: a cell the "
+                 "seed ran but does not show ([67], between its two sweeps). docs/reproduce.md, "
+                 "\"001's chain\"")
 for bs, loss, acc in _BS:
     key = f"batch-size={bs}"
     NB001.append(_row(key=key, recipe="recipes/nb001-batch-size-sweep.yaml", params=1199882,
