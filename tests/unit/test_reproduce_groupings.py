@@ -175,7 +175,7 @@ def test_the_probe_reads_no_file_and_never_unpickles(tmp_path, monkeypatch):
                               "binary": True, "limit": 200}
 
 
-NB004_FILE = "reproduce/004/full/fashion-mnist-5class-probe-hardest.npy"   # what recipes/nb004-*.yaml name
+NB004_FILE = "reproduce/004/full/fashion-mnist-5class-probe-hardest-binary.npy"   # what recipes/nb004-*.yaml name
 BUILT = f"built notebook 004's 5-class file {NB004_FILE}"
 
 

@@ -30,7 +30,7 @@ def register(sub, common) -> None:
     p.add_argument("--grouping", metavar="NAME",
                    help="notebook 004: which pairing of Fashion-MNIST's ten classes makes the "
                         "5-class file (look-alike, k+5, 2k+1, random-0, probe-hardest; each also as "
-                        "NAME-binary, pixels rounded to 0/1; default: probe-hardest, the closest "
+                        "NAME-binary, pixels rounded to 0/1; default: probe-hardest-binary, the closest "
                         "to the notebook's numbers)")
     p.add_argument("--compare-groupings", action="store_true",
                    help="notebook 004: train both models on every candidate grouping and write "
