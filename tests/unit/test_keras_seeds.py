@@ -101,28 +101,12 @@ def seed_models(keras):
         model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
         return model
 
-    def nb002_bn():  # the prose's variant ("batch normalization in each hidden layer"; no code shown)
-        model = keras.Sequential(
-            [
-                keras.Input(shape=input_shape),
-
-                layers.Conv2D(8, kernel_size=(3, 3), activation='relu'),
-                layers.BatchNormalization(),
-                layers.Conv2D(8, kernel_size=(3, 3), activation='relu'),
-                layers.BatchNormalization(),
-                layers.MaxPool2D(pool_size=(2, 2)),
-
-                layers.Conv2D(16, kernel_size=(3, 3), activation='relu'),
-                layers.BatchNormalization(),
-                layers.Conv2D(16, kernel_size=(3, 3), activation='relu'),
-                layers.BatchNormalization(),
-                layers.MaxPool2D(pool_size=(2, 2)),
-
-                layers.Flatten(),
-                layers.Dropout(0.3),
-                layers.Dense(num_classes, activation='softmax'),
-            ]
-        )
+    def nb002_bn():  # the prose's variant ("batch normalization in each hidden layer"; no code
+        # shown): nb002's layers, fresh, with BatchNormalization after each convolution
+        fresh = [type(layer).from_config(layer.get_config()) for layer in nb002().layers]
+        model = keras.Sequential([keras.Input(shape=input_shape)] + [
+            new for layer in fresh
+            for new in [layer] + ([layers.BatchNormalization()] if isinstance(layer, layers.Conv2D) else [])])
         model.compile(loss='categorical_crossentropy', optimizer='adam', metrics=['accuracy'])
         return model
 
