@@ -121,14 +121,20 @@ def test_an_explicit_path_is_recorded_and_honoured_and_never_measured(monkeypatc
     assert (", fused tail" in capsys.readouterr().out) == (path == "fused")
 
 
-def test_the_cli_flag_sets_it(monkeypatch, tmp_path):
-    never_measure(monkeypatch)
+def tiny_recipe_file(tmp_path):
+    """A 1-epoch recipe file on the tiny dataset saved beside it (what the CLI takes)."""
     ds = tiny_dataset()
     data = tmp_path / "tiny.npz"
     np.savez(data, x_train=ds.x_train.numpy(), y_train=ds.y_train.numpy(), x_test=ds.x_test.numpy(),
              y_test=ds.y_test.numpy())
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({**recipe(epochs=1), "data": {"dataset": str(data), "validation_split": 0.25}}))
+    return path
+
+
+def test_the_cli_flag_sets_it(monkeypatch, tmp_path):
+    never_measure(monkeypatch)
+    path = tiny_recipe_file(tmp_path)
     assert main(["train", str(path), "--kernels", "torch", "--out", str(tmp_path / "runs"), "--quiet",
                  "--no-report"]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -327,12 +333,7 @@ def test_doctor_lists_the_cached_choices_and_measures_again(monkeypatch, cache, 
     assert f"kernels choices cached in {cache}:" in out
     assert "  fused  tiny (177 params), batch 16" in out and "torch 30.0 ms vs fused 20.0 ms per step" in out
 
-    ds = tiny_dataset()
-    data = tmp_path / "tiny.npz"
-    np.savez(data, x_train=ds.x_train.numpy(), y_train=ds.y_train.numpy(), x_test=ds.x_test.numpy(),
-             y_test=ds.y_test.numpy())
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**recipe(epochs=1), "data": {"dataset": str(data), "validation_split": 0.25}}))
+    path = tiny_recipe_file(tmp_path)
     fake_timer(monkeypatch, 0.020, 0.030)  # the machine changed its mind: measured again
     assert main(["doctor", "--measure", str(path)]) == 0
     out = capsys.readouterr().out
