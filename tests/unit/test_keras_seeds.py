@@ -196,3 +196,16 @@ def test_seed_model_in_keras_is_the_zoo_model_and_trains(keras, tmp_path, name):
                        out=tmp_path)
     assert run.config["optimizer"]["name"] == optimizer
     assert run.metrics["params"] == zoo.total and np.isfinite(run.history["loss"][0])
+
+
+def test_keras_cross_entropy_caps_one_image_at_minus_ln_1e7(keras):
+    """docs/reproduce.md bounds notebook 002's test loss with Keras' clipping: a wrong image costs
+    at most -ln(1e-7) = 16.12, a right one (true class >= 1/10) at most ln 10; checked in Keras."""
+    import math
+
+    y = np.array([[1.0] + [0.0] * 9])
+    wrong = np.array([[0.0, 1.0] + [0.0] * 8])
+    right = np.full((1, 10), 0.1)
+    loss = lambda p: float(keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(y, p))[0])
+    assert abs(loss(wrong) - (-math.log(1e-7))) < 1e-3
+    assert abs(loss(right) - math.log(10)) < 1e-4
