@@ -10,6 +10,7 @@ from mnistlab.cli import main
 from mnistlab.train import train_run, open_run
 from mnistlab.train import kernels as K
 from mnistlab.train import precision as P
+from mnistlab.train import probe
 from tests.unit.test_hardware import LAPTOP, ZEN4, fake
 from tests.unit.test_train_run import recipe, strip, tiny_dataset
 
@@ -19,6 +20,13 @@ def cache(tmp_path, monkeypatch):
     """Each test its own empty user cache (never the real ~/.cache)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     return tmp_path / "xdg" / "mnistlab" / P.CACHE_NAME
+
+
+@pytest.fixture(autouse=True)
+def probe_any_run(monkeypatch):
+    """The tiny runs here train a few steps, fewer than a probe takes (which keeps fp32 without
+    measuring, probe.too_short): the tests of the timing itself lift that floor."""
+    monkeypatch.setattr(probe, "PROBE_STEPS", 0)
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +88,27 @@ def test_measure_interleaves_single_steps_and_keeps_each_rounds_fastest(monkeypa
 
 
 # ---------------------------------------------------------------- when it measures
+
+def test_a_run_shorter_than_a_probe_keeps_fp32_and_torchs_ops_without_measuring(monkeypatch, cache, capsys):
+    fake(monkeypatch, ZEN4)
+    calls = fake_timer(monkeypatch, fp32=0.020, bf16=0.010)
+    monkeypatch.setattr(K, "measure", lambda *a, **k: pytest.fail("kernels were measured"))
+    floor = 2 * (probe.WARMUP_STEPS + 1 + probe.ROUNDS * probe.MAX_STEPS)  # the probe's own count
+    monkeypatch.setattr(probe, "PROBE_STEPS", floor)
+    # 72 training images at batch 16: 5 steps an epoch
+    short = open_run(train_run(recipe(epochs=1), dataset=tiny_dataset(), out=cache.parent.parent / "a"))
+    assert not calls and not cache.exists(), "nothing measured, nothing cached"
+    config = (short.dir / "config.yaml").read_text().splitlines()
+    note = f"auto: not measured, the run's 5 training steps are fewer than a probe's {floor}"
+    assert f"precision: fp32  # {note}" in config
+    assert f"kernels: torch  # {note}" in config
+    assert f"fp32 ({note})" in capsys.readouterr().out
+    # a run of as many steps as a probe takes is measured (3 epochs of 5 steps)
+    monkeypatch.setattr(probe, "PROBE_STEPS", 5 * 3)
+    monkeypatch.setattr(K, "measure", lambda step, rounds=5: ([1.0] * rounds, [1.0] * rounds, 2))
+    long = open_run(train_run(recipe(epochs=3), dataset=tiny_dataset(), out=cache.parent.parent / "b"))
+    assert calls and long.config["precision"] == "bf16"
+
 
 def test_the_choice_is_measured_once_then_cached(monkeypatch, cache, capsys):
     fake(monkeypatch, ZEN4)

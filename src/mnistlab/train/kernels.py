@@ -8,7 +8,8 @@ model, interleaved single steps of both paths, the RNG forked, a margin), after 
 decided and at that precision. The fused tail is chosen only when it is MARGIN faster in the
 median round and faster in all rounds but one; else torch's ops.
 
-Not measured, torch's ops: on a GPU (hardware.kernels_auto), with `compile: true` (the
+Not measured, torch's ops: a run with fewer training steps than a probe takes
+(probe.too_short; precision auto keeps fp32 there too), on a GPU (hardware.kernels_auto), with `compile: true` (the
 kernels step aside under compilation), for a model without a span the kernels take
 (layers.fusable: a max pool or dropout of a built chain whose rows fit), and where the
 kernels do not build (no C compiler: the one warning line of models/fused.py says so, since

@@ -15,7 +15,8 @@ The answer is cached in the user cache (`precision.json`, written atomically, un
 two processes starting at once measure once), keyed by everything that changes the step's
 speed, so two identical commands train the same way. `mnistlab doctor` lists the cache and
 re-measures on request. Explicit `precision: fp32|bf16`, GPUs and CPUs without native bf16
-never measure (hardware.precision_auto).
+never measure (hardware.precision_auto), nor does a run with fewer training steps than a probe
+takes (probe.too_short): it trains in fp32.
 """
 from __future__ import annotations
 

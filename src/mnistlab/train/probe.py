@@ -48,6 +48,19 @@ ROUND_SECONDS = 0.15   # per setting and round; sets the steps per round
 MAX_STEPS = 16
 MARGIN = 0.05          # the candidate must be this much faster (median of the per-round ratios) ...
 OUTLIERS = 1           # ... and faster in all rounds but this many (a neighbour's burst)
+# The most steps one probe trains (warm-up, the step-count calibration and every round, both
+# settings): a run shorter than that would spend longer choosing than training.
+PROBE_STEPS = 2 * (WARMUP_STEPS + 1 + ROUNDS * MAX_STEPS)
+
+
+def too_short(run_steps: int) -> str | None:
+    """The config.yaml note of a run too short to be worth timing (its base setting is kept,
+    nothing cached), or None: a probe of up to PROBE_STEPS steps pays off only when the run
+    trains at least as many."""
+    if run_steps >= PROBE_STEPS:
+        return None
+    return (f"auto: not measured, the run's {run_steps} training steps are fewer than a probe's "
+            f"{PROBE_STEPS}")
 
 
 def decide(base: list[float], candidate: list[float], margin: float = MARGIN, outliers: int = OUTLIERS) -> bool:

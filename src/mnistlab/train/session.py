@@ -20,6 +20,7 @@ from mnistlab.train.callbacks import build_callbacks
 from mnistlab.train.loop import evaluate
 from mnistlab.train.optim import make_optimizer
 from mnistlab.train.parallel import BatchSplit, resolve_split
+from mnistlab.train.probe import too_short
 
 
 def pick_device(name: str) -> torch.device:
@@ -98,6 +99,11 @@ class Session:
         self.penalty = l2_of(model)
         self.smoothing = cfg["loss"]["label_smoothing"]
         note = kernels_note = None
+        short = too_short(self.steps * cfg["epochs"])  # the base settings (fp32, torch's ops) stand
+        if speed["precision"] == "measure" and short:
+            speed["precision"], note = "fp32", short
+        if speed["kernels"] == "measure" and short:
+            speed["kernels"], kernels_note = "torch", short
         if speed["precision"] == "measure":  # auto on a CPU with native bf16: time this run's step
             speed["precision"], note = self._measure_precision({**cfg, **speed}, remeasure)
         if speed["kernels"] == "measure":  # auto on a CPU: the fused tail timed at that precision
