@@ -28,10 +28,6 @@ _IMPORT = ("code cell 1's import became `from mnistlab.reproduction import Repro
 _CURVES = ("seed-curve cells added ({}), the per-epoch verdict table from Reproduction.epochs(), "
            "and Reproduction.run(precision=\"fp32\") (issue 30 item 2)")
 AWAITING = {
-    "001-keras-cnn-and-sweeps": (
-        _CURVES.format('rep.curves("keras-cnn") and rep.curves("elu-cnn")')
-        + "; the chain table and figure show the validation-split steps at batch 210 too (issue 30 "
-          "item 4); after the full execution committed in ecf8ae3 (stamped from git in 93afb1b)"),
     "003-mlp-and-l2-sweep": (
         _IMPORT.format("3de5827") + "; then "
         + _CURVES.format('rep.curves("mlp-64-64") and rep.curves("cnn")')),
