@@ -68,8 +68,9 @@ def mnistlab_epochs(model: str, bs: int, opt: str | None, epochs: int, dataset, 
 
 
 def mnistlab_run(model: str, bs: int, opt: str | None, epochs: int, dataset, precision="auto",
-                 fresh_cache=False, kernels=None) -> tuple[list[float], str, str]:
-    """(seconds per epoch, the precision the run used, how config.yaml says it was chosen).
+                 fresh_cache=False, kernels=None) -> tuple[list[float], str, str, str]:
+    """(seconds per epoch, the precision the run used, how config.yaml says it was chosen, the
+    kernels path it used).
     `opt` None: the packaged recipe `model` as it is (data and all), at `epochs`.
     `fresh_cache`: precision auto measures in an empty cache instead of reusing a choice.
     `kernels`: the recipe's `kernels` setting (None: the recipe's own, auto)."""
@@ -90,7 +91,8 @@ def mnistlab_run(model: str, bs: int, opt: str | None, epochs: int, dataset, pre
             if fresh_cache:
                 os.environ.pop("XDG_CACHE_HOME") if old is None else os.environ.__setitem__("XDG_CACHE_HOME", old)
         line = next(l for l in (run.dir / "config.yaml").read_text().splitlines() if l.startswith("precision:"))
-        return [row["seconds"] for row in run.history.rows], run.config["precision"], line.partition("#")[2].strip()
+        return ([row["seconds"] for row in run.history.rows], run.config["precision"], line.partition("#")[2].strip(),
+                run.config["kernels"])
 
 
 def tutorial_model(model: str) -> torch.nn.Sequential:
@@ -244,7 +246,7 @@ def kernels_table(args, dataset) -> None:
             continue
         for r in range(args.rounds):
             for k in (["fused", "torch"] if r % 2 == 0 else ["torch", "fused"]):
-                secs, used, how = mnistlab_run(model, bs, opt, args.epochs, dataset, args.precision, kernels=k)
+                secs, used, how, _ = mnistlab_run(model, bs, opt, args.epochs, dataset, args.precision, kernels=k)
                 results.setdefault(model, {}).setdefault(k, []).append(steady(secs))
                 print(f"{model} round {r + 1} kernels {k}: {steady(secs):.2f} s/epoch ({used}; "
                       f"all epochs {', '.join(f'{x:.2f}' for x in secs)})", flush=True)
@@ -267,7 +269,7 @@ def precision_table(args, dataset) -> None:
             order = ["fp32", "bf16", "auto"]
             order = order[r % 3:] + order[:r % 3]  # each precision takes each slot in turn
             for p in order:
-                secs, used, how = mnistlab_run(model, bs, opt, args.epochs, dataset, p, fresh_cache=True)
+                secs, used, how, _ = mnistlab_run(model, bs, opt, args.epochs, dataset, p, fresh_cache=True)
                 results.setdefault((model, bs), {}).setdefault(p, []).append((steady(secs), used))
                 print(f"{model} round {r + 1} {p}: {steady(secs):.2f} s/epoch"
                       + (f" -> {used} ({how})" if p == "auto" else ""), flush=True)
@@ -328,8 +330,8 @@ def bridge_table(args, dataset) -> None:
 
 
 def measure(model, bs, opt, args, dataset) -> dict:
-    secs, used, _ = mnistlab_run(model, bs, opt, args.epochs, dataset)
-    print(f"{model}: mnistlab's precision auto chose {used}", flush=True)
+    secs, used, _, kernels = mnistlab_run(model, bs, opt, args.epochs, dataset)
+    print(f"{model}: mnistlab's precision auto chose {used}, kernels auto {kernels}", flush=True)
     res = {"mnistlab": steady(secs),
            "plain PyTorch": steady(plain_torch_epochs(model, bs, opt, args.epochs, dataset)),
            "PyTorch, tensors": steady(tensor_torch_epochs(model, bs, opt, args.epochs, dataset))}
