@@ -20,18 +20,10 @@ _spec = importlib.util.spec_from_file_location("examples_execute", EXAMPLES / "e
 execute = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(execute)
 
-# Edited after their last full execution (checked in git on 2026-12-07: their code cells at the
-# commit that executed them in full against now; 001 and 003 were edited again that day); run
-# `python examples/execute.py NB` and remove the entry.
-_IMPORT = ("code cell 1's import became `from mnistlab.reproduction import Reproduction` "
-           "(0c3ca96, Reproduction moved) after the full execution committed in {}")
-_CURVES = ("seed-curve cells added ({}), the per-epoch verdict table from Reproduction.epochs(), "
-           "and Reproduction.run(precision=\"fp32\") (issue 30 item 2)")
-AWAITING = {
-    "003-mlp-and-l2-sweep": (
-        _IMPORT.format("3de5827") + "; then "
-        + _CURVES.format('rep.curves("mlp-64-64") and rep.curves("cnn")')),
-}
+# Edited after their last full execution and not yet executed again, each with its reason; run
+# `python examples/execute.py NB` and remove the entry. (Empty since 2026-12-08: every example
+# was executed in full on its current code.)
+AWAITING: dict[str, str] = {}
 
 
 def _read(path: Path) -> dict:
