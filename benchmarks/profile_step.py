@@ -68,6 +68,8 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--kernels", choices=["fused", "torch"], default="fused")
     p.add_argument("--top", type=int, default=0, help="also print the N slowest ops by name")
+    p.add_argument("--shapes", action="store_true",
+                   help="with --top: one row per op and input shapes (each layer's convolution apart)")
     a = p.parse_args(argv)
 
     import torch
@@ -112,7 +114,7 @@ def main(argv=None) -> None:
             step()
         walls.append((time.perf_counter() - t) / a.steps * 1e3)
         cpus.append((time.process_time() - c) / a.steps * 1e3)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=a.shapes) as prof:
         for _ in range(a.steps):
             step()
 
@@ -127,7 +129,8 @@ def main(argv=None) -> None:
             anc = anc.cpu_parent
         g = "optimiser" if under_opt else "fused tail" if fused else group_of(e.name)
         totals[g] = totals.get(g, 0.0) + e.self_cpu_time_total
-        by_name[e.name] = by_name.get(e.name, 0.0) + e.self_cpu_time_total
+        key = f"{e.name} {e.input_shapes}" if a.shapes else e.name
+        by_name[key] = by_name.get(key, 0.0) + e.self_cpu_time_total
     profiled = sum(totals.values())
     ms = statistics.median(walls)
     print(machine_line())
@@ -143,7 +146,7 @@ def main(argv=None) -> None:
     if a.top:
         print()
         for name, v in sorted(by_name.items(), key=lambda kv: -kv[1])[:a.top]:
-            print(f"{name:<50} {v / 1e3 / a.steps:8.2f}  {group_of(name)}")
+            print(f"{name:<50} {v / 1e3 / a.steps:8.2f}  {group_of(name.split(' ')[0])}")
 
 
 def tail_path() -> str:
