@@ -21,12 +21,12 @@ import argparse
 import ctypes
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from interleaved import time_rounds  # benchmarks/ is the script's own folder
 from mnistlab.hardware import machine_line
 from mnistlab.models import native
 
@@ -56,14 +56,15 @@ def _build() -> ctypes.CDLL | None:
     if cc is None:
         print("direct C kernel: no C compiler, left out")
         return None
-    out = Path(tempfile.mkdtemp(prefix="mnistlab-conv-")) / "direct_conv.so"
     flags = ["-O3", "-march=native", "-std=gnu11", "-fPIC", "-shared", "-fno-math-errno", "-fopenmp"]
     src = (Path(__file__).parent / "c" / "direct_conv.c").read_bytes()
-    err = native._build(cc, flags, src, out)
-    if err is not None:
-        print(f"direct C kernel: building it failed ({err}), left out")
-        return None
-    return ctypes.CDLL(str(out))
+    with tempfile.TemporaryDirectory(prefix="mnistlab-conv-") as tmp:  # a loaded library outlives its file
+        out = Path(tmp) / "direct_conv.so"
+        err = native._build(cc, flags, src, out)  # mnistlab's own build step (atomic, first error line)
+        if err is not None:
+            print(f"direct C kernel: building it failed ({err}), left out")
+            return None
+        return ctypes.CDLL(str(out))
 
 
 def _p(t: torch.Tensor):
@@ -153,13 +154,7 @@ def main(argv=None):
         lib = _build()
         for cin, cout, hw in shapes:
             fns, outs = paths(lib, batch, cin, cout, hw, args.threads)
-            times = {k: [] for k in fns}
-            for r in range(args.rounds):
-                for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
-                    start = time.perf_counter()
-                    for _ in range(args.reps):
-                        fns[name]()
-                    times[name].append((time.perf_counter() - start) / args.reps)
+            times = time_rounds(fns, args.rounds, args.reps)
             print(f"conv {cin} -> {cout} at {hw}x{hw}, batch {batch}, {args.threads} thread(s):")
             for name, ts in times.items():
                 line = f"  {name:28s} {statistics.median(ts) * 1e3:7.2f} ms"

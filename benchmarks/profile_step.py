@@ -71,6 +71,8 @@ def main(argv=None) -> None:
     p.add_argument("--shapes", action="store_true",
                    help="with --top: one row per op and input shapes (each layer's convolution apart)")
     a = p.parse_args(argv)
+    if a.shapes and not a.top:
+        p.error("--shapes goes with --top N (it splits the N slowest ops by input shapes)")
 
     import torch
     from torch.profiler import ProfilerActivity, profile

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
+from interleaved import time_rounds  # benchmarks/ is the script's own folder
 from mnistlab.hardware import machine_line
 from mnistlab.models import fused
 from mnistlab.models.layers import Dropout, Pool2d
@@ -62,13 +62,7 @@ def main(argv=None):
     for f in paths.values():
         for _ in range(3):
             f()
-    times = {k: [] for k in paths}
-    for r in range(a.rounds):
-        for k in (list(paths) if r % 2 == 0 else list(paths)[::-1]):
-            t0 = time.perf_counter()
-            for _ in range(a.reps):
-                paths[k]()
-            times[k].append((time.perf_counter() - t0) / a.reps * 1e3)
+    times = {k: [t * 1e3 for t in v] for k, v in time_rounds(paths, a.rounds, a.reps).items()}
     print(machine_line())
     print(f"NHWC {n}x{h}x{w}x{c} {a.dtype}, pool {a.pool} {a.padding}, relu {relu}, dropout {a.rate}, "
           f"forward + backward, {a.threads} threads, {a.rounds} rounds x {a.reps} passes")
